@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# build-kernel.sh ARCH: configure and build the patched kernel for ARCH
+# (x86_64 or arm64) in its cached object dir, then the Rust module as an
+# external module and the kernel's own modules, installed into
+# <objdir>/modroot for the initramfs.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+arch=$1
+obj=$(objdir "$arch")
+mkdir -p "$obj"
+
+"$TOP/scripts/overlay.sh"
+
+frags=("$TOP/kernel/configs/common.config" "$TOP/kernel/configs/$arch.config")
+[ "$VARIANT" = debug ] && frags+=("$TOP/kernel/configs/debug.config")
+
+# Regenerate .config only when a fragment (or the toolchain) changed.
+key=$(cat "${frags[@]}" "$TOP/Kconfig" "$TOP"/kernel/patches/*.patch | { cat; echo "$VARIANT $(rustc_version)"; } | sha256sum | cut -c1-16)
+if [ "$(cat "$obj/.config-key" 2>/dev/null)" != "$key" ]; then
+	log "configuring $arch ($VARIANT)"
+	kmake "$arch" tinyconfig >/dev/null
+	cat "${frags[@]}" >"$obj/fragment.config"
+	(cd "$obj" && KCONFIG_CONFIG=.config "$BUILDSRC/scripts/kconfig/merge_config.sh" -m -O "$obj" .config fragment.config >/dev/null)
+	kmake "$arch" olddefconfig >/dev/null
+	# Every requested option must have survived the dependency checks.
+	bad=0
+	while IFS= read -r line; do
+		case $line in
+		CONFIG_*=n) sym=${line%=n}; grep -q "^$sym=" "$obj/.config" && { echo "config: $sym is set, wanted off" >&2; bad=1; } ;;
+		CONFIG_*) grep -qx "$line" "$obj/.config" || { echo "config: wanted $line, got: $(grep "^${line%%=*}=" "$obj/.config" || echo unset)" >&2; bad=1; } ;;
+		esac
+	done <"$obj/fragment.config"
+	[ $bad = 0 ] || die "the $arch config lost options (see above); fix kernel/configs/"
+	echo "$key" >"$obj/.config-key"
+fi
+
+log "building the $arch kernel ($VARIANT) in $obj"
+t0=$(date +%s)
+kmake "$arch" >"$obj/build.log" 2>&1 || { tail -40 "$obj/build.log"; die "kernel build failed (log: $obj/build.log)"; }
+log "kernel built in $(($(date +%s) - t0)) s"
+
+# The Rust iommufd as an external module, from the overlaid copy of the sources.
+kmake "$arch" M="$BUILDSRC/drivers/iommu/iommufd_rs" MO="$obj/iommufd_rs" modules >"$obj/module.log" 2>&1 ||
+	{ tail -40 "$obj/module.log"; die "iommufd_rs build failed (log: $obj/module.log)"; }
+
+rm -rf "$obj/modroot"
+kmake "$arch" INSTALL_MOD_PATH="$obj/modroot" INSTALL_MOD_STRIP=1 DEPMOD=true modules_install >/dev/null
+kmake "$arch" M="$BUILDSRC/drivers/iommu/iommufd_rs" MO="$obj/iommufd_rs" \
+	INSTALL_MOD_PATH="$obj/modroot" INSTALL_MOD_STRIP=1 DEPMOD=true modules_install >/dev/null
+kmake "$arch" headers >/dev/null
+log "$arch ($VARIANT): kernel, modules and headers ready"

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# vm.sh ARCH JOB LOG [KERNEL-ARGS...]: packs the initramfs for ARCH and boots
+# the patched kernel in QEMU with the emulated IOMMU and an edu device, runs
+# JOB (see tools/vm/init) and writes the serial console to LOG.
+# Exit status: 0 when the guest reached the end of its job, 1 when it hung,
+# panicked or was killed by the time limit.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+arch=$1 job=$2 logf=$3
+shift 3
+obj=$(objdir "$arch")
+VM_TIMEOUT=${VM_TIMEOUT:-3600}
+
+# --- initramfs -----------------------------------------------------------
+root=$obj/initramfs
+rm -rf "$root"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib}
+if [ "$arch" = arm64 ]; then
+	cp "$ARM64_SYSROOT/bin/busybox" "$root/bin/busybox"
+else
+	cp /bin/busybox "$root/bin/busybox"
+fi
+cp "$TOP/tools/vm/init" "$root/init"
+chmod +x "$root/init"
+for f in "$obj"/guest-bin/*; do
+	case $f in *.key) continue ;; esac
+	cp "$f" "$root/bin/"
+done
+cp -a "$obj/modroot/lib/modules" "$root/lib/"
+kver=$(ls "$root/lib/modules")
+depmod -b "$root" "$kver"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$obj/initramfs.cpio.gz"
+
+# --- QEMU ------------------------------------------------------------------
+accel=tcg
+if [ "$arch" = x86_64 ] && [ "$(cat "$CACHE/kvm-ok" 2>/dev/null)" = yes ]; then
+	accel=kvm
+fi
+cmdline="panic=-1 oops=panic loglevel=1 log_buf_len=8M job=$job $*"
+case $arch in
+x86_64)
+	qemu=(qemu-system-x86_64 -M q35,kernel-irqchip=split -accel "$accel" -cpu max
+		-device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on,x-flts=on,aw-bits=48
+		-kernel "$obj/arch/x86/boot/bzImage")
+	cmdline="console=ttyS0 intel_iommu=on,sm_on $cmdline"
+	;;
+arm64)
+	qemu=(qemu-system-aarch64 -M virt,iommu=smmuv3,gic-version=3 -accel tcg
+		-global arm-smmuv3.stage=nested -cpu max,pauth-impdef=on
+		-kernel "$obj/arch/arm64/boot/Image")
+	cmdline="console=ttyAMA0 $cmdline"
+	;;
+esac
+qemu+=(-m 2G -smp 2 -nographic -no-reboot -nic none -device edu
+	-initrd "$obj/initramfs.cpio.gz" -append "$cmdline")
+
+mkdir -p "$(dirname "$logf")"
+echo "# ${qemu[*]}" >"$logf"
+t0=$(date +%s)
+rc=0
+timeout -k 10 "$VM_TIMEOUT" "${qemu[@]}" </dev/null >>"$logf" 2>&1 || rc=$?
+echo "# vm exited with $rc after $(($(date +%s) - t0)) s" >>"$logf"
+if ! grep -q '^@@ done' "$logf"; then
+	[ $rc = 124 ] && echo "vm: $arch $job timed out after ${VM_TIMEOUT}s (log: $logf)" >&2
+	grep -q 'Kernel panic' "$logf" && echo "vm: $arch $job: kernel panic (log: $logf)" >&2
+	echo "vm: $arch $job did not finish (log: $logf)" >&2
+	exit 1
+fi

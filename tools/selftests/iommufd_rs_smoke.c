@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Checks of /dev/iommu that hold for any iommufd implementation: the device
+ * opens, many files can be open at once, every file is independent, an
+ * ioctl number that nobody defines is refused with ENOTTY, and files survive
+ * concurrent use and fork. Built with the kselftest harness of the pristine
+ * kernel tree.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+
+#include "kselftest_harness.h"
+
+#define UNDEFINED_IOCTL _IO(IOMMUFD_TYPE, 0x7f)
+
+TEST(device_node)
+{
+	struct stat st;
+
+	ASSERT_EQ(0, stat("/dev/iommu", &st));
+	ASSERT_TRUE(S_ISCHR(st.st_mode));
+	/* A misc device: major 10. */
+	ASSERT_EQ(10, major(st.st_rdev));
+}
+
+TEST(open_close)
+{
+	int fd = open("/dev/iommu", O_RDWR);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST(undefined_ioctl_is_enotty)
+{
+	int fd = open("/dev/iommu", O_RDWR);
+
+	ASSERT_LE(0, fd);
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(fd, UNDEFINED_IOCTL, NULL));
+	EXPECT_EQ(ENOTTY, errno);
+	/* Another ioctl type entirely. */
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(fd, _IO('x', 0x01), NULL));
+	EXPECT_EQ(ENOTTY, errno);
+	close(fd);
+}
+
+TEST(many_files)
+{
+	enum { N = 256 };
+	int fds[N];
+
+	for (int i = 0; i < N; i++) {
+		fds[i] = open("/dev/iommu", O_RDWR);
+		ASSERT_LE(0, fds[i]);
+	}
+	for (int i = 0; i < N; i++)
+		ASSERT_EQ(0, close(fds[i]));
+}
+
+static void *open_ioctl_close(void *arg)
+{
+	long fails = 0;
+
+	for (int i = 0; i < 2000; i++) {
+		int fd = open("/dev/iommu", O_RDWR);
+
+		if (fd < 0) {
+			fails++;
+			continue;
+		}
+		if (ioctl(fd, UNDEFINED_IOCTL, NULL) != -1 || errno != ENOTTY)
+			fails++;
+		close(fd);
+	}
+	return (void *)fails;
+}
+
+TEST(concurrent_files)
+{
+	enum { T = 4 };
+	pthread_t th[T];
+	void *ret;
+
+	for (int i = 0; i < T; i++)
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, open_ioctl_close, NULL));
+	for (int i = 0; i < T; i++) {
+		ASSERT_EQ(0, pthread_join(th[i], &ret));
+		EXPECT_EQ(0, (long)ret);
+	}
+}
+
+TEST(fork_shares_file)
+{
+	int fd = open("/dev/iommu", O_RDWR);
+	int status;
+	pid_t pid;
+
+	ASSERT_LE(0, fd);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* The child's copy works after the parent closed its own. */
+		usleep(10000);
+		_exit(ioctl(fd, UNDEFINED_IOCTL, NULL) == -1 && errno == ENOTTY ? 0 : 1);
+	}
+	close(fd);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_HARNESS_MAIN
