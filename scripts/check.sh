@@ -25,6 +25,7 @@ t_start=$(date +%s)
 stamp() { echo "$1 $(($(date +%s) - t_start))" >>"$OUT/times"; }
 "$TOP/scripts/setup.sh"
 stamp setup
+"$TOP/scripts/host-tests.sh" "$OUT/host.log"
 for arch in $ARCHS; do
 	"$TOP/scripts/build-kernel.sh" "$arch"
 	"$TOP/scripts/build-tests.sh" "$arch"
@@ -32,7 +33,7 @@ for arch in $ARCHS; do
 done
 "$TOP/scripts/kvm-probe.sh"
 
-logs=()
+logs=("host=$OUT/host.log")
 for arch in $ARCHS; do
 	log "running the $arch VM ($VARIANT, upstream selftests against: $impls)"
 	"$TOP/scripts/vm.sh" "$arch" check "$OUT/$arch.log" "impls=$impls" || true

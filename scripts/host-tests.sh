@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# host-tests.sh LOG: the checks that need no VM, written as TAP between the
+# same markers the VMs use, for scripts/results.py.
+#  - uapi_abi: include/uapi/linux/iommufd.h has exactly the ABI of the
+#    pinned kernel's header (layouts, enums, macro values; scripts/abi_check.py).
+#  - kernel_patches: the format-patch series applies to the pristine tree.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+logf=$1
+mkdir -p "$(dirname "$logf")"
+exec >"$logf" 2>&1
+
+echo "@@ suite uapi_abi impl=-"
+n=0
+for h in "$TOP"/include/uapi/linux/*.h; do
+	[ -e "$h" ] || continue
+	n=$((n + 1))
+	ABI_CHECK_LIBCLANG_ROOT=$(dirname "$(dirname "$LIBCLANG_DIR")") \
+		python3 "$TOP/scripts/abi_check.py" "$PRISTINE/include/uapi/linux/$(basename "$h")" "$h" | sed 's/^/# /'
+	if [ "${PIPESTATUS[0]}" = 0 ]; then echo "ok $n uapi_abi.$(basename "$h")"; else echo "not ok $n uapi_abi.$(basename "$h")"; fi
+done
+echo "@@ end uapi_abi rc=0"
+
+echo "@@ suite kernel_patches impl=-"
+IOMMUFD_RS_OUT=$(mktemp -d) && trap 'rm -rf "$IOMMUFD_RS_OUT"' EXIT && export IOMMUFD_RS_OUT
+if "$TOP/scripts/patches.sh" >/dev/null 2>&1; then echo "ok 1 kernel_patches.series_written"; else echo "not ok 1 kernel_patches.series_written"; fi
+if (cd "$PRISTINE" && git apply --check "$IOMMUFD_RS_OUT"/patches/*.patch); then
+	echo "ok 2 kernel_patches.applies_to_pristine"
+else
+	echo "not ok 2 kernel_patches.applies_to_pristine"
+fi
+echo "@@ end kernel_patches rc=0"
+echo "@@ done"
