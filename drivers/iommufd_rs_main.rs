@@ -58,7 +58,7 @@ impl MiscDevice for IommufdCtx {
     type Ptr = KBox<Self>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        KBox::new(IommufdCtx, GFP_KERNEL)
+        Ok(KBox::new(IommufdCtx, GFP_KERNEL)?)
     }
 
     fn ioctl(_ctx: &IommufdCtx, _file: &File, _cmd: u32, _arg: usize) -> Result<isize> {

@@ -17,7 +17,12 @@ frags=("$TOP/kernel/configs/common.config" "$TOP/kernel/configs/$arch.config")
 [ "$VARIANT" = debug ] && frags+=("$TOP/kernel/configs/debug.config")
 
 # Regenerate .config only when a fragment (or the toolchain) changed.
-key=$(cat "${frags[@]}" "$TOP/Kconfig" "$TOP"/kernel/patches/*.patch | { cat; echo "$VARIANT $(rustc_version)"; } | sha256sum | cut -c1-16)
+# (Patches count only where they touch a Kconfig file.)
+kconfig_patches=$(grep -l '^+++ b/.*Kconfig' "$TOP"/kernel/patches/*.patch || true)
+key=$( {
+	cat "${frags[@]}" "$TOP/Kconfig" $kconfig_patches
+	echo "$VARIANT $(rustc_version)"
+} | sha256sum | cut -c1-16)
 if [ "$(cat "$obj/.config-key" 2>/dev/null)" != "$key" ]; then
 	log "configuring $arch ($VARIANT)"
 	kmake "$arch" tinyconfig >/dev/null

@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 TAP = re.compile(r'^(not )?ok (\d+) (.*?)(?:\s+#\s*(SKIP|XFAIL|TODO)\b.*)?$')
 PLAN = re.compile(r'^1\.\.(\d+)$')
-SUITE = re.compile(r'^@@ suite (\S+) impl=(\S+)')
+SUITE = re.compile(r'@@ suite (\S+) impl=(\S+)')
 END = re.compile(r'^@@ end (\S+) rc=(\d+)')
 
 
@@ -31,8 +31,8 @@ def parse(path):
     with open(path, errors='replace') as f:
         for raw in f:
             line = raw.rstrip('\r\n')
-            # Kernel messages may share the console; markers start a line.
-            m = SUITE.match(line)
+            # Firmware escape codes may precede the first marker on its line.
+            m = SUITE.search(line)
             if m:
                 cur = {'name': m.group(1), 'impl': m.group(2), 'fx': OrderedDict(),
                        'failed': [], 'plan': None, 'seen': 0, 'ended': False, 'rc': None}
@@ -114,8 +114,10 @@ def main(argv):
                 for fx in s['fx']:
                     if fx not in fixtures:
                         fixtures.append(fx)
-            rows = [(name, None)] + [(fx, fx) for fx in fixtures] if len(fixtures) > 1 else \
-                [(name, fixtures[0] if fixtures else None)]
+            if len(fixtures) > 1:
+                rows = [(f'{name} (total)', None)] + [(fx, fx) for fx in fixtures]
+            else:
+                rows = [(name, fixtures[0] if fixtures else None)]
             for title, fx in rows:
                 cells = []
                 for impl in impls:
@@ -131,7 +133,7 @@ def main(argv):
                     else:
                         c = run['fx'].get(fx, new_counts())
                     cells.append(f"{c['pass']}/{c['fail']}/{c['skip']}")
-                ind = '  ' if fx is not None and title != name else ''
+                ind = '  ' if len(rows) > 1 and fx is not None else ''
                 print(f'  {ind + title:44}' + ''.join(f'{c:>18}' for c in cells))
                 md.append(f'| {ind.replace(" ", "&nbsp;") + title} | ' + ' | '.join(cells) + ' |')
             for s in runs:
