@@ -9,6 +9,7 @@
 #   make kernel    only build kernels and modules (ARCHS="x86_64 arm64")
 #   make patches   write the kernel changes as a git format-patch series to out/patches
 #   make lint      rustfmt check and clippy on the module (x86_64 object dir)
+#   make reference rerun the C iommufd reference counts into Documentation/
 #
 # Variables: DEBUG=1 (debug variant), IMPL=c|rust|both, ARCHS=..., JOBS=N,
 # IOMMUFD_RS_CACHE=dir (default ~/.cache/iommufd-rs).
@@ -16,7 +17,7 @@
 ARCHS ?= x86_64 arm64
 export ARCHS
 
-.PHONY: run check setup kernel patches lint
+.PHONY: run check setup kernel patches lint reference
 
 run:
 	@scripts/run.sh
@@ -35,3 +36,6 @@ patches:
 
 lint:
 	@scripts/lint.sh
+
+reference:
+	@scripts/reference.sh

@@ -33,7 +33,18 @@ for arch in $ARCHS; do
 done
 "$TOP/scripts/kvm-probe.sh"
 
-logs=("host=$OUT/host.log")
+# rustfmt and clippy on the module, as one more suite.
+{
+	echo "@@ suite rust_lint impl=rust"
+	if "$TOP/scripts/lint.sh" "${ARCHS%% *}" >"$OUT/lint.out" 2>&1; then echo "ok 1 rust_lint.rustfmt_and_clippy_clean"; else
+		sed 's/^/# /' "$OUT/lint.out"
+		echo "not ok 1 rust_lint.rustfmt_and_clippy_clean"
+	fi
+	echo "@@ end rust_lint rc=0"
+	echo "@@ done"
+} >"$OUT/lint.log"
+
+logs=("host=$OUT/host.log" "lint=$OUT/lint.log")
 for arch in $ARCHS; do
 	log "running the $arch VM ($VARIANT, upstream selftests against: $impls)"
 	"$TOP/scripts/vm.sh" "$arch" check "$OUT/$arch.log" "impls=$impls" || true
