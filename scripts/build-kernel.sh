@@ -14,7 +14,8 @@ mkdir -p "$obj"
 "$TOP/scripts/overlay.sh"
 
 frags=("$TOP/kernel/configs/common.config" "$TOP/kernel/configs/$arch.config")
-[ "$VARIANT" = debug ] && frags+=("$TOP/kernel/configs/debug.config")
+[ "$VARIANT" = normal ] || frags+=("$TOP/kernel/configs/$VARIANT.config")
+[ -e "${frags[-1]}" ] || die "no config fragment for variant $VARIANT"
 
 # Regenerate .config only when a fragment (or the toolchain) changed.
 # (Patches count only where they touch a Kconfig file.)
@@ -29,14 +30,18 @@ if [ "$(cat "$obj/.config-key" 2>/dev/null)" != "$key" ]; then
 	cat "${frags[@]}" >"$obj/fragment.config"
 	(cd "$obj" && KCONFIG_CONFIG=.config "$BUILDSRC/scripts/kconfig/merge_config.sh" -m -O "$obj" .config fragment.config >/dev/null)
 	kmake "$arch" olddefconfig >/dev/null
-	# Every requested option must have survived the dependency checks.
+	# Every requested option must have survived the dependency checks. A
+	# later fragment overrides an earlier one, as in merge_config.sh.
 	bad=0
-	while IFS= read -r line; do
-		case $line in
-		CONFIG_*=n) sym=${line%=n}; grep -q "^$sym=" "$obj/.config" && { echo "config: $sym is set, wanted off" >&2; bad=1; } ;;
-		CONFIG_*) grep -qx "$line" "$obj/.config" || { echo "config: wanted $line, got: $(grep "^${line%%=*}=" "$obj/.config" || echo unset)" >&2; bad=1; } ;;
-		esac
-	done <"$obj/fragment.config"
+	while IFS='=' read -r sym val; do
+		got=$(grep "^$sym=" "$obj/.config" | cut -d= -f2- || true)
+		if [ "$val" = n ]; then
+			[ -z "$got" ] || { echo "config: $sym=$got, wanted off" >&2; bad=1; }
+		elif [ "$got" != "$val" ]; then
+			echo "config: wanted $sym=$val, got ${got:-unset}" >&2
+			bad=1
+		fi
+	done < <(grep '^CONFIG_' "$obj/fragment.config" | tac | awk -F= '!seen[$1]++' )
 	[ $bad = 0 ] || die "the $arch config lost options (see above); fix kernel/configs/"
 	echo "$key" >"$obj/.config-key"
 fi
@@ -46,13 +51,18 @@ t0=$(date +%s)
 kmake "$arch" >"$obj/build.log" 2>&1 || { tail -40 "$obj/build.log"; die "kernel build failed (log: $obj/build.log)"; }
 log "kernel built in $(($(date +%s) - t0)) s"
 
-# The Rust iommufd as an external module, from the overlaid copy of the sources.
-kmake "$arch" M="$BUILDSRC/drivers/iommu/iommufd_rs" MO="$obj/iommufd_rs" modules >"$obj/module.log" 2>&1 ||
-	{ tail -40 "$obj/module.log"; die "iommufd_rs build failed (log: $obj/module.log)"; }
-
 rm -rf "$obj/modroot"
 kmake "$arch" INSTALL_MOD_PATH="$obj/modroot" INSTALL_MOD_STRIP=1 DEPMOD=true modules_install >/dev/null
-kmake "$arch" M="$BUILDSRC/drivers/iommu/iommufd_rs" MO="$obj/iommufd_rs" \
-	INSTALL_MOD_PATH="$obj/modroot" INSTALL_MOD_STRIP=1 DEPMOD=true modules_install >/dev/null
+
+# Unless the kernel builds it in-tree (the rustonly variant), the Rust
+# iommufd is built as an external module from the overlaid sources. It goes
+# to extra/, which depmod ranks below kernel/: where both implementations
+# export a symbol, module dependencies (vfio -> iommufd) keep naming the C one.
+if [ "$VARIANT" != rustonly ]; then
+	kmake "$arch" M="$BUILDSRC/drivers/iommu/iommufd_rs" MO="$obj/iommufd_rs" modules >"$obj/module.log" 2>&1 ||
+		{ tail -40 "$obj/module.log"; die "iommufd_rs build failed (log: $obj/module.log)"; }
+	kmake "$arch" M="$BUILDSRC/drivers/iommu/iommufd_rs" MO="$obj/iommufd_rs" INSTALL_MOD_DIR=extra \
+		INSTALL_MOD_PATH="$obj/modroot" INSTALL_MOD_STRIP=1 DEPMOD=true modules_install >/dev/null
+fi
 kmake "$arch" headers >/dev/null
 log "$arch ($VARIANT): kernel, modules and headers ready"

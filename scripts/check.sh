@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# The test command (make check): set-up, both kernels, the guest programs,
-# then every suite in a VM per architecture. Ends with
+# The test command (make check): set-up, host checks, the kernels and guest
+# programs, then every suite in a VM per kernel. Ends with
 # "N passed, N failed, N skipped"; exits non-zero on any failure.
 #
 #   ARCHS="x86_64 arm64"  architectures to run
 #   IMPL=c|rust|both      which iommufd the upstream selftests run against
-#   DEBUG=1               the debug variant (KASAN, lockdep, kmemleak)
+#   DEBUG=1               the debug variant (KASAN, lockdep, kmemleak) instead
+#                         of the normal one
+#
+# Kernels: <variant>:<arch> for every arch, plus rustonly:x86_64 (the kernel
+# built with CONFIG_IOMMUFD_RUST=y) with the normal variant.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 ARCHS=${ARCHS:-x86_64 arm64}
@@ -21,22 +25,30 @@ OUT=${IOMMUFD_RS_OUT:-$TOP/out}/check-$VARIANT
 rm -rf "$OUT"
 mkdir -p "$OUT"
 
+kernels=()
+for arch in $ARCHS; do kernels+=("$VARIANT:$arch"); done
+if [ "$VARIANT" = normal ] && [[ " $ARCHS " = *" x86_64 "* ]]; then
+	kernels+=("rustonly:x86_64")
+fi
+
 t_start=$(date +%s)
-stamp() { echo "$1 $(($(date +%s) - t_start))" >>"$OUT/times"; }
+stamp() { echo "$1=$(($(date +%s) - t_start))s" >>"$OUT/times"; }
 "$TOP/scripts/setup.sh"
 stamp setup
 "$TOP/scripts/host-tests.sh" "$OUT/host.log"
-for arch in $ARCHS; do
-	"$TOP/scripts/build-kernel.sh" "$arch"
-	"$TOP/scripts/build-tests.sh" "$arch"
-	stamp "build-$arch"
+for k in "${kernels[@]}"; do
+	VARIANT=${k%%:*} "$TOP/scripts/build-kernel.sh" "${k#*:}"
+	VARIANT=${k%%:*} "$TOP/scripts/build-tests.sh" "${k#*:}"
+	stamp "build-${k/:/-}"
 done
 "$TOP/scripts/kvm-probe.sh"
 
 # rustfmt and clippy on the module, as one more suite.
 {
 	echo "@@ suite rust_lint impl=rust"
-	if "$TOP/scripts/lint.sh" "${ARCHS%% *}" >"$OUT/lint.out" 2>&1; then echo "ok 1 rust_lint.rustfmt_and_clippy_clean"; else
+	if "$TOP/scripts/lint.sh" "${ARCHS%% *}" >"$OUT/lint.out" 2>&1; then
+		echo "ok 1 rust_lint.rustfmt_and_clippy_clean"
+	else
 		sed 's/^/# /' "$OUT/lint.out"
 		echo "not ok 1 rust_lint.rustfmt_and_clippy_clean"
 	fi
@@ -45,12 +57,15 @@ done
 } >"$OUT/lint.log"
 
 logs=("host=$OUT/host.log" "lint=$OUT/lint.log")
-for arch in $ARCHS; do
-	log "running the $arch VM ($VARIANT, upstream selftests against: $impls)"
-	"$TOP/scripts/vm.sh" "$arch" check "$OUT/$arch.log" "impls=$impls" || true
-	stamp "vm-$arch"
-	logs+=("$arch-$VARIANT=$OUT/$arch.log")
+for k in "${kernels[@]}"; do
+	variant=${k%%:*} arch=${k#*:}
+	job=check
+	[ "$variant" = rustonly ] && job=rustonly
+	log "running the $arch VM ($variant kernel, job $job, upstream selftests against: $impls)"
+	VARIANT=$variant "$TOP/scripts/vm.sh" "$arch" $job "$OUT/$arch-$variant.log" "impls=$impls" || true
+	stamp "vm-$arch-$variant"
+	logs+=("$arch-$variant=$OUT/$arch-$variant.log")
 done
 echo
-log "times (s since start): $(tr '\n' ' ' <"$OUT/times")"
+log "times since start: $(tr '\n' ' ' <"$OUT/times")"
 "$TOP/scripts/results.py" --markdown "$OUT/results.md" "${logs[@]}"

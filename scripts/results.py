@@ -55,7 +55,9 @@ def parse(path):
             m = TAP.match(line)
             if m:
                 name = m.group(3)
-                fixture = name.split('.')[0] if '.' in name else cur['name']
+                # Harness names are fixture[.variant].test; free text is not.
+                dotted = '.' in name and ' ' not in name
+                fixture = name.split('.')[0] if dotted else cur['name']
                 c = cur['fx'].setdefault(fixture, new_counts())
                 cur['seen'] += 1
                 if m.group(1):
