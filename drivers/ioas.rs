@@ -5,16 +5,16 @@
 //!
 //! An IOAS is the set of IOVA to memory mappings that page tables attached to
 //! it will follow. So far an IOAS has no mappings, no attached devices and no
-//! reserved or disallowed ranges, so the whole IOVA space is allowed and the
-//! only alignment required is the CPU page size, as for a new upstream IOAS
-//! (`iopt_init_table()`).
+//! reserved or disallowed ranges, so the whole IOVA space is allowed and no
+//! alignment is required (1), as for a new upstream IOAS (`iopt_init_table()`:
+//! an IOAS starts as a software table without alignment restrictions; only
+//! attached domains raise it, to their page size).
 
 use core::mem::{
     offset_of,
     size_of, //
 };
 use kernel::{
-    page::PAGE_SIZE,
     prelude::*,
     uaccess::{
         UserPtr,
@@ -47,10 +47,7 @@ pub(crate) struct Ioas {
 impl Ioas {
     /// Creates an empty IOAS.
     fn new() -> Self {
-        Self {
-            // CAST: `PAGE_SIZE` is a small power of two.
-            iova_alignment: PAGE_SIZE as u64,
-        }
+        Self { iova_alignment: 1 }
     }
 
     /// Returns the alignment every mapping's IOVA and length must have.
