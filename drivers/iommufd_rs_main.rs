@@ -2,11 +2,15 @@
 
 //! iommufd-rs: the iommufd user API (`/dev/iommu`) implemented in Rust.
 //!
-//! This is the module's skeleton: it registers the misc device `/dev/iommu`
-//! under the same name as the C implementation and answers every ioctl with
-//! `ENOTTY`, the errno upstream gives for an ioctl it does not know. The
-//! object layer, the IOAS and the per-hardware drivers are added in later
-//! steps (see Documentation/design.md).
+//! The module registers the misc device `/dev/iommu` under the same name as
+//! the C implementation. Every open file is an independent context with its
+//! own object table. Implemented so far: the ioctl dispatch with the
+//! extensible-structure rules ([`ioctl`], [`ucmd`]), the object table and
+//! `IOMMU_DESTROY` ([`object`]), and `IOMMU_IOAS_ALLOC` and
+//! `IOMMU_IOAS_IOVA_RANGES` for an IOAS without mappings ([`ioas`]). Every
+//! other ioctl fails with `ENOTTY`, the errno upstream gives for an ioctl it
+//! does not handle. The remaining commands, devices, HWPTs and the
+//! per-hardware drivers come in later steps (see Documentation/design.md).
 //!
 //! Only one iommufd implementation can be loaded at a time: both register the
 //! misc device "iommu", so loading this module while `iommufd.ko` is loaded
@@ -21,6 +25,15 @@ use kernel::{
     },
     prelude::*, //
 };
+
+mod ioas;
+mod ioctl;
+mod object;
+mod uapi;
+mod ucmd;
+mod xa;
+
+use object::ObjectTable;
 
 module! {
     type: IommufdModule,
@@ -47,23 +60,31 @@ impl kernel::InPlaceModule for IommufdModule {
     }
 }
 
-/// The state of one open `/dev/iommu` file.
+/// The state of one open `/dev/iommu` file (upstream's `iommufd_ctx`).
 ///
-/// Each open file is an independent iommufd context; its objects will live
-/// here and go away when the file is released.
-struct IommufdCtx;
+/// Each open file is an independent iommufd context. Its objects live in its
+/// table and are freed when the file is released.
+#[pin_data]
+pub(crate) struct IommufdCtx {
+    /// The objects created on this file.
+    #[pin]
+    pub(crate) objects: ObjectTable,
+}
 
 #[vtable]
 impl MiscDevice for IommufdCtx {
-    type Ptr = KBox<Self>;
+    type Ptr = Pin<KBox<Self>>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        Ok(KBox::new(IommufdCtx, GFP_KERNEL)?)
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
+        KBox::try_pin_init(
+            try_pin_init!(IommufdCtx {
+                objects <- ObjectTable::new(),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
     }
 
-    fn ioctl(_ctx: &IommufdCtx, _file: &File, _cmd: u32, _arg: usize) -> Result<isize> {
-        // No ioctl is implemented yet; ENOTTY is what upstream answers for an
-        // ioctl number it does not handle.
-        Err(ENOTTY)
+    fn ioctl(ictx: Pin<&IommufdCtx>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        ioctl::dispatch(&ictx, cmd, arg)
     }
 }

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ioctl table of `/dev/iommu` and its dispatch.
+//!
+//! The iommufd commands are `_IO(';', nr)` with `nr` from 0x80 to 0x95. A
+//! command is handled like upstream's `iommufd_fops_ioctl()`:
+//!
+//! 1. An `nr` outside the table goes to the VFIO compatibility ioctls, which
+//!    do not exist yet, so it fails with `ENOTTY`.
+//! 2. The structure's size field is read (`EFAULT` if that fails).
+//! 3. A command whose number matches the table's `nr` but not the whole
+//!    ioctl number (another type, or size or direction bits) fails with
+//!    `ENOTTY` (upstream's `ENOIOCTLCMD`).
+//! 4. The structure is copied in by the rules of [`crate::ucmd`] (`EINVAL`
+//!    when too short, `E2BIG` for non-zero unknown bytes) and the command
+//!    runs.
+//!
+//! Commands this module does not implement yet fail with `ENOTTY` before
+//! anything is read, so no command appears to work that does not.
+
+use kernel::{
+    ioctl::{
+        _IO,
+        _IOC_NR, //
+    },
+    prelude::*, //
+};
+
+use crate::{
+    ioas,
+    object,
+    uapi::{
+        IOMMUFD_CMD_BASE,
+        IOMMUFD_CMD_LAST,
+        IOMMUFD_TYPE, //
+    },
+    ucmd::{
+        read_user_size,
+        Ucmd,
+        UserCmd, //
+    },
+    IommufdCtx, //
+};
+
+/// The iommufd commands, by `nr` (`enum` in the uAPI header).
+mod nr {
+    /// `IOMMUFD_CMD_DESTROY`.
+    pub(super) const DESTROY: u32 = 0x80;
+    /// `IOMMUFD_CMD_IOAS_ALLOC`.
+    pub(super) const IOAS_ALLOC: u32 = 0x81;
+    /// `IOMMUFD_CMD_IOAS_ALLOW_IOVAS`.
+    pub(super) const IOAS_ALLOW_IOVAS: u32 = 0x82;
+    /// `IOMMUFD_CMD_IOAS_COPY`.
+    pub(super) const IOAS_COPY: u32 = 0x83;
+    /// `IOMMUFD_CMD_IOAS_IOVA_RANGES`.
+    pub(super) const IOAS_IOVA_RANGES: u32 = 0x84;
+    /// `IOMMUFD_CMD_IOAS_MAP`.
+    pub(super) const IOAS_MAP: u32 = 0x85;
+    /// `IOMMUFD_CMD_IOAS_UNMAP`.
+    pub(super) const IOAS_UNMAP: u32 = 0x86;
+    /// `IOMMUFD_CMD_OPTION`.
+    pub(super) const OPTION: u32 = 0x87;
+    /// `IOMMUFD_CMD_VFIO_IOAS`.
+    pub(super) const VFIO_IOAS: u32 = 0x88;
+    /// `IOMMUFD_CMD_HWPT_ALLOC`.
+    pub(super) const HWPT_ALLOC: u32 = 0x89;
+    /// `IOMMUFD_CMD_GET_HW_INFO`.
+    pub(super) const GET_HW_INFO: u32 = 0x8a;
+    /// `IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING`.
+    pub(super) const HWPT_SET_DIRTY_TRACKING: u32 = 0x8b;
+    /// `IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP`.
+    pub(super) const HWPT_GET_DIRTY_BITMAP: u32 = 0x8c;
+    /// `IOMMUFD_CMD_HWPT_INVALIDATE`.
+    pub(super) const HWPT_INVALIDATE: u32 = 0x8d;
+    /// `IOMMUFD_CMD_FAULT_QUEUE_ALLOC`.
+    pub(super) const FAULT_QUEUE_ALLOC: u32 = 0x8e;
+    /// `IOMMUFD_CMD_IOAS_MAP_FILE`.
+    pub(super) const IOAS_MAP_FILE: u32 = 0x8f;
+    /// `IOMMUFD_CMD_VIOMMU_ALLOC`.
+    pub(super) const VIOMMU_ALLOC: u32 = 0x90;
+    /// `IOMMUFD_CMD_VDEVICE_ALLOC`.
+    pub(super) const VDEVICE_ALLOC: u32 = 0x91;
+    /// `IOMMUFD_CMD_IOAS_CHANGE_PROCESS`.
+    pub(super) const IOAS_CHANGE_PROCESS: u32 = 0x92;
+    /// `IOMMUFD_CMD_VEVENTQ_ALLOC`.
+    pub(super) const VEVENTQ_ALLOC: u32 = 0x93;
+    /// `IOMMUFD_CMD_HW_QUEUE_ALLOC`.
+    pub(super) const HW_QUEUE_ALLOC: u32 = 0x94;
+    /// `IOMMUFD_CMD_IOAS_NOIOMMU_GET_PA`.
+    pub(super) const IOAS_NOIOMMU_GET_PA: u32 = 0x95;
+}
+
+/// Copies in the command structure of type `T` and runs `execute` on it.
+fn run<T: UserCmd>(
+    ictx: &IommufdCtx,
+    cmd: u32,
+    arg: usize,
+    execute: fn(&mut Ucmd<'_, T>) -> Result,
+) -> Result<isize> {
+    let user_size = read_user_size(arg)?;
+    if cmd != _IO(IOMMUFD_TYPE, _IOC_NR(cmd)) {
+        return Err(ENOTTY);
+    }
+    let mut ucmd = Ucmd::<T>::copy_in(ictx, arg, user_size)?;
+    execute(&mut ucmd)?;
+    Ok(0)
+}
+
+/// The VFIO compatibility ioctls (`/dev/vfio/vfio` on top of iommufd).
+///
+/// Not implemented yet; upstream also answers `ENOTTY` for any number it
+/// does not know.
+fn vfio_ioctl(_ictx: &IommufdCtx, _cmd: u32, _arg: usize) -> Result<isize> {
+    Err(ENOTTY)
+}
+
+/// Handles the ioctl `cmd` with argument `arg` on the file of `ictx`.
+pub(crate) fn dispatch(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isize> {
+    let cmd_nr = _IOC_NR(cmd);
+    if !(IOMMUFD_CMD_BASE..=IOMMUFD_CMD_LAST).contains(&cmd_nr) {
+        return vfio_ioctl(ictx, cmd, arg);
+    }
+
+    match cmd_nr {
+        nr::DESTROY => run(ictx, cmd, arg, object::destroy_ioctl),
+        nr::IOAS_ALLOC => run(ictx, cmd, arg, ioas::alloc_ioctl),
+        nr::IOAS_IOVA_RANGES => run(ictx, cmd, arg, ioas::iova_ranges_ioctl),
+        // Not implemented yet.
+        nr::IOAS_ALLOW_IOVAS
+        | nr::IOAS_COPY
+        | nr::IOAS_MAP
+        | nr::IOAS_UNMAP
+        | nr::OPTION
+        | nr::VFIO_IOAS
+        | nr::HWPT_ALLOC
+        | nr::GET_HW_INFO
+        | nr::HWPT_SET_DIRTY_TRACKING
+        | nr::HWPT_GET_DIRTY_BITMAP
+        | nr::HWPT_INVALIDATE
+        | nr::FAULT_QUEUE_ALLOC
+        | nr::IOAS_MAP_FILE
+        | nr::VIOMMU_ALLOC
+        | nr::VDEVICE_ALLOC
+        | nr::IOAS_CHANGE_PROCESS
+        | nr::VEVENTQ_ALLOC
+        | nr::HW_QUEUE_ALLOC
+        | nr::IOAS_NOIOMMU_GET_PA => Err(ENOTTY),
+        _ => Err(ENOTTY),
+    }
+}

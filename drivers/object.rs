@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The per-file object table: ids, typed objects, users counts, and DESTROY.
+//!
+//! Every object a user creates on an iommufd file (IOAS, HWPT, device, ...)
+//! gets an id from the file's table; ids start at 1 and the lowest free one
+//! is used, as upstream's `xa_alloc()` with `XA_FLAGS_ALLOC1` and
+//! `xa_limit_31b`.
+//!
+//! An object counts its *users*. The table holds one for as long as the
+//! object is in it; every lookup ([`ObjectTable::get`]) holds another until
+//! its [`ObjectRef`] is dropped, and later objects that depend on another one
+//! (a HWPT on its IOAS, ...) will hold one for their lifetime. `IOMMU_DESTROY`
+//! removes an object only while the table's is the only use and fails with
+//! `EBUSY` otherwise, as upstream's `refcount_dec_if_one()` in
+//! `iommufd_object_remove()`.
+//!
+//! A new object is created in two steps: [`ObjectTable::alloc`] reserves its
+//! id (which looks up as nonexistent meanwhile), the command finishes
+//! everything that can fail, including writing the id back to user space, and
+//! [`NewObject::finalize`] then publishes the object. Dropping a
+//! [`NewObject`] instead frees the id and the object again, so a failed
+//! command leaves nothing behind (upstream's `iommufd_object_abort()`).
+//!
+//! All table operations run under the XArray's spinlock, so concurrent
+//! ioctls on one file are serialised where they touch the table. Objects are
+//! freed outside of it. When the file is released, the table and every object
+//! in it are dropped.
+//!
+//! Upstream's second count, `wait_cnt`, lets in-kernel users (VFIO) wait for
+//! short-lived references to go away before destroying an object; it comes
+//! with those users.
+
+use kernel::{
+    prelude::*,
+    sync::{
+        atomic::Release,
+        Arc,
+        Refcount, //
+    }, //
+};
+
+use crate::{
+    ioas::Ioas,
+    uapi::IommuDestroy,
+    ucmd::{
+        Ucmd,
+        UserCmd, //
+    },
+    xa::AllocXArray, //
+};
+
+/// The ids objects can get: `xa_limit_31b` with index 0 never used.
+const ID_RANGE: core::ops::RangeInclusive<u32> = 1..=(i32::MAX as u32);
+
+/// The type of an object (upstream's `enum iommufd_object_type`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ObjectType {
+    /// An I/O address space (`IOMMUFD_OBJ_IOAS`).
+    Ioas,
+}
+
+/// The type-specific part of an object.
+pub(crate) enum ObjectKind {
+    /// An I/O address space.
+    Ioas(Ioas),
+}
+
+impl ObjectKind {
+    /// Returns the type of this object.
+    fn object_type(&self) -> ObjectType {
+        match self {
+            ObjectKind::Ioas(_) => ObjectType::Ioas,
+        }
+    }
+}
+
+/// An object in a file's table (upstream's `struct iommufd_object` together
+/// with the structure that embeds it).
+///
+/// Its id is the index it is stored at; nothing needs it from the object yet.
+pub(crate) struct Object {
+    /// The users count: 1 for the table, plus one per [`ObjectRef`] and per
+    /// dependent object. Never 0 while the object is in the table.
+    users: Refcount,
+    /// The type-specific state.
+    kind: ObjectKind,
+}
+
+impl Object {
+    /// Returns the IOAS if this object is one.
+    pub(crate) fn as_ioas(&self) -> Option<&Ioas> {
+        match &self.kind {
+            ObjectKind::Ioas(ioas) => Some(ioas),
+        }
+    }
+}
+
+/// A counted use of an object, taken by [`ObjectTable::get`] (upstream's
+/// `iommufd_get_object()`/`iommufd_put_object()` pair).
+///
+/// While it exists, `IOMMU_DESTROY` of the object fails with `EBUSY`.
+///
+/// # Invariants
+///
+/// `self.obj.users` includes one count that belongs to this value.
+pub(crate) struct ObjectRef {
+    /// The object used.
+    obj: Arc<Object>,
+}
+
+impl core::ops::Deref for ObjectRef {
+    type Target = Object;
+
+    fn deref(&self) -> &Object {
+        &self.obj
+    }
+}
+
+impl Drop for ObjectRef {
+    fn drop(&mut self) {
+        // The count taken in `ObjectTable::get` (type invariant).
+        self.obj.users.dec();
+    }
+}
+
+/// An object whose id is reserved but which is not visible yet.
+///
+/// [`NewObject::finalize`] publishes it; dropping it unpublished frees the id
+/// and the object.
+pub(crate) struct NewObject<'a> {
+    /// The table the id is reserved in.
+    table: &'a ObjectTable,
+    /// The object.
+    obj: Arc<Object>,
+    /// The reserved id.
+    id: u32,
+    /// Whether the object has been stored at its id.
+    published: bool,
+}
+
+impl NewObject<'_> {
+    /// Returns the id the object will have.
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Publishes the object: from now on it can be looked up and destroyed.
+    pub(crate) fn finalize(mut self) -> Result {
+        let res = self.table.xa.lock().store(self.id, self.obj.clone());
+        match res {
+            Ok(None) => {
+                self.published = true;
+                Ok(())
+            }
+            Ok(Some(_other)) => {
+                // Only this object may be stored at its reserved id, so this
+                // is a bug (upstream WARNs here too). The displaced object is
+                // freed once its last reference goes.
+                pr_warn!("object id {} was not reserved\n", self.id);
+                self.published = true;
+                Ok(())
+            }
+            Err(e) => {
+                // Only a second reference to the object, dropped outside the
+                // lock; dropping `self` then frees the reserved id and the
+                // object.
+                drop(e.value);
+                Err(e.error)
+            }
+        }
+    }
+}
+
+impl Drop for NewObject<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            // Frees the reservation; no value is stored at the id.
+            let stale = self.table.xa.lock().remove(self.id);
+            drop(stale);
+        }
+    }
+}
+
+/// The objects of one open iommufd file.
+#[pin_data]
+pub(crate) struct ObjectTable {
+    /// The objects by id.
+    #[pin]
+    xa: AllocXArray<Arc<Object>>,
+}
+
+impl ObjectTable {
+    /// Creates an initializer for an empty table.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            xa <- AllocXArray::new(),
+        })
+    }
+
+    /// Creates an object of `kind` and reserves an id for it.
+    ///
+    /// The object stays invisible until [`NewObject::finalize`].
+    pub(crate) fn alloc(&self, kind: ObjectKind) -> Result<NewObject<'_>> {
+        let obj = Arc::new(
+            Object {
+                users: Refcount::new(1),
+                kind,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        let id = self.xa.lock().reserve(ID_RANGE)?;
+        Ok(NewObject {
+            table: self,
+            obj,
+            id,
+            published: false,
+        })
+    }
+
+    /// Looks up the object `id` of type `ty` and takes a use of it.
+    ///
+    /// Fails with `ENOENT` if there is no such object, if it is not published
+    /// yet, or if it has another type (upstream's `iommufd_get_object()`).
+    pub(crate) fn get(&self, id: u32, ty: ObjectType) -> Result<ObjectRef> {
+        let guard = self.xa.lock();
+        let obj = guard.get(id).ok_or(ENOENT)?;
+        if obj.kind.object_type() != ty {
+            return Err(ENOENT);
+        }
+        // Objects in the table have a users count of at least 1, so this
+        // cannot revive a dying object.
+        obj.users.inc();
+        // INVARIANT: The count just taken belongs to the new `ObjectRef`.
+        Ok(ObjectRef { obj: obj.into() })
+    }
+
+    /// Removes the object `id` from the table and frees it.
+    ///
+    /// Fails with `ENOENT` if there is no such object (or it is not published
+    /// yet) and `EBUSY` if anything else still uses it.
+    pub(crate) fn destroy(&self, id: u32) -> Result {
+        let removed = {
+            let mut guard = self.xa.lock();
+            let obj = guard.get(id).ok_or(ENOENT)?;
+            // The table's count is the only one exactly when users is 1;
+            // taking it to 0 under the lock, together with the removal, means
+            // no lookup can find the object any more. This is
+            // `refcount_dec_if_one()`, which the kernel crate's `Refcount`
+            // does not wrap.
+            if obj.users.as_atomic().cmpxchg(1, 0, Release).is_err() {
+                return Err(EBUSY);
+            }
+            guard.remove(id)
+        };
+        // The object is freed here, outside the lock.
+        drop(removed);
+        Ok(())
+    }
+}
+
+impl UserCmd for IommuDestroy {
+    const MIN_SIZE: usize = core::mem::offset_of!(IommuDestroy, id) + size_of::<u32>();
+}
+
+/// `IOMMU_DESTROY`: destroys the object `cmd.id`.
+pub(crate) fn destroy_ioctl(ucmd: &mut Ucmd<'_, IommuDestroy>) -> Result {
+    ucmd.ictx.objects.destroy(ucmd.cmd.id)
+}
