@@ -12,9 +12,10 @@
 //! does not handle. The remaining commands, devices, HWPTs and the
 //! per-hardware drivers come in later steps (see Documentation/design.md).
 //!
-//! Only one iommufd implementation can be loaded at a time: both register the
-//! misc device "iommu", so loading this module while `iommufd.ko` is loaded
-//! fails with `EEXIST` from the driver core, and the other way round.
+//! Only one iommufd implementation can be loaded at a time: both export the
+//! in-kernel API VFIO links against (`drivers/vfio_api.c`) and both register
+//! the misc device "iommu", so loading this module while `iommufd.ko` is
+//! loaded fails, and the other way round.
 
 use kernel::{
     fs::File,
