@@ -53,6 +53,14 @@ arm64)
 	cmdline="console=ttyAMA0 $cmdline"
 	;;
 esac
+# The debug kernel (KASAN, lockdep, kmemleak) runs many times slower under
+# TCG, and the kselftest harness kills a test after 30 s of guest time. With
+# -icount the guest's clock follows the instructions it executes (1 ns each)
+# instead of the host's clock, so the harness limits measure the guest's work,
+# not the emulation speed or the host's load.
+if [ "$VARIANT" = debug ] && [ "$accel" = tcg ]; then
+	qemu+=(-icount shift=0,sleep=off)
+fi
 qemu+=(-m 2G -smp 2 -nographic -no-reboot -nic none -device edu
 	-initrd "$obj/initramfs.cpio.gz" -append "$cmdline")
 
