@@ -29,7 +29,7 @@ if [ "$(cat "$obj/.config-key" 2>/dev/null)" != "$key" ]; then
 	kmake "$arch" tinyconfig >/dev/null
 	cat "${frags[@]}" >"$obj/fragment.config"
 	(cd "$obj" && KCONFIG_CONFIG=.config "$BUILDSRC/scripts/kconfig/merge_config.sh" -m -O "$obj" .config fragment.config >"$obj/merge_config.log" 2>&1)
-	kmake "$arch" olddefconfig >/dev/null
+	kmake "$arch" olddefconfig >"$obj/olddefconfig.log" 2>&1
 	# Every requested option must have survived the dependency checks. A
 	# later fragment overrides an earlier one, as in merge_config.sh.
 	bad=0

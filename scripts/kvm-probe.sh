@@ -7,6 +7,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 res=no
+# vm.sh reads the decision from $CACHE/kvm-ok; the probe boot itself needs
+# "yes" there. Whatever happens to the probe, the file ends up "no" unless
+# the probe guest really booted.
+trap 'echo no >"$CACHE/kvm-ok"' EXIT
 if [ "${USE_KVM:-auto}" != no ] && [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo; then
 	echo yes >"$CACHE/kvm-ok"
 	if VM_TIMEOUT=60 "$TOP/scripts/vm.sh" x86_64 probe "$CACHE/kvm-probe.log" 2>/dev/null &&
@@ -14,5 +18,6 @@ if [ "${USE_KVM:-auto}" != no ] && [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/
 		res=yes
 	fi
 fi
+trap - EXIT
 echo $res >"$CACHE/kvm-ok"
 log "KVM for x86_64 guests: $res"

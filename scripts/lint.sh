@@ -6,7 +6,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 "$TOP/scripts/overlay.sh"
-rs=$(cd "$TOP" && find drivers rust -name '*.rs')
+rs=$(cd "$TOP" && find drivers rust -name '*.rs' 2>/dev/null || true)
+[ -n "$rs" ] || die "no Rust sources found"
 (cd "$TOP" && rustfmt --edition 2021 --check $rs) || die "rustfmt: run rustfmt --edition 2021 on the files above"
 arch=${1:-x86_64}
 obj=$(objdir "$arch")

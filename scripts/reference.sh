@@ -9,8 +9,8 @@ set -euo pipefail
 rc=0
 IMPL=c "$TOP/scripts/check.sh" || rc=$?
 res=${IOMMUFD_RS_OUT:-$TOP/out}/check-$VARIANT/results.md
-doc=$TOP/Documentation/reference-counts${VARIANT/normal/}.md
-doc=${doc/counts-debug/counts.debug}
+doc=$TOP/Documentation/reference-counts.md
+[ "$VARIANT" = normal ] || doc=$TOP/Documentation/reference-counts.$VARIANT.md
 {
 	echo "# Upstream iommu selftests against the C iommufd ($VARIANT variant)"
 	echo
