@@ -20,8 +20,13 @@ doc=$TOP/Documentation/reference-counts.md
 {
 	echo "# Upstream iommu selftests against the C iommufd ($VARIANT variant)"
 	echo
-	echo "Written by \`make reference\` (scripts/reference.sh) from one run of the"
-	echo "runner on $(date -u +%Y-%m-%d): Linux $LINUX_SOURCE_VERSION (Debian), the C"
+	if [ -n "${REFERENCE_FROM:-}" ]; then
+		echo "Written by scripts/reference.sh from the tables of an earlier run of the"
+		echo "runner's VMs (REFERENCE_FROM), on $(date -u +%Y-%m-%d): Linux $LINUX_SOURCE_VERSION (Debian), the C"
+	else
+		echo "Written by \`make reference\` (scripts/reference.sh) from one run of the"
+		echo "runner on $(date -u +%Y-%m-%d): Linux $LINUX_SOURCE_VERSION (Debian), the C"
+	fi
 	echo "iommufd as a module with CONFIG_IOMMUFD_TEST, selftests built unchanged"
 	echo "from the pristine tree, $(qemu-system-x86_64 --version | head -1) under"
 	echo "$(if [ "$(cat "$CACHE/kvm-ok" 2>/dev/null)" = yes ]; then echo KVM; else echo TCG; fi)."
