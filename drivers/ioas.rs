@@ -1,14 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The I/O address space (IOAS): `IOMMU_IOAS_ALLOC` and
-//! `IOMMU_IOAS_IOVA_RANGES`.
-//!
-//! An IOAS is the set of IOVA to memory mappings that page tables attached to
-//! it will follow. So far an IOAS has no mappings, no attached devices and no
-//! reserved or disallowed ranges, so the whole IOVA space is allowed and no
-//! alignment is required (1), as for a new upstream IOAS (`iopt_init_table()`:
-//! an IOAS starts as a software table without alignment restrictions; only
-//! attached domains raise it, to their page size).
+//! IOAS objects (`IOMMU_IOAS_*`): an I/O address space user space fills with mappings.
 
 use core::mem::{
     offset_of,
@@ -16,6 +8,7 @@ use core::mem::{
 };
 use kernel::{
     prelude::*,
+    sync::Arc,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -23,67 +16,95 @@ use kernel::{
 };
 
 use crate::{
+    io_pagetable::{
+        IoPagetable,
+        PagesSlice,
+        PROT_CACHE,
+        PROT_READ,
+        PROT_WRITE, //
+    },
     object::{
         ObjectKind,
         ObjectType, //
     },
+    pages::Pages,
     uapi::{
         IommuIoasAlloc,
+        IommuIoasAllowIovas,
+        IommuIoasCopy,
         IommuIoasIovaRanges,
-        IommuIovaRange, //
+        IommuIoasMap,
+        IommuIoasUnmap,
+        IommuIovaRange,
+        IommuOption,
+        IOMMU_IOAS_MAP_FIXED_IOVA,
+        IOMMU_IOAS_MAP_READABLE,
+        IOMMU_IOAS_MAP_WRITEABLE,
+        IOMMU_OPTION_HUGE_PAGES,
+        IOMMU_OPTION_OP_GET,
+        IOMMU_OPTION_OP_SET,
+        IOMMU_OPTION_RLIMIT_MODE, //
     },
     ucmd::{
         Ucmd,
         UserCmd, //
-    }, //
+    },
+    IommufdCtx, //
 };
 
 /// An I/O address space.
+#[pin_data]
 pub(crate) struct Ioas {
-    /// The alignment every mapping's IOVA and length must have.
-    iova_alignment: u64,
+    #[pin]
+    pub(crate) iopt: IoPagetable,
 }
 
 impl Ioas {
-    /// Creates an empty IOAS.
-    fn new() -> Self {
-        Self { iova_alignment: 1 }
+    /// Allocates an empty IOAS.
+    pub(crate) fn new() -> Result<Arc<Ioas>> {
+        Arc::pin_init(
+            pin_init!(Ioas {
+                iopt <- IoPagetable::new(),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
     }
 
-    /// Returns the alignment every mapping's IOVA and length must have.
-    pub(crate) fn iova_alignment(&self) -> u64 {
-        self.iova_alignment
+    /// Unmaps everything; accesses pinning pages are told to unpin.
+    pub(crate) fn unmap_all(&self, ictx: &IommufdCtx) -> (u64, Result) {
+        self.unmap(ictx, 0, u64::MAX)
     }
 
-    /// Returns the ranges of IOVA that may be mapped, in ascending order.
-    ///
-    /// These are the holes between reserved ranges within `0..=ULONG_MAX`.
-    /// Nothing is reserved yet, so it is the whole range.
-    pub(crate) fn allowed_iovas(&self) -> impl Iterator<Item = IommuIovaRange> {
-        core::iter::once(IommuIovaRange {
-            start: 0,
-            // CAST: `usize` is at most 64 bits wide, so this is lossless.
-            last: usize::MAX as u64,
-        })
+    /// Unmaps the areas inside `[first, last]`.
+    pub(crate) fn unmap(&self, ictx: &IommufdCtx, first: u64, last: u64) -> (u64, Result) {
+        let notify = |iova: u64, length: u64| crate::access::notify_unmap(ictx, self, iova, length);
+        self.iopt.unmap_range(first, last, &notify)
     }
+}
+
+/// Upstream's `conv_iommu_prot`: IOMMU_CACHE always, plus read/write as asked.
+fn map_prot(flags: u32) -> u32 {
+    let mut prot = PROT_CACHE;
+    if flags & IOMMU_IOAS_MAP_WRITEABLE != 0 {
+        prot |= PROT_WRITE;
+    }
+    if flags & IOMMU_IOAS_MAP_READABLE != 0 {
+        prot |= PROT_READ;
+    }
+    prot
 }
 
 impl UserCmd for IommuIoasAlloc {
     const MIN_SIZE: usize = offset_of!(IommuIoasAlloc, out_ioas_id) + size_of::<u32>();
 }
 
-/// `IOMMU_IOAS_ALLOC`: creates an IOAS and returns its id.
-///
-/// The IOAS only becomes visible once its id has been written back to user
-/// space; if that fails, the IOAS is freed and its id with it.
 pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuIoasAlloc>) -> Result {
     if ucmd.cmd.flags != 0 {
         return Err(EOPNOTSUPP);
     }
 
-    let new = ucmd.ictx.objects.alloc(ObjectKind::Ioas(Ioas::new()))?;
+    let new = ucmd.ictx.objects.alloc(ObjectKind::Ioas(Ioas::new()?))?;
     ucmd.cmd.out_ioas_id = new.id();
-    // On failure `new` is dropped unpublished, which removes it again.
     ucmd.respond()?;
     new.finalize()
 }
@@ -92,12 +113,6 @@ impl UserCmd for IommuIoasIovaRanges {
     const MIN_SIZE: usize = offset_of!(IommuIoasIovaRanges, out_iova_alignment) + size_of::<u64>();
 }
 
-/// `IOMMU_IOAS_IOVA_RANGES`: reports the IOVA ranges an IOAS allows.
-///
-/// Writes up to `num_iovas` ranges to `allowed_iovas` and sets `num_iovas` to
-/// the number of ranges there are; if that is more than there was room for,
-/// the command still writes back the structure and then fails with
-/// `EMSGSIZE`, so user space can retry with a larger array.
 pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_, IommuIoasIovaRanges>) -> Result {
     if ucmd.cmd.reserved != 0 {
         return Err(EOPNOTSUPP);
@@ -107,27 +122,222 @@ pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_, IommuIoasIovaRanges>) -> Res
     let ioas = obj.as_ioas().ok_or(ENOENT)?;
 
     let max_iovas = ucmd.cmd.num_iovas;
-    // CAST: A user pointer fits in `usize` on 64-bit kernels; on 32-bit ones
-    // the upper bits are ignored, as `u64_to_user_ptr()` does.
     let ranges = UserPtr::from_addr(ucmd.cmd.allowed_iovas as usize);
-    // CAST: `u32` to `usize` is lossless on every architecture Linux supports.
     let room = (max_iovas as usize)
         .checked_mul(size_of::<IommuIovaRange>())
         .ok_or(EOVERFLOW)?;
     let mut writer = UserSlice::new(ranges, room).writer();
     let mut num_iovas = 0u32;
-    for range in ioas.allowed_iovas() {
+    for &(start, last) in ioas.iopt.usable_ranges()?.iter() {
         if num_iovas < max_iovas {
-            writer.write_slice(range.as_bytes())?;
+            writer.write_slice(IommuIovaRange { start, last }.as_bytes())?;
         }
         num_iovas = num_iovas.checked_add(1).ok_or(EOVERFLOW)?;
     }
     ucmd.cmd.num_iovas = num_iovas;
-    ucmd.cmd.out_iova_alignment = ioas.iova_alignment();
+    ucmd.cmd.out_iova_alignment = ioas.iopt.iova_alignment();
 
     ucmd.respond()?;
     if num_iovas > max_iovas {
         return Err(EMSGSIZE);
     }
     Ok(())
+}
+
+impl UserCmd for IommuIoasAllowIovas {
+    const MIN_SIZE: usize = offset_of!(IommuIoasAllowIovas, allowed_iovas) + size_of::<u64>();
+}
+
+pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_, IommuIoasAllowIovas>) -> Result {
+    if ucmd.cmd.reserved != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let obj = ucmd.ictx.objects.get(ucmd.cmd.ioas_id, ObjectType::Ioas)?;
+    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+
+    let n = ucmd.cmd.num_iovas as usize;
+    let bytes = n
+        .checked_mul(size_of::<IommuIovaRange>())
+        .ok_or(EOVERFLOW)?;
+    let mut reader =
+        UserSlice::new(UserPtr::from_addr(ucmd.cmd.allowed_iovas as usize), bytes).reader();
+    let mut ranges: KVec<(u64, u64)> = KVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        let mut raw = [0u8; size_of::<IommuIovaRange>()];
+        reader.read_slice(&mut raw)?;
+        let r = IommuIovaRange::read_from_bytes(&raw).map_err(|_| EINVAL)?;
+        if r.start > r.last {
+            return Err(EINVAL);
+        }
+        // Overlapping ranges are refused.
+        if ranges.iter().any(|&(s, l)| s <= r.last && r.start <= l) {
+            return Err(EINVAL);
+        }
+        ranges.push((r.start, r.last), GFP_KERNEL)?;
+    }
+    ioas.iopt.set_allowed(&ranges)
+}
+
+impl UserCmd for IommuIoasMap {
+    const MIN_SIZE: usize = offset_of!(IommuIoasMap, iova) + size_of::<u64>();
+}
+
+pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMap>) -> Result {
+    let cmd = &ucmd.cmd;
+    if cmd.flags
+        & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
+        != 0
+        || cmd.reserved != 0
+    {
+        return Err(EOPNOTSUPP);
+    }
+    if cmd.iova >= u64::MAX || cmd.length >= u64::MAX {
+        return Err(EOVERFLOW);
+    }
+    if cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) == 0 {
+        return Err(EINVAL);
+    }
+    let obj = ucmd.ictx.objects.get(cmd.ioas_id, ObjectType::Ioas)?;
+    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+
+    let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
+    let uptr = usize::try_from(cmd.user_va).map_err(|_| EOVERFLOW)?;
+    let pages = Pages::new_user(
+        uptr,
+        length,
+        cmd.flags & IOMMU_IOAS_MAP_WRITEABLE != 0,
+        ucmd.ictx.account_mm(),
+    )?;
+    let start_byte = pages.start_byte();
+    let slices = [PagesSlice {
+        pages,
+        start_byte,
+        length: cmd.length,
+    }];
+    let fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA != 0).then_some(cmd.iova);
+    let iova = ioas.iopt.map_pages(&slices, fixed, map_prot(cmd.flags))?;
+    ucmd.cmd.iova = iova;
+    ucmd.respond()
+}
+
+impl UserCmd for IommuIoasCopy {
+    const MIN_SIZE: usize = offset_of!(IommuIoasCopy, src_iova) + size_of::<u64>();
+}
+
+pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_, IommuIoasCopy>) -> Result {
+    let cmd = &ucmd.cmd;
+    if cmd.flags
+        & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
+        != 0
+    {
+        return Err(EOPNOTSUPP);
+    }
+    if cmd.length >= u64::MAX || cmd.src_iova >= u64::MAX || cmd.dst_iova >= u64::MAX {
+        return Err(EOVERFLOW);
+    }
+    if cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) == 0 {
+        return Err(EINVAL);
+    }
+    let src_obj = ucmd.ictx.objects.get(cmd.src_ioas_id, ObjectType::Ioas)?;
+    let src = src_obj.as_ioas().ok_or(ENOENT)?;
+    let slices = src.iopt.get_pages(cmd.src_iova, cmd.length)?;
+    drop(src_obj);
+
+    let dst_obj = ucmd.ictx.objects.get(cmd.dst_ioas_id, ObjectType::Ioas)?;
+    let dst = dst_obj.as_ioas().ok_or(ENOENT)?;
+    let fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA != 0).then_some(cmd.dst_iova);
+    let iova = dst.iopt.map_pages(&slices, fixed, map_prot(cmd.flags))?;
+    ucmd.cmd.dst_iova = iova;
+    ucmd.respond()
+}
+
+impl UserCmd for IommuIoasUnmap {
+    const MIN_SIZE: usize = offset_of!(IommuIoasUnmap, length) + size_of::<u64>();
+}
+
+pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_, IommuIoasUnmap>) -> Result {
+    let obj = ucmd.ictx.objects.get(ucmd.cmd.ioas_id, ObjectType::Ioas)?;
+    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+    let (iova, length) = (ucmd.cmd.iova, ucmd.cmd.length);
+
+    let unmapped = if iova == 0 && length == u64::MAX {
+        let (unmapped, res) = ioas.unmap_all(ucmd.ictx);
+        res?;
+        unmapped
+    } else {
+        if iova >= u64::MAX || length >= u64::MAX {
+            return Err(EOVERFLOW);
+        }
+        if length == 0 {
+            return Err(EINVAL);
+        }
+        let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
+        let (unmapped, res) = ioas.unmap(ucmd.ictx, iova, last);
+        res?;
+        if unmapped == 0 {
+            return Err(ENOENT);
+        }
+        unmapped
+    };
+    ucmd.cmd.length = unmapped;
+    ucmd.respond()
+}
+
+/// `IOMMU_OPTION_HUGE_PAGES` on the IOAS `object_id`.
+pub(crate) fn option_huge_pages(ictx: &IommufdCtx, cmd: &mut IommuOption) -> Result {
+    let obj = ictx.objects.get(cmd.object_id, ObjectType::Ioas)?;
+    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+    match cmd.op {
+        IOMMU_OPTION_OP_GET => {
+            cmd.val64 = u64::from(ioas.iopt.large_pages());
+            Ok(())
+        }
+        IOMMU_OPTION_OP_SET => match cmd.val64 {
+            0 => ioas.iopt.set_large_pages(false),
+            1 => ioas.iopt.set_large_pages(true),
+            _ => Err(EINVAL),
+        },
+        _ => Err(EOPNOTSUPP),
+    }
+}
+
+impl UserCmd for IommuOption {
+    const MIN_SIZE: usize = offset_of!(IommuOption, val64) + size_of::<u64>();
+}
+
+/// `IOMMU_OPTION`: the global `RLIMIT_MODE` and the per-IOAS `HUGE_PAGES`.
+pub(crate) fn option_ioctl(ucmd: &mut Ucmd<'_, IommuOption>) -> Result {
+    if ucmd.cmd.reserved != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    match ucmd.cmd.option_id {
+        IOMMU_OPTION_RLIMIT_MODE => option_rlimit_mode(ucmd.ictx, &mut ucmd.cmd)?,
+        IOMMU_OPTION_HUGE_PAGES => option_huge_pages(ucmd.ictx, &mut ucmd.cmd)?,
+        _ => return Err(EOPNOTSUPP),
+    }
+    ucmd.respond()
+}
+
+fn option_rlimit_mode(ictx: &IommufdCtx, cmd: &mut IommuOption) -> Result {
+    if cmd.object_id != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    match cmd.op {
+        IOMMU_OPTION_OP_GET => {
+            cmd.val64 = u64::from(ictx.account_mm());
+            Ok(())
+        }
+        IOMMU_OPTION_OP_SET => {
+            if !kernel::mm::pin::capable(kernel::bindings::CAP_SYS_RESOURCE) {
+                return Err(EPERM);
+            }
+            match cmd.val64 {
+                0 => ictx.set_account_mm(false),
+                1 => ictx.set_account_mm(true),
+                _ if !ictx.objects.is_empty() => Err(EBUSY),
+                _ => Err(EINVAL),
+            }
+        }
+        _ => Err(EOPNOTSUPP),
+    }
 }

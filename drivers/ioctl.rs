@@ -29,6 +29,7 @@ use kernel::{
 use crate::{
     ioas,
     object,
+    selftest,
     uapi::{
         IOMMUFD_CMD_BASE,
         IOMMUFD_CMD_LAST,
@@ -117,6 +118,9 @@ fn vfio_ioctl(_ictx: &IommufdCtx, _cmd: u32, _arg: usize) -> Result<isize> {
 /// Handles the ioctl `cmd` with argument `arg` on the file of `ictx`.
 pub(crate) fn dispatch(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isize> {
     let cmd_nr = _IOC_NR(cmd);
+    if cmd_nr == selftest::IOMMU_TEST_CMD_NR {
+        return run(ictx, cmd, arg, selftest::test_ioctl);
+    }
     if !(IOMMUFD_CMD_BASE..=IOMMUFD_CMD_LAST).contains(&cmd_nr) {
         return vfio_ioctl(ictx, cmd, arg);
     }
@@ -125,13 +129,13 @@ pub(crate) fn dispatch(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isize>
         nr::DESTROY => run(ictx, cmd, arg, object::destroy_ioctl),
         nr::IOAS_ALLOC => run(ictx, cmd, arg, ioas::alloc_ioctl),
         nr::IOAS_IOVA_RANGES => run(ictx, cmd, arg, ioas::iova_ranges_ioctl),
+        nr::IOAS_ALLOW_IOVAS => run(ictx, cmd, arg, ioas::allow_iovas_ioctl),
+        nr::IOAS_COPY => run(ictx, cmd, arg, ioas::copy_ioctl),
+        nr::IOAS_MAP => run(ictx, cmd, arg, ioas::map_ioctl),
+        nr::IOAS_UNMAP => run(ictx, cmd, arg, ioas::unmap_ioctl),
+        nr::OPTION => run(ictx, cmd, arg, ioas::option_ioctl),
         // Not implemented yet.
-        nr::IOAS_ALLOW_IOVAS
-        | nr::IOAS_COPY
-        | nr::IOAS_MAP
-        | nr::IOAS_UNMAP
-        | nr::OPTION
-        | nr::VFIO_IOAS
+        nr::VFIO_IOAS
         | nr::HWPT_ALLOC
         | nr::GET_HW_INFO
         | nr::HWPT_SET_DIRTY_TRACKING

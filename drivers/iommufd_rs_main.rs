@@ -24,12 +24,20 @@ use kernel::{
         MiscDeviceOptions,
         MiscDeviceRegistration, //
     },
-    prelude::*, //
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    }, //
 };
 
+mod access;
+mod io_pagetable;
 mod ioas;
 mod ioctl;
 mod object;
+mod pages;
+mod selftest;
 mod uapi;
 mod ucmd;
 mod xa;
@@ -70,6 +78,24 @@ pub(crate) struct IommufdCtx {
     /// The objects created on this file.
     #[pin]
     pub(crate) objects: ObjectTable,
+    /// `IOMMU_OPTION_RLIMIT_MODE`: charge pinned pages to the mm (1) or to the user (0).
+    account_mm: Atomic<bool>,
+}
+
+impl IommufdCtx {
+    /// Whether pinned pages are charged to the mm rather than the user.
+    pub(crate) fn account_mm(&self) -> bool {
+        self.account_mm.load(Relaxed)
+    }
+
+    /// Sets `IOMMU_OPTION_RLIMIT_MODE`; only while the context holds no object.
+    pub(crate) fn set_account_mm(&self, mm: bool) -> Result {
+        if !self.objects.is_empty() {
+            return Err(EBUSY);
+        }
+        self.account_mm.store(mm, Relaxed);
+        Ok(())
+    }
 }
 
 #[vtable]
@@ -80,6 +106,7 @@ impl MiscDevice for IommufdCtx {
         KBox::try_pin_init(
             try_pin_init!(IommufdCtx {
                 objects <- ObjectTable::new(),
+                account_mm: Atomic::new(false),
             }),
             GFP_KERNEL_ACCOUNT,
         )

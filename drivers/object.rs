@@ -63,7 +63,7 @@ pub(crate) enum ObjectType {
 /// The type-specific part of an object.
 pub(crate) enum ObjectKind {
     /// An I/O address space.
-    Ioas(Ioas),
+    Ioas(Arc<Ioas>),
 }
 
 impl ObjectKind {
@@ -89,7 +89,7 @@ pub(crate) struct Object {
 
 impl Object {
     /// Returns the IOAS if this object is one.
-    pub(crate) fn as_ioas(&self) -> Option<&Ioas> {
+    pub(crate) fn as_ioas(&self) -> Option<&Arc<Ioas>> {
         match &self.kind {
             ObjectKind::Ioas(ioas) => Some(ioas),
         }
@@ -239,6 +239,46 @@ impl ObjectTable {
     ///
     /// Fails with `ENOENT` if there is no such object (or it is not published
     /// yet) and `EBUSY` if anything else still uses it.
+    /// Whether the table holds no object, counting ids reserved for objects being created.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.xa.lock().is_empty()
+    }
+
+    /// Calls `f` on every object of type `ty`, holding a user reference to it during the call
+    /// but not the table's lock.
+    pub(crate) fn for_each(&self, ty: ObjectType, mut f: impl FnMut(&ObjectRef)) {
+        let mut next = 0u32;
+        loop {
+            let found = {
+                let guard = self.xa.lock();
+                match guard.find_from(next) {
+                    None => None,
+                    Some((id, obj)) => {
+                        if obj.kind.object_type() == ty {
+                            obj.users.inc();
+                            let obj: Arc<Object> = obj.into();
+                            Some((id, Some(ObjectRef { obj })))
+                        } else {
+                            Some((id, None))
+                        }
+                    }
+                }
+            };
+            match found {
+                None => return,
+                Some((id, obj)) => {
+                    if let Some(obj) = obj {
+                        f(&obj);
+                    }
+                    match id.checked_add(1) {
+                        Some(n) => next = n,
+                        None => return,
+                    }
+                }
+            }
+        }
+    }
+
     pub(crate) fn destroy(&self, id: u32) -> Result {
         let removed = {
             let mut guard = self.xa.lock();

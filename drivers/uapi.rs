@@ -77,6 +77,131 @@ pub(crate) struct IommuIoasIovaRanges {
     pub(crate) out_iova_alignment: u64,
 }
 
+/// `struct iommu_ioas_allow_iovas`: sets the IOVA ranges the kernel may use.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct IommuIoasAllowIovas {
+    /// Size as user space knows it.
+    pub(crate) size: u32,
+    /// The IOAS.
+    pub(crate) ioas_id: u32,
+    /// Entries in `allowed_iovas`.
+    pub(crate) num_iovas: u32,
+    /// Must be 0.
+    pub(crate) reserved: u32,
+    /// User pointer to an array of [`IommuIovaRange`].
+    pub(crate) allowed_iovas: u64,
+}
+
+/// `IOMMU_IOAS_MAP_FIXED_IOVA`.
+pub(crate) const IOMMU_IOAS_MAP_FIXED_IOVA: u32 = 1 << 0;
+/// `IOMMU_IOAS_MAP_WRITEABLE`.
+pub(crate) const IOMMU_IOAS_MAP_WRITEABLE: u32 = 1 << 1;
+/// `IOMMU_IOAS_MAP_READABLE`.
+pub(crate) const IOMMU_IOAS_MAP_READABLE: u32 = 1 << 2;
+
+/// `struct iommu_ioas_map`: maps user memory into an IOAS.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct IommuIoasMap {
+    /// Size as user space knows it.
+    pub(crate) size: u32,
+    /// `IOMMU_IOAS_MAP_*`.
+    pub(crate) flags: u32,
+    /// The IOAS.
+    pub(crate) ioas_id: u32,
+    /// Must be 0.
+    pub(crate) reserved: u32,
+    /// User address of the memory.
+    pub(crate) user_va: u64,
+    /// Bytes to map.
+    pub(crate) length: u64,
+    /// IOVA (input with FIXED_IOVA, else output).
+    pub(crate) iova: u64,
+}
+
+/// `struct iommu_ioas_copy`: maps what one IOAS maps into another.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct IommuIoasCopy {
+    /// Size as user space knows it.
+    pub(crate) size: u32,
+    /// `IOMMU_IOAS_MAP_*`.
+    pub(crate) flags: u32,
+    /// Destination IOAS.
+    pub(crate) dst_ioas_id: u32,
+    /// Source IOAS.
+    pub(crate) src_ioas_id: u32,
+    /// Bytes to copy.
+    pub(crate) length: u64,
+    /// Destination IOVA (input with FIXED_IOVA, else output).
+    pub(crate) dst_iova: u64,
+    /// Source IOVA.
+    pub(crate) src_iova: u64,
+}
+
+/// `struct iommu_ioas_unmap`: unmaps a range of an IOAS.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct IommuIoasUnmap {
+    /// Size as user space knows it.
+    pub(crate) size: u32,
+    /// The IOAS.
+    pub(crate) ioas_id: u32,
+    /// First IOVA.
+    pub(crate) iova: u64,
+    /// Bytes (output: bytes unmapped).
+    pub(crate) length: u64,
+}
+
+/// `IOMMU_OPTION_RLIMIT_MODE`.
+pub(crate) const IOMMU_OPTION_RLIMIT_MODE: u32 = 0;
+/// `IOMMU_OPTION_HUGE_PAGES`.
+pub(crate) const IOMMU_OPTION_HUGE_PAGES: u32 = 1;
+/// `IOMMU_OPTION_OP_SET`.
+pub(crate) const IOMMU_OPTION_OP_SET: u16 = 0;
+/// `IOMMU_OPTION_OP_GET`.
+pub(crate) const IOMMU_OPTION_OP_GET: u16 = 1;
+
+/// `struct iommu_option`: reads or writes an option.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct IommuOption {
+    /// Size as user space knows it.
+    pub(crate) size: u32,
+    /// `IOMMU_OPTION_*`.
+    pub(crate) option_id: u32,
+    /// `IOMMU_OPTION_OP_*`.
+    pub(crate) op: u16,
+    /// Must be 0.
+    pub(crate) reserved: u16,
+    /// Object the option applies to, or 0 for global options.
+    pub(crate) object_id: u32,
+    /// The value.
+    pub(crate) val64: u64,
+}
+
+/// `IOMMU_VFIO_IOAS_GET`.
+pub(crate) const IOMMU_VFIO_IOAS_GET: u16 = 0;
+/// `IOMMU_VFIO_IOAS_SET`.
+pub(crate) const IOMMU_VFIO_IOAS_SET: u16 = 1;
+/// `IOMMU_VFIO_IOAS_CLEAR`.
+pub(crate) const IOMMU_VFIO_IOAS_CLEAR: u16 = 2;
+
+/// `struct iommu_vfio_ioas`: the IOAS used by the VFIO compatibility ioctls.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct IommuVfioIoas {
+    /// Size as user space knows it.
+    pub(crate) size: u32,
+    /// The IOAS (input for SET, output for GET).
+    pub(crate) ioas_id: u32,
+    /// `IOMMU_VFIO_IOAS_*`.
+    pub(crate) op: u16,
+    /// Must be 0.
+    pub(crate) reserved: u16,
+}
+
 /// Asserts that a structure has the size the C header gives it.
 macro_rules! assert_size {
     ($t:ty, $size:expr) => {
@@ -89,3 +214,9 @@ assert_size!(IommuIoasAlloc, 12);
 assert_size!(IommuIovaRange, 16);
 assert_size!(IommuIoasIovaRanges, 32);
 const _: () = assert!(offset_of!(IommuIoasIovaRanges, allowed_iovas) == 16);
+assert_size!(IommuIoasAllowIovas, 24);
+assert_size!(IommuIoasMap, 40);
+assert_size!(IommuIoasCopy, 40);
+assert_size!(IommuIoasUnmap, 24);
+assert_size!(IommuOption, 24);
+assert_size!(IommuVfioIoas, 12);

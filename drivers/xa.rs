@@ -284,4 +284,33 @@ impl<T: ForeignOwnable> Guard<'_, T> {
         // through `get`.
         unsafe { T::try_from_foreign(ptr) }
     }
+
+    /// Whether the array holds no entry at all, reserved indexes included.
+    pub(crate) fn is_empty(&self) -> bool {
+        // SAFETY: `self.xa.xa` is always valid by the type invariant; the lock is held, so the
+        // head pointer (NULL exactly when the array is empty, as `xa_empty` tests) is stable.
+        unsafe { (*self.xa.xa.get()).xa_head.is_null() }
+    }
+
+    /// Returns the lowest index at or above `from` that holds a value, with the value.
+    pub(crate) fn find_from(&self, from: u32) -> Option<(u32, T::Borrowed<'_>)> {
+        let mut index = to_index(from);
+        // SAFETY:
+        // - `self.xa.xa` is always valid by the type invariant.
+        // - This guard holds the lock; `xa_find` takes the RCU read lock itself.
+        // - `index` is valid for reads and writes.
+        let ptr = unsafe {
+            bindings::xa_find(
+                self.xa.xa.get(),
+                &mut index,
+                u32::MAX as usize,
+                bindings::XA_PRESENT,
+            )
+        };
+        let ptr = NonNull::new(ptr)?;
+        let id = u32::try_from(index).ok()?;
+        // SAFETY: `ptr` came from `T::into_foreign` (`xa_find` with `XA_PRESENT` skips
+        // reserved entries); the borrow cannot outlive the guard.
+        Some((id, unsafe { T::borrow(ptr.as_ptr()) }))
+    }
 }

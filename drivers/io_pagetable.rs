@@ -1,0 +1,741 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The I/O page table of an IOAS: its areas, the IOVA ranges user space allowed and the ranges
+//! devices reserved, and the iommu domains that mirror it.
+//!
+//! Every area is present in every attached domain: a new domain is filled with all areas, a new
+//! area is mapped into all domains, and removing either unmaps it everywhere. A failure part way
+//! undoes what was done. Areas are mapped into domains only while the pages behind them are
+//! pinned; the area holds one use of its pages for all domains together.
+
+use kernel::{
+    page::PAGE_SIZE,
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+    sync::{
+        Arc,
+        Mutex, //
+    }, //
+};
+
+use crate::pages::Pages;
+
+/// `IOMMU_READ`.
+pub(crate) const PROT_READ: u32 = 1 << 0;
+/// `IOMMU_WRITE`.
+pub(crate) const PROT_WRITE: u32 = 1 << 1;
+/// `IOMMU_CACHE`.
+pub(crate) const PROT_CACHE: u32 = 1 << 2;
+
+/// Largest IOVA alignment chosen for kernel-allocated IOVAs: the huge page size where
+/// transparent huge pages exist (2 MiB on both supported architectures), else `PAGE_SIZE`.
+const MAX_AUTO_ALIGNMENT: u64 = 2 * 1024 * 1024;
+
+/// An iommu domain as the I/O page table sees it.
+pub(crate) trait IoptDomain: Send + Sync {
+    /// Maps `size` bytes at `iova` to `phys`.
+    fn map(&self, iova: u64, phys: u64, size: u64, prot: u32) -> Result;
+    /// Unmaps `size` bytes at `iova`, returning how many were unmapped.
+    fn unmap(&self, iova: u64, size: u64) -> u64;
+    /// Smallest page size the domain maps.
+    fn min_page_size(&self) -> u64;
+}
+
+/// One mapping of a slice of a [`Pages`] at an IOVA range.
+pub(crate) struct Area {
+    /// Last IOVA of the area (the start is the key in the tree).
+    last: u64,
+    pages: Arc<Pages>,
+    /// Offset of the area's first byte from the start of the first page of `pages`.
+    start_byte: usize,
+    prot: u32,
+    /// Whether the area holds a use of its pages on behalf of the domains.
+    in_domains: bool,
+    /// Number of access pins inside the area.
+    pub(crate) num_accesses: u32,
+}
+
+impl Area {
+    fn length(&self, iova: u64) -> u64 {
+        self.last - iova + 1
+    }
+
+    /// First and last page index (within `pages`) the bytes `[off, off + len)` of the area use.
+    fn page_span(&self, off: u64, len: u64) -> (usize, usize) {
+        let first = self.start_byte + off as usize;
+        let last = first + len as usize - 1;
+        (first / PAGE_SIZE, last / PAGE_SIZE)
+    }
+
+    fn all_pages(&self, iova: u64) -> (usize, usize) {
+        self.page_span(0, self.length(iova))
+    }
+
+    /// The pages behind the area.
+    pub(crate) fn pages(&self) -> &Arc<Pages> {
+        &self.pages
+    }
+
+    /// Offset of the first byte from the start of the first page of the pages.
+    pub(crate) fn start_byte(&self) -> usize {
+        self.start_byte
+    }
+}
+
+/// A slice of pages to place at consecutive IOVAs (`IOMMU_IOAS_COPY` may produce several).
+pub(crate) struct PagesSlice {
+    pub(crate) pages: Arc<Pages>,
+    pub(crate) start_byte: usize,
+    pub(crate) length: u64,
+}
+
+/// The mutable state of an I/O page table.
+pub(crate) struct IoptState {
+    /// Areas keyed by first IOVA.
+    pub(crate) areas: RBTree<u64, Area>,
+    /// Allowed ranges (first -> last); empty means everything is allowed.
+    allowed: RBTree<u64, u64>,
+    /// Reserved ranges (first, last, owner); they may overlap.
+    reserved: KVec<(u64, u64, usize)>,
+    /// The attached domains, keyed by an identity the owner chooses.
+    domains: KVec<(usize, Arc<dyn IoptDomain>)>,
+    /// Alignment demanded by the accesses, keyed by access identity.
+    access_aligns: KVec<(usize, u64)>,
+    /// Current IOVA alignment.
+    pub(crate) iova_alignment: u64,
+    /// `IOMMU_OPTION_HUGE_PAGES` = 0: map in `PAGE_SIZE` pieces only.
+    pub(crate) disable_large_pages: bool,
+}
+
+/// The I/O page table of one IOAS.
+#[pin_data]
+pub(crate) struct IoPagetable {
+    #[pin]
+    pub(crate) state: Mutex<IoptState>,
+}
+
+/// Whether the ranges `[a0, a1]` and `[b0, b1]` intersect.
+fn overlaps(a0: u64, a1: u64, b0: u64, b1: u64) -> bool {
+    a0 <= b1 && b0 <= a1
+}
+
+/// Ranges in `tree` (first -> last) intersecting `[first, last]`, as `(start, last)`.
+fn intersecting<'a, V>(
+    tree: &'a RBTree<u64, V>,
+    first: u64,
+    last: u64,
+    last_of: impl Fn(&V) -> u64 + 'a,
+) -> impl Iterator<Item = (u64, u64)> + 'a {
+    tree.iter()
+        .map(move |(&s, v)| (s, last_of(v)))
+        .filter(move |&(s, l)| overlaps(s, l, first, last))
+}
+
+impl IoptState {
+    /// Whether any area intersects `[first, last]`.
+    pub(crate) fn area_in(&self, first: u64, last: u64) -> bool {
+        intersecting(&self.areas, first, last, |a| a.last).next().is_some()
+    }
+
+    fn reserved_in(&self, first: u64, last: u64) -> bool {
+        self.reserved
+            .iter()
+            .any(|&(s, l, _)| overlaps(s, l, first, last))
+    }
+
+    fn reserved_within(&self, first: u64, last: u64) -> Result<KVec<(u64, u64)>> {
+        let mut v = KVec::new();
+        for &(s, l, _) in self.reserved.iter() {
+            if overlaps(s, l, first, last) {
+                v.push((s, l), GFP_KERNEL)?;
+            }
+        }
+        Ok(v)
+    }
+
+    /// Allowed ranges clipped to `[lo, hi]`, in order.
+    fn allowed_spans(&self, lo: u64, hi: u64) -> Result<KVec<(u64, u64)>> {
+        let mut v = KVec::new();
+        if self.allowed.is_empty() {
+            v.push((lo, hi), GFP_KERNEL)?;
+            return Ok(v);
+        }
+        for (&s, &l) in self.allowed.iter() {
+            if overlaps(s, l, lo, hi) {
+                v.push((s.max(lo), l.min(hi)), GFP_KERNEL)?;
+            }
+        }
+        Ok(v)
+    }
+
+    /// Unused holes (not an area, not reserved) within `[lo, hi]`, in order.
+    fn holes(&self, lo: u64, hi: u64) -> Result<KVec<(u64, u64)>> {
+        let mut used: KVec<(u64, u64)> = KVec::new();
+        for r in intersecting(&self.areas, lo, hi, |a| a.last) {
+            used.push(r, GFP_KERNEL)?;
+        }
+        for r in self.reserved_within(lo, hi)?.iter().copied() {
+            used.push(r, GFP_KERNEL)?;
+        }
+        used.sort_unstable_by_key(|r| r.0);
+        let mut holes = KVec::new();
+        let mut cur = lo;
+        let mut done = false;
+        for (s, l) in used.iter().copied() {
+            if s > cur {
+                holes.push((cur, s - 1), GFP_KERNEL)?;
+            }
+            if l >= hi {
+                done = true;
+                break;
+            }
+            cur = cur.max(l + 1);
+        }
+        if !done && cur <= hi {
+            holes.push((cur, hi), GFP_KERNEL)?;
+        }
+        Ok(holes)
+    }
+
+    /// Finds an IOVA for `length` bytes whose user address is `addr`.
+    fn alloc_iova(&self, addr: u64, length: u64) -> Result<u64> {
+        let page_offset = addr % PAGE_SIZE as u64;
+        if length == 0 || length >= u64::MAX / 2 {
+            return Err(EOVERFLOW);
+        }
+        let mut align = length.checked_next_power_of_two().ok_or(EOVERFLOW)?;
+        if addr != 0 {
+            align = align.min(1u64 << addr.trailing_zeros());
+        }
+        align = align.min(MAX_AUTO_ALIGNMENT);
+        if align < self.iova_alignment {
+            return Err(EINVAL);
+        }
+        let fits = |start: u64, last: u64| -> Option<u64> {
+            let aligned = start.checked_add(align - 1)? & !(align - 1);
+            let aligned = aligned | page_offset;
+            if aligned >= last || last - aligned < length - 1 {
+                return None;
+            }
+            Some(aligned)
+        };
+        let lo = PAGE_SIZE as u64;
+        let hi = u64::MAX - PAGE_SIZE as u64;
+        for (s, l) in self.allowed_spans(lo, hi)?.iter().copied() {
+            if fits(s, l).is_none() {
+                continue;
+            }
+            for (hs, hl) in self.holes(s, l)?.iter().copied() {
+                if let Some(iova) = fits(hs, hl) {
+                    return Ok(iova);
+                }
+            }
+        }
+        Err(ENOSPC)
+    }
+
+    fn check_iova(&self, iova: u64, length: u64) -> Result {
+        if iova & (self.iova_alignment - 1) != 0 {
+            return Err(EINVAL);
+        }
+        let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
+        if self.reserved_in(iova, last) {
+            return Err(EINVAL);
+        }
+        if self.area_in(iova, last) {
+            return Err(EEXIST);
+        }
+        Ok(())
+    }
+
+    /// Maps the area at `iova` into `domain`. On error the part mapped is unmapped.
+    fn map_area_into(&self, domain: &dyn IoptDomain, iova: u64, area: &Area) -> Result {
+        let len = area.length(iova);
+        let (first, last) = area.all_pages(iova);
+        let mut cur_iova = iova;
+        // Runs of physically contiguous memory are mapped in one call.
+        let mut run: Option<(u64, u64, u64)> = None; // (iova, phys, size)
+        let mut remaining = len;
+        let large = !self.disable_large_pages;
+        let res = area.pages.for_each_phys(first, last, |i, phys| {
+            let in_page = if i == first {
+                (area.start_byte % PAGE_SIZE) as u64
+            } else {
+                0
+            };
+            let size = (PAGE_SIZE as u64 - in_page).min(remaining);
+            let p = phys + in_page;
+            match run {
+                Some((ri, rp, rs)) if large && rp + rs == p => run = Some((ri, rp, rs + size)),
+                Some((ri, rp, rs)) => {
+                    domain.map(ri, rp, rs, area.prot)?;
+                    run = Some((cur_iova, p, size));
+                }
+                None => run = Some((cur_iova, p, size)),
+            }
+            cur_iova += size;
+            remaining -= size;
+            Ok(())
+        });
+        let res = res.and_then(|()| match run {
+            Some((ri, rp, rs)) => domain.map(ri, rp, rs, area.prot),
+            None => Ok(()),
+        });
+        if res.is_err() {
+            // Undo whatever part was mapped (unmapping unmapped IOVA is harmless).
+            let done = cur_iova - iova;
+            if done != 0 {
+                domain.unmap(iova, len);
+            }
+        }
+        res
+    }
+
+    /// Makes the area present in every domain: takes the pages' use and maps it.
+    fn fill_domains(&mut self, iova: u64) -> Result {
+        if self.domains.is_empty() {
+            return Ok(());
+        }
+        let area = self.areas.get(&iova).ok_or(EINVAL)?;
+        let (first, last) = area.all_pages(iova);
+        area.pages.take(first, last)?;
+        for (n, (_, dom)) in self.domains.iter().enumerate() {
+            if let Err(e) = self.map_area_into(&**dom, iova, area) {
+                for (_, d) in self.domains.iter().take(n) {
+                    d.unmap(iova, area.length(iova));
+                }
+                area.pages.put(first, last);
+                return Err(e);
+            }
+        }
+        if let Some(a) = self.areas.get_mut(&iova) {
+            a.in_domains = true;
+        }
+        Ok(())
+    }
+
+    /// Removes the area from every domain and drops the domains' use of its pages.
+    fn unfill_domains(&self, iova: u64, area: &Area) {
+        if !area.in_domains {
+            return;
+        }
+        for (_, d) in self.domains.iter() {
+            d.unmap(iova, area.length(iova));
+        }
+        let (first, last) = area.all_pages(iova);
+        area.pages.put(first, last);
+    }
+
+    /// Recomputes the IOVA alignment from the domains and accesses.
+    fn calc_alignment(&self) -> u64 {
+        let mut align = if self.disable_large_pages {
+            PAGE_SIZE as u64
+        } else {
+            1
+        };
+        for (_, d) in self.domains.iter() {
+            align = align.max(d.min_page_size());
+        }
+        for &(_, a) in self.access_aligns.iter() {
+            align = align.max(a);
+        }
+        align
+    }
+
+    /// Whether every area satisfies `align`.
+    fn check_alignment(&self, align: u64) -> Result {
+        let mask = align - 1;
+        for (&iova, area) in self.areas.iter() {
+            if iova & mask != 0
+                || area.length(iova) & mask != 0
+                || (area.start_byte % PAGE_SIZE) as u64 & mask != 0
+            {
+                return Err(EADDRINUSE);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl IoPagetable {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            state <- kernel::new_mutex!(IoptState {
+                areas: RBTree::new(),
+                allowed: RBTree::new(),
+                reserved: KVec::new(),
+                domains: KVec::new(),
+                access_aligns: KVec::new(),
+                iova_alignment: 1,
+                disable_large_pages: false,
+            }),
+        })
+    }
+
+    /// Places `slices` at consecutive IOVAs starting at `iova` (or at a kernel-chosen IOVA when
+    /// `iova` is `None`), mapped into every domain. Returns the first IOVA.
+    pub(crate) fn map_pages(&self, slices: &[PagesSlice], iova: Option<u64>, prot: u32) -> Result<u64> {
+        let length = slices
+            .iter()
+            .try_fold(0u64, |acc, s| acc.checked_add(s.length))
+            .ok_or(EOVERFLOW)?;
+        // Preallocate the tree nodes so insertion cannot fail half way.
+        let mut nodes = KVec::new();
+        for _ in slices {
+            nodes.push(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL)?;
+        }
+        let mut st = self.state.lock();
+        if length & (st.iova_alignment - 1) != 0 || length == 0 {
+            return Err(EINVAL);
+        }
+        let first = slices.first().ok_or(EINVAL)?;
+        let start = match iova {
+            None => {
+                let addr = (first.pages.uptr() as u64)
+                    .wrapping_sub(first.pages.start_byte() as u64)
+                    .wrapping_add(first.start_byte as u64);
+                st.alloc_iova(addr, length)?
+            }
+            Some(iova) => {
+                st.check_iova(iova, length)?;
+                iova
+            }
+        };
+        // Insert every area, checking each as upstream does.
+        let mut cur = start;
+        let mut inserted: KVec<u64> = KVec::new();
+        inserted.reserve(slices.len(), GFP_KERNEL)?;
+        let mut err = None;
+        for (s, node) in slices.iter().zip(nodes.drain_all()) {
+            if prot & PROT_WRITE != 0 && !s.pages.writable() {
+                err = Some(EPERM);
+                break;
+            }
+            if (s.start_byte % PAGE_SIZE) as u64 & (st.iova_alignment - 1) != 0 {
+                err = Some(EINVAL);
+                break;
+            }
+            let Some(last) = cur.checked_add(s.length - 1) else {
+                err = Some(EOVERFLOW);
+                break;
+            };
+            let area = Area {
+                last,
+                pages: s.pages.clone(),
+                start_byte: s.start_byte,
+                prot,
+                in_domains: false,
+                num_accesses: 0,
+            };
+            st.areas.insert(node.into_node(cur, area));
+            // Cannot fail: capacity reserved above.
+            let _ = inserted.push(cur, GFP_KERNEL);
+            cur = last.wrapping_add(1);
+        }
+        if err.is_none() {
+            for (n, &i) in inserted.iter().enumerate() {
+                if let Err(e) = st.fill_domains(i) {
+                    for &j in inserted.iter().take(n) {
+                        if let Some(a) = st.areas.remove(&j) {
+                            st.unfill_domains(j, &a);
+                        }
+                    }
+                    for &j in inserted.iter().skip(n) {
+                        drop(st.areas.remove(&j));
+                    }
+                    return Err(e);
+                }
+            }
+            return Ok(start);
+        }
+        for &j in inserted.iter() {
+            drop(st.areas.remove(&j));
+        }
+        Err(err.unwrap_or(EINVAL))
+    }
+
+    /// Unmaps the areas inside `[first, last]`; an area only partly inside is `ENOENT`.
+    /// `notify` is called (without the lock) for areas that accesses pin, and must make them
+    /// unpin. Returns the bytes unmapped (also on error, for what was done before it).
+    pub(crate) fn unmap_range(
+        &self,
+        mut first: u64,
+        last: u64,
+        notify: &dyn Fn(u64, u64),
+    ) -> (u64, Result) {
+        let mut unmapped = 0u64;
+        let mut tries = 0u32;
+        loop {
+            let mut st = self.state.lock();
+            let next = intersecting(&st.areas, first, last, |a| a.last).next();
+            let Some((a_first, a_last)) = next else {
+                return (unmapped, Ok(()));
+            };
+            if a_first < first || a_last > last {
+                return (unmapped, Err(ENOENT));
+            }
+            if a_first != first {
+                tries = 0;
+            }
+            let busy = st.areas.get(&a_first).is_some_and(|a| a.num_accesses != 0);
+            if busy {
+                first = a_first;
+                drop(st);
+                notify(a_first, a_last - a_first + 1);
+                tries += 1;
+                if tries > 100 {
+                    return (unmapped, Err(EDEADLK));
+                }
+                continue;
+            }
+            if let Some(area) = st.areas.remove(&a_first) {
+                st.unfill_domains(a_first, &area);
+                drop(st);
+                drop(area);
+            }
+            unmapped += a_last - a_first + 1;
+            if a_last >= last {
+                return (unmapped, Ok(()));
+            }
+            first = a_last + 1;
+        }
+    }
+
+    /// The slices of pages backing `[iova, iova + length)`, which areas must cover without gaps
+    /// (`ENOENT` otherwise).
+    pub(crate) fn get_pages(&self, iova: u64, length: u64) -> Result<KVec<PagesSlice>> {
+        if length == 0 {
+            return Err(EINVAL);
+        }
+        let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
+        let st = self.state.lock();
+        let mut out = KVec::new();
+        let mut cur = iova;
+        for (a_first, a_last) in intersecting(&st.areas, iova, last, |a| a.last) {
+            if a_first > cur {
+                return Err(ENOENT);
+            }
+            let area = st.areas.get(&a_first).ok_or(ENOENT)?;
+            let end = a_last.min(last);
+            out.push(
+                PagesSlice {
+                    pages: area.pages.clone(),
+                    start_byte: area.start_byte + (cur - a_first) as usize,
+                    length: end - cur + 1,
+                },
+                GFP_KERNEL,
+            )?;
+            if end == last {
+                return Ok(out);
+            }
+            cur = end + 1;
+        }
+        Err(ENOENT)
+    }
+
+    /// Replaces the allowed ranges. Fails with `EADDRINUSE` if a range outside them is in use.
+    pub(crate) fn set_allowed(&self, ranges: &[(u64, u64)]) -> Result {
+        let mut tree = RBTree::new();
+        for &(s, l) in ranges {
+            tree.try_create_and_insert(s, l, GFP_KERNEL_ACCOUNT)?;
+        }
+        let mut st = self.state.lock();
+        // No allowed range may cover a reserved one.
+        if ranges.iter().any(|&(s, l)| st.reserved_in(s, l)) {
+            return Err(EADDRINUSE);
+        }
+        st.allowed = tree;
+        Ok(())
+    }
+
+    /// Reserves `[first, last]` for `owner`. `EADDRINUSE` if mapped or outside allowed ranges.
+    pub(crate) fn reserve(&self, first: u64, last: u64, owner: usize) -> Result {
+        let mut st = self.state.lock();
+        if st.area_in(first, last) || intersecting(&st.allowed, first, last, |&l| l).next().is_some()
+        {
+            return Err(EADDRINUSE);
+        }
+        st.reserved.push((first, last, owner), GFP_KERNEL_ACCOUNT)?;
+        Ok(())
+    }
+
+    /// Drops every reserved range of `owner`.
+    pub(crate) fn unreserve_owner(&self, owner: usize) {
+        let mut st = self.state.lock();
+        st.reserved.retain(|r| r.2 != owner);
+    }
+
+    /// Attaches `domain` under `key`: raises the alignment if needed and fills the domain with
+    /// every area. On error nothing changes.
+    pub(crate) fn add_domain(&self, key: usize, domain: Arc<dyn IoptDomain>) -> Result {
+        let mut st = self.state.lock();
+        let new_align = st.iova_alignment.max(domain.min_page_size());
+        st.check_alignment(new_align)?;
+        st.domains.reserve(1, GFP_KERNEL)?;
+        // Map every area; undo on failure.
+        let mut done: KVec<u64> = KVec::new();
+        let keys: KVec<u64> = {
+            let mut k = KVec::new();
+            for (&iova, _) in st.areas.iter() {
+                k.push(iova, GFP_KERNEL)?;
+            }
+            k
+        };
+        done.reserve(keys.len(), GFP_KERNEL)?;
+        for &iova in keys.iter() {
+            let res = (|| -> Result {
+                let area = st.areas.get(&iova).ok_or(EINVAL)?;
+                let (first, last) = area.all_pages(iova);
+                if !area.in_domains {
+                    area.pages.take(first, last)?;
+                }
+                if let Err(e) = st.map_area_into(&*domain, iova, area) {
+                    if !area.in_domains {
+                        area.pages.put(first, last);
+                    }
+                    return Err(e);
+                }
+                Ok(())
+            })();
+            if let Err(e) = res {
+                for &j in done.iter() {
+                    if let Some(area) = st.areas.get(&j) {
+                        domain.unmap(j, area.length(j));
+                        if !area.in_domains {
+                            let (f, l) = area.all_pages(j);
+                            area.pages.put(f, l);
+                        }
+                    }
+                }
+                return Err(e);
+            }
+            let _ = done.push(iova, GFP_KERNEL);
+        }
+        for &iova in done.iter() {
+            if let Some(a) = st.areas.get_mut(&iova) {
+                a.in_domains = true;
+            }
+        }
+        let _ = st.domains.push((key, domain), GFP_KERNEL);
+        st.iova_alignment = new_align;
+        Ok(())
+    }
+
+    /// Detaches the domain added under `key`: unmaps every area from it; when it was the last
+    /// domain, the areas drop their use of the pages.
+    pub(crate) fn remove_domain(&self, key: usize) {
+        let mut st = self.state.lock();
+        let Some(pos) = st.domains.iter().position(|(k, _)| *k == key) else {
+            return;
+        };
+        let Ok((_, domain)) = st.domains.remove(pos) else {
+            return;
+        };
+        let last_domain = st.domains.is_empty();
+        for (&iova, area) in st.areas.iter() {
+            if area.in_domains {
+                domain.unmap(iova, area.length(iova));
+                if last_domain {
+                    let (f, l) = area.all_pages(iova);
+                    area.pages.put(f, l);
+                }
+            }
+        }
+        if last_domain {
+            for (_, area) in st.areas.iter_mut() {
+                area.in_domains = false;
+            }
+        }
+        st.iova_alignment = st.calc_alignment();
+        drop(domain);
+    }
+
+    /// Registers an access needing `align`; `EADDRINUSE`-style failure if areas do not satisfy it.
+    pub(crate) fn add_access(&self, key: usize, align: u64) -> Result {
+        let mut st = self.state.lock();
+        let new_align = st.iova_alignment.max(align);
+        st.check_alignment(new_align)?;
+        st.access_aligns.push((key, align), GFP_KERNEL)?;
+        st.iova_alignment = new_align;
+        Ok(())
+    }
+
+    /// Forgets the access registered under `key`.
+    pub(crate) fn remove_access(&self, key: usize) {
+        let mut st = self.state.lock();
+        if let Some(pos) = st.access_aligns.iter().position(|(k, _)| *k == key) {
+            let _ = st.access_aligns.remove(pos);
+        }
+        st.iova_alignment = st.calc_alignment();
+    }
+
+    /// The allowed IOVA ranges minus the reserved ones, as `IOMMU_IOAS_IOVA_RANGES` reports
+    /// them, within `[0, u64::MAX]`.
+    pub(crate) fn usable_ranges(&self) -> Result<KVec<(u64, u64)>> {
+        let st = self.state.lock();
+        let mut out = KVec::new();
+        for (s, l) in st.allowed_spans(0, u64::MAX)?.iter().copied() {
+            let mut cur = s;
+            let mut res: KVec<(u64, u64)> = KVec::new();
+            for r in st.reserved_within(s, l)?.iter().copied() {
+                res.push(r, GFP_KERNEL)?;
+            }
+            res.sort_unstable_by_key(|r| r.0);
+            let mut done = false;
+            for (rs, rl) in res.iter().copied() {
+                if rs > cur {
+                    out.push((cur, rs - 1), GFP_KERNEL)?;
+                }
+                if rl >= l {
+                    done = true;
+                    break;
+                }
+                cur = cur.max(rl + 1);
+            }
+            if !done && cur <= l {
+                out.push((cur, l), GFP_KERNEL)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// `IOMMU_OPTION_HUGE_PAGES` set to `enable`. Disabling is refused with `EINVAL` once
+    /// domains have areas mapped.
+    pub(crate) fn set_large_pages(&self, enable: bool) -> Result {
+        let mut st = self.state.lock();
+        if enable {
+            st.disable_large_pages = false;
+            st.iova_alignment = st.calc_alignment();
+            return Ok(());
+        }
+        if st.disable_large_pages {
+            return Ok(());
+        }
+        if !st.domains.is_empty() && !st.areas.is_empty() {
+            return Err(EINVAL);
+        }
+        st.disable_large_pages = true;
+        let align = st.calc_alignment();
+        if align > st.iova_alignment {
+            if let Err(e) = st.check_alignment(align) {
+                st.disable_large_pages = false;
+                return Err(e);
+            }
+        }
+        st.iova_alignment = align;
+        Ok(())
+    }
+
+    /// Whether large pages are used (`IOMMU_OPTION_HUGE_PAGES`).
+    pub(crate) fn large_pages(&self) -> bool {
+        !self.state.lock().disable_large_pages
+    }
+
+    /// Current IOVA alignment.
+    pub(crate) fn iova_alignment(&self) -> u64 {
+        self.state.lock().iova_alignment
+    }
+}

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The user memory behind IOAS areas.
+//!
+//! A [`Pages`] is one range of user memory given to `IOMMU_IOAS_MAP`. Areas (in one or several
+//! IOASes, after `IOMMU_IOAS_COPY`) refer to it; whoever needs the memory resident (an area mapped
+//! into iommu domains, an access object pinning for an emulated device) takes a use of a page
+//! range. A page is pinned when its first use is taken and unpinned when its last use is
+//! dropped, so each page is pinned once however many domains map it, and it is charged once to
+//! the locked-memory budget of the process that mapped it.
+
+use kernel::{
+    mm::{
+        pin::{
+            capable_ipc_lock,
+            memlock_limit_pages,
+            pin_user_pages,
+            PinnedPage,
+            User, //
+        },
+        Mm, //
+    },
+    new_mutex,
+    page::PAGE_SIZE,
+    prelude::*,
+    rbtree::RBTree,
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex, //
+    },
+    task::Task, //
+};
+
+/// How pinned pages are charged (the values of `IOMMU_OPTION_RLIMIT_MODE` map onto `User`/`Mm`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum AccountMode {
+    /// Not charged: the mapping process had `CAP_IPC_LOCK`.
+    None,
+    /// Charged to the user's `locked_vm`, limited by `RLIMIT_MEMLOCK`.
+    User,
+    /// Charged to the address space's `locked_vm`, like VFIO type1.
+    Mm,
+}
+
+/// Pages per chunk of the pin map.
+const CHUNK: usize = 512;
+
+/// One chunk of the sparse pin map: the pinned pages and the number of uses of each.
+struct Chunk {
+    pages: [Option<PinnedPage>; CHUNK],
+    uses: [u32; CHUNK],
+}
+
+/// Where the pages come from and who pays for them; `IOMMU_IOAS_CHANGE_PROCESS` moves it.
+struct Source {
+    mm: ARef<Mm>,
+    task: ARef<Task>,
+    user: ARef<User>,
+    account: AccountMode,
+}
+
+struct PagesState {
+    src: Source,
+    chunks: RBTree<usize, KBox<Chunk>>,
+    /// Pages pinned (and charged) right now.
+    npinned: usize,
+}
+
+/// A range of user memory that areas map.
+#[pin_data]
+pub(crate) struct Pages {
+    /// Page-aligned user address of the first page.
+    base: usize,
+    /// Offset of the first byte of the range within the first page.
+    start_byte: usize,
+    /// Length of the range in bytes.
+    length: usize,
+    /// Number of pages the range touches.
+    npages: usize,
+    /// Whether devices may write to the memory.
+    writable: bool,
+    #[pin]
+    state: Mutex<PagesState>,
+}
+
+impl Pages {
+    /// Creates the pages for `length` bytes of the current process's memory at `uptr`.
+    ///
+    /// `mm_mode` selects mm accounting (`IOMMU_OPTION_RLIMIT_MODE` = 1) for processes without
+    /// `CAP_IPC_LOCK`.
+    pub(crate) fn new_user(uptr: usize, length: usize, writable: bool, mm_mode: bool) -> Result<Arc<Pages>> {
+        if length == 0 {
+            return Err(EINVAL);
+        }
+        let end = uptr.checked_add(length).ok_or(EOVERFLOW)?;
+        let base = uptr & !(PAGE_SIZE - 1);
+        let npages = end.checked_add(PAGE_SIZE - 1).ok_or(EOVERFLOW)? / PAGE_SIZE - base / PAGE_SIZE;
+        let mm = Mm::current().ok_or(EFAULT)?;
+        let account = if capable_ipc_lock() {
+            AccountMode::None
+        } else if mm_mode {
+            AccountMode::Mm
+        } else {
+            AccountMode::User
+        };
+        let task: ARef<Task> = ARef::from(current!().group_leader());
+        let src = Source {
+            mm,
+            task,
+            user: User::current(),
+            account,
+        };
+        Arc::pin_init(
+            pin_init!(Pages {
+                start_byte: uptr - base,
+                base,
+                length,
+                npages,
+                writable,
+                state <- new_mutex!(PagesState {
+                    src,
+                    chunks: RBTree::new(),
+                    npinned: 0,
+                }),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    /// Offset of the first byte within the first page.
+    pub(crate) fn start_byte(&self) -> usize {
+        self.start_byte
+    }
+
+    /// Length in bytes.
+    pub(crate) fn length(&self) -> usize {
+        self.length
+    }
+
+    /// Number of pages.
+    pub(crate) fn npages(&self) -> usize {
+        self.npages
+    }
+
+    /// Whether devices may write.
+    pub(crate) fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// User address of the first byte.
+    pub(crate) fn uptr(&self) -> usize {
+        self.base + self.start_byte
+    }
+
+    /// Number of pages pinned right now.
+    pub(crate) fn npinned(&self) -> usize {
+        self.state.lock().npinned
+    }
+
+    /// Takes a use of pages `first..=last` (indexes into this range), pinning and charging the
+    /// pages that had none. On error nothing changes.
+    pub(crate) fn take(&self, first: usize, last: usize) -> Result {
+        if first > last || last >= self.npages {
+            return Err(EINVAL);
+        }
+        let mut st = self.state.lock();
+        let mut idx = first;
+        while idx <= last {
+            // The run of pages with no use starting at `idx` (pinned in one go), or the run of
+            // pages already in use.
+            let run_end = self.run_end(&st, idx, last);
+            let res = if Self::uses(&st, idx) == 0 {
+                self.pin_run(&mut st, idx, run_end)
+            } else {
+                Ok(())
+            };
+            if let Err(e) = res {
+                if idx > first {
+                    self.put_locked(&mut st, first, idx - 1);
+                }
+                return Err(e);
+            }
+            for i in idx..=run_end {
+                if let Some(u) = Self::uses_mut(&mut st, i) {
+                    *u += 1;
+                }
+            }
+            idx = run_end + 1;
+        }
+        Ok(())
+    }
+
+    /// Drops a use of pages `first..=last`; pages left without a use are unpinned and
+    /// uncharged.
+    pub(crate) fn put(&self, first: usize, last: usize) {
+        if first > last || last >= self.npages {
+            pr_warn!("iommufd_rs: bad page range {first}..={last}\n");
+            return;
+        }
+        let mut st = self.state.lock();
+        self.put_locked(&mut st, first, last);
+    }
+
+    fn put_locked(&self, st: &mut PagesState, first: usize, last: usize) {
+        let mut unpinned = 0usize;
+        for i in first..=last {
+            let Some(chunk) = st.chunks.get_mut(&(i / CHUNK)) else {
+                pr_warn!("iommufd_rs: put of an unused page {i}\n");
+                continue;
+            };
+            let slot = i % CHUNK;
+            match chunk.uses[slot] {
+                0 => pr_warn!("iommufd_rs: put of an unused page {i}\n"),
+                1 => {
+                    chunk.uses[slot] = 0;
+                    if let Some(page) = chunk.pages[slot].take() {
+                        if self.writable {
+                            page.unpin_dirty();
+                        } else {
+                            drop(page);
+                        }
+                        unpinned += 1;
+                    }
+                }
+                _ => chunk.uses[slot] -= 1,
+            }
+        }
+        // Free chunks that became empty.
+        let first_chunk = first / CHUNK;
+        let last_chunk = last / CHUNK;
+        for c in first_chunk..=last_chunk {
+            let empty = st
+                .chunks
+                .get(&c)
+                .is_some_and(|chunk| chunk.uses.iter().all(|&u| u == 0));
+            if empty {
+                drop(st.chunks.remove(&c));
+            }
+        }
+        if unpinned != 0 {
+            st.npinned -= unpinned;
+            Self::uncharge(&st.src, unpinned);
+        }
+    }
+
+    fn uses(st: &PagesState, i: usize) -> u32 {
+        st.chunks.get(&(i / CHUNK)).map_or(0, |c| c.uses[i % CHUNK])
+    }
+
+    fn uses_mut(st: &mut PagesState, i: usize) -> Option<&mut u32> {
+        st.chunks.get_mut(&(i / CHUNK)).map(|c| &mut c.uses[i % CHUNK])
+    }
+
+    /// Last index of the run starting at `idx` whose pages are all unused, or all used, ending
+    /// at most at `last` and at a chunk boundary.
+    fn run_end(&self, st: &PagesState, idx: usize, last: usize) -> usize {
+        let unused = Self::uses(st, idx) == 0;
+        let limit = core::cmp::min(last, (idx / CHUNK) * CHUNK + CHUNK - 1);
+        let mut end = idx;
+        while end < limit && (Self::uses(st, end + 1) == 0) == unused {
+            end += 1;
+        }
+        end
+    }
+
+    /// Pins and charges pages `first..=last`, all in one chunk and all without a use.
+    fn pin_run(&self, st: &mut PagesState, first: usize, last: usize) -> Result {
+        let n = last - first + 1;
+        Self::charge(&st.src, n)?;
+        let mut pinned = KVec::new();
+        let res = match st.src.mm.mmget_not_zero() {
+            Some(mm) => pin_user_pages(
+                &mm,
+                self.base + first * PAGE_SIZE,
+                n,
+                self.writable,
+                &mut pinned,
+            ),
+            None => Err(EFAULT),
+        };
+        if let Err(e) = res {
+            Self::uncharge(&st.src, n);
+            return Err(e);
+        }
+        let key = first / CHUNK;
+        if st.chunks.get(&key).is_none() {
+            let chunk = match KBox::new(
+                Chunk {
+                    pages: [const { None }; CHUNK],
+                    uses: [0; CHUNK],
+                },
+                GFP_KERNEL_ACCOUNT,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    drop(pinned);
+                    Self::uncharge(&st.src, n);
+                    return Err(e.into());
+                }
+            };
+            if let Err(e) = st.chunks.try_create_and_insert(key, chunk, GFP_KERNEL_ACCOUNT) {
+                drop(pinned);
+                Self::uncharge(&st.src, n);
+                return Err(e.into());
+            }
+        }
+        let chunk = st.chunks.get_mut(&key).ok_or(EINVAL)?;
+        for (i, page) in (first..=last).zip(pinned.drain_all()) {
+            chunk.pages[i % CHUNK] = Some(page);
+        }
+        st.npinned += n;
+        Ok(())
+    }
+
+    fn charge(src: &Source, n: usize) -> Result {
+        match src.account {
+            AccountMode::None => {}
+            AccountMode::User => src.user.charge_locked_vm(n, memlock_limit_pages(&src.task))?,
+            AccountMode::Mm => src.mm.account_locked_vm(n, true, &src.task)?,
+        }
+        src.mm.add_pinned_vm(n as i64);
+        Ok(())
+    }
+
+    fn uncharge(src: &Source, n: usize) {
+        match src.account {
+            AccountMode::None => {}
+            AccountMode::User => src.user.uncharge_locked_vm(n),
+            AccountMode::Mm => {
+                let _ = src.mm.account_locked_vm(n, false, &src.task);
+            }
+        }
+        src.mm.add_pinned_vm(-(n as i64));
+    }
+
+    /// Calls `f(index, phys)` for every page of `first..=last`, which the caller holds a use of.
+    pub(crate) fn for_each_phys(
+        &self,
+        first: usize,
+        last: usize,
+        mut f: impl FnMut(usize, u64) -> Result,
+    ) -> Result {
+        let st = self.state.lock();
+        for i in first..=last {
+            let phys = st
+                .chunks
+                .get(&(i / CHUNK))
+                .and_then(|c| c.pages[i % CHUNK].as_ref())
+                .ok_or(EINVAL)?
+                .phys();
+            f(i, phys)?;
+        }
+        Ok(())
+    }
+
+    /// Copies between `buf` and the range, starting `offset` bytes into the range (relative to
+    /// the first byte, not the first page). The caller holds a use of the pages touched.
+    pub(crate) fn rw(&self, offset: usize, buf: &mut [u8], write: bool) -> Result {
+        let st = self.state.lock();
+        let mut pos = self.start_byte.checked_add(offset).ok_or(EOVERFLOW)?;
+        let mut done = 0;
+        while done < buf.len() {
+            let i = pos / PAGE_SIZE;
+            let in_page = pos % PAGE_SIZE;
+            let n = core::cmp::min(PAGE_SIZE - in_page, buf.len() - done);
+            let page = st
+                .chunks
+                .get(&(i / CHUNK))
+                .and_then(|c| c.pages[i % CHUNK].as_ref())
+                .ok_or(EINVAL)?;
+            let part = buf.get_mut(done..done + n).ok_or(EINVAL)?;
+            if write {
+                page.write(in_page, part)?;
+            } else {
+                page.read(in_page, part)?;
+            }
+            done += n;
+            pos += n;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PagesState {
+    fn drop(&mut self) {
+        if self.npinned != 0 {
+            pr_warn!("iommufd_rs: {} pages still pinned at free\n", self.npinned);
+            let n = self.npinned;
+            // Unpin through the chunks' drop; uncharge what they held.
+            Pages::uncharge(&self.src, n);
+        }
+    }
+}

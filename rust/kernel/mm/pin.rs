@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Long-term pinning of user pages, and the locked-memory accounting that goes with it.
+//!
+//! A subsystem that lets a device reach user memory (an IOMMU mapping, an emulated device reading
+//! guest memory) pins the pages with `FOLL_PIN | FOLL_LONGTERM` and charges them to a locked-memory
+//! budget: either the `locked_vm` of the user (the method io_uring uses) or the `locked_vm` of the
+//! address space (the method of VFIO type1). Both also count the pages in the address space's
+//! `pinned_vm`, which is what `/proc/<pid>/status` shows as `VmPin`.
+//!
+//! C headers: [`include/linux/mm.h`](srctree/include/linux/mm.h),
+//! [`include/linux/sched/user.h`](srctree/include/linux/sched/user.h)
+
+use crate::{
+    bindings,
+    error::{
+        code::*,
+        to_result,
+        Result, //
+    },
+    mm::{
+        Mm,
+        MmWithUser, //
+    },
+    page::{
+        BorrowedPage,
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
+    sync::aref::{
+        ARef,
+        AlwaysRefCounted, //
+    },
+    task::Task,
+    types::Opaque, //
+};
+use core::ptr::NonNull;
+
+/// One user page held by a long-term pin (`FOLL_PIN | FOLL_LONGTERM`).
+///
+/// Dropping it releases the pin.
+///
+/// # Invariants
+///
+/// `page` points to a valid `struct page` on which this object owns one `FOLL_PIN` reference.
+pub struct PinnedPage {
+    page: NonNull<bindings::page>,
+}
+
+// SAFETY: A pin is not tied to the thread that took it; it may be released from any thread.
+unsafe impl Send for PinnedPage {}
+// SAFETY: The methods taking `&self` only read the page frame number or copy bytes through a
+// temporary kernel mapping; they may run in parallel.
+unsafe impl Sync for PinnedPage {}
+
+impl PinnedPage {
+    /// Returns the raw `struct page` pointer.
+    pub fn as_ptr(&self) -> *mut bindings::page {
+        self.page.as_ptr()
+    }
+
+    /// Returns the page frame number.
+    pub fn pfn(&self) -> usize {
+        // SAFETY: By the type invariant the page is valid (and stays valid while pinned).
+        unsafe { bindings::page_to_pfn(self.page.as_ptr()) }
+    }
+
+    /// Returns the physical address of the start of the page.
+    pub fn phys(&self) -> u64 {
+        (self.pfn() as u64) << PAGE_SHIFT
+    }
+
+    /// Copies `dst.len()` bytes from the page, starting at `offset`, into `dst`.
+    ///
+    /// Returns [`EINVAL`] if the range does not fit in the page.
+    pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result {
+        // SAFETY: By the type invariant the page is valid, and the pin keeps it valid for the
+        // lifetime of the borrow.
+        let page = unsafe { BorrowedPage::from_raw(self.page) };
+        // SAFETY: `dst` is valid for writing `dst.len()` bytes. The page is user memory that no
+        // Rust reference points into; user space or a device may change it concurrently, which
+        // only affects the bytes copied, as with `copy_from_user`.
+        unsafe { page.read_raw(dst.as_mut_ptr(), offset, dst.len()) }
+    }
+
+    /// Copies `src` into the page, starting at `offset`.
+    ///
+    /// Returns [`EINVAL`] if the range does not fit in the page.
+    pub fn write(&self, offset: usize, src: &[u8]) -> Result {
+        // SAFETY: By the type invariant the page is valid, and the pin keeps it valid for the
+        // lifetime of the borrow.
+        let page = unsafe { BorrowedPage::from_raw(self.page) };
+        // SAFETY: `src` is valid for reading `src.len()` bytes. The page is user memory that no
+        // Rust reference points into (see `read`).
+        unsafe { page.write_raw(src.as_ptr(), offset, src.len()) }
+    }
+
+    /// Releases the pin and marks the page dirty, for pages a device may have written to.
+    pub fn unpin_dirty(self) {
+        let page = self.page.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: By the type invariant we own one pin on `page`; `forget` above makes sure it is
+        // released only here.
+        unsafe { bindings::unpin_user_page_range_dirty_lock(page, 1, true) };
+    }
+}
+
+impl Drop for PinnedPage {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own one pin on the page.
+        unsafe { bindings::unpin_user_page(self.page.as_ptr()) };
+    }
+}
+
+/// Number of page pointers handed to GUP per call.
+const PIN_BATCH: usize = 64;
+
+/// Pins `nr` user pages of `mm` starting at the page-aligned address `start` and appends them to
+/// `out`.
+///
+/// `write` requests pages the device may write to (`FOLL_WRITE`). Uses the fast path when `mm` is
+/// the address space of the current task, and `pin_user_pages_remote` otherwise. On error, the
+/// pages pinned by this call are released again and `out` is left as it was.
+pub fn pin_user_pages(
+    mm: &MmWithUser,
+    start: usize,
+    nr: usize,
+    write: bool,
+    out: &mut crate::alloc::KVec<PinnedPage>,
+) -> Result {
+    let before = out.len();
+    let res = pin_into(mm, start, nr, write, out);
+    if res.is_err() {
+        out.truncate(before);
+    }
+    res
+}
+
+fn pin_into(
+    mm: &MmWithUser,
+    start: usize,
+    nr: usize,
+    write: bool,
+    out: &mut crate::alloc::KVec<PinnedPage>,
+) -> Result {
+    use crate::alloc::flags::GFP_KERNEL;
+
+    if start % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    out.reserve(nr, GFP_KERNEL)?;
+    let mut gup_flags = bindings::FOLL_LONGTERM;
+    if write {
+        gup_flags |= bindings::FOLL_WRITE;
+    }
+    let local = core::ptr::eq(current_mm(), mm.as_raw());
+    let mut batch = [core::ptr::null_mut::<bindings::page>(); PIN_BATCH];
+    let mut done = 0;
+    while done < nr {
+        let want = core::cmp::min(PIN_BATCH, nr - done);
+        let addr = start.checked_add(done * PAGE_SIZE).ok_or(EFAULT)?;
+        let got = if local {
+            // SAFETY: `batch` has room for `want` page pointers; `mm` is the current address
+            // space, which the fast path walks.
+            let n = unsafe {
+                bindings::pin_user_pages_fast(
+                    addr,
+                    want as _,
+                    gup_flags as _,
+                    batch.as_mut_ptr(),
+                )
+            };
+            n as isize
+        } else {
+            let mut locked: crate::ffi::c_int = 1;
+            // SAFETY: `mm` has a user (`MmWithUser`), so its mappings stay valid while we hold the
+            // mmap lock taken here.
+            unsafe { bindings::mmap_read_lock(mm.as_raw()) };
+            // SAFETY: The mmap lock is held (`locked == 1`), `batch` has room for `want`
+            // pointers.
+            let got = unsafe {
+                bindings::pin_user_pages_remote(
+                    mm.as_raw(),
+                    addr,
+                    want as _,
+                    gup_flags as _,
+                    batch.as_mut_ptr(),
+                    &mut locked,
+                )
+            };
+            if locked != 0 {
+                // SAFETY: GUP left the lock held (`locked != 0`), so we release it.
+                unsafe { bindings::mmap_read_unlock(mm.as_raw()) };
+            }
+            got
+        };
+        if got < 0 {
+            return Err(crate::error::Error::from_errno(got as _));
+        }
+        if got == 0 {
+            return Err(EFAULT);
+        }
+        for &p in batch.iter().take(got as usize) {
+            let page = NonNull::new(p).ok_or(EFAULT)?;
+            // INVARIANT: GUP returned `page` with one pin that we now own.
+            out.push(PinnedPage { page }, GFP_KERNEL)?;
+        }
+        done += got as usize;
+    }
+    Ok(())
+}
+
+fn current_mm() -> *mut bindings::mm_struct {
+    // SAFETY: `current` is always a valid task; reading its `mm` pointer is what `current->mm`
+    // does in C (the value is stable for the current task).
+    unsafe { (*Task::current_raw()).mm }
+}
+
+/// A reference-counted `struct user_struct`, the per-user accounting record.
+///
+/// # Invariants
+///
+/// Values are always reference counted with `get_uid`/`free_uid`.
+#[repr(transparent)]
+pub struct User(Opaque<bindings::user_struct>);
+
+// SAFETY: `free_uid` may be called from any thread.
+unsafe impl Send for User {}
+// SAFETY: The methods only touch atomics.
+unsafe impl Sync for User {}
+
+// SAFETY: By the type invariant, `get_uid`/`free_uid` manage the lifetime.
+unsafe impl AlwaysRefCounted for User {
+    fn inc_ref(&self) {
+        // SAFETY: The existence of `&self` means the refcount is non-zero.
+        unsafe { bindings::get_uid(self.0.get()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up one reference; `User` is transparent over `user_struct`.
+        unsafe { bindings::free_uid(obj.cast().as_ptr()) };
+    }
+}
+
+impl User {
+    /// Returns the user of the current task's credentials.
+    pub fn current() -> ARef<User> {
+        // SAFETY: `get_current_user` returns `current_user()` with a new reference.
+        let ptr = unsafe { bindings::get_current_user() };
+        // SAFETY: `ptr` is valid and carries the reference `ARef` takes over; `User` is
+        // transparent over `user_struct`.
+        unsafe { ARef::from_raw(NonNull::new_unchecked(ptr.cast())) }
+    }
+
+    fn locked_vm(&self) -> *mut bindings::atomic_long_t {
+        // SAFETY: `self.0` is a valid `user_struct`; we only form a pointer to the field.
+        unsafe { &raw mut (*self.0.get()).locked_vm }
+    }
+
+    /// Number of pages charged to this user's `locked_vm`.
+    pub fn locked_vm_pages(&self) -> usize {
+        // SAFETY: The pointer is to a valid atomic.
+        unsafe { bindings::atomic_long_read(self.locked_vm()) as usize }
+    }
+
+    /// Charges `npages` to the user's `locked_vm` unless the total would exceed `limit` pages, in
+    /// which case it returns [`ENOMEM`] and charges nothing.
+    pub fn charge_locked_vm(&self, npages: usize, limit: usize) -> Result {
+        let v = self.locked_vm();
+        // SAFETY: The pointer is to a valid atomic.
+        let mut cur = unsafe { bindings::atomic_long_read(v) };
+        loop {
+            let new = (cur as usize).checked_add(npages).ok_or(ENOMEM)?;
+            if new > limit {
+                return Err(ENOMEM);
+            }
+            // SAFETY: The pointer is to a valid atomic; `cur` is a valid `long` to update.
+            if unsafe { bindings::atomic_long_try_cmpxchg(v, &mut cur, new as _) } {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Removes `npages` from the user's `locked_vm`.
+    pub fn uncharge_locked_vm(&self, npages: usize) {
+        // SAFETY: The pointer is to a valid atomic.
+        unsafe { bindings::atomic_long_sub(npages as _, self.locked_vm()) };
+    }
+}
+
+/// Returns the `RLIMIT_MEMLOCK` soft limit of `task`, in pages.
+pub fn memlock_limit_pages(task: &Task) -> usize {
+    // SAFETY: `task` is a valid task; `task_rlimit` reads its signal struct's limits.
+    let bytes = unsafe { bindings::task_rlimit(task.as_ptr(), bindings::RLIMIT_MEMLOCK) };
+    (bytes as usize) >> PAGE_SHIFT
+}
+
+/// Returns whether the current task may lock memory beyond its limits (`CAP_IPC_LOCK`).
+pub fn capable_ipc_lock() -> bool {
+    capable(bindings::CAP_IPC_LOCK)
+}
+
+/// Returns whether the current task has the capability `cap` (`CAP_*`).
+pub fn capable(cap: u32) -> bool {
+    // SAFETY: `capable` has no preconditions; an unknown capability number is refused by it.
+    unsafe { bindings::capable(cap as _) }
+}
+
+impl Mm {
+    /// Adds `npages` to the address space's `pinned_vm` (or removes them when negative).
+    pub fn add_pinned_vm(&self, npages: i64) {
+        // SAFETY: `self.as_raw()` is a valid `mm_struct` (we hold an `mmgrab` reference), and
+        // `pinned_vm` is an atomic.
+        unsafe { bindings::atomic64_add(npages, &raw mut (*self.as_raw()).__bindgen_anon_1.pinned_vm) };
+    }
+
+    /// Charges (`inc`) or uncharges `npages` to the address space's `locked_vm` on behalf of
+    /// `task`, honouring `task`'s `RLIMIT_MEMLOCK` without any capability bypass.
+    ///
+    /// Returns [`ENOMEM`] if the charge would exceed the limit.
+    pub fn account_locked_vm(&self, npages: usize, inc: bool, task: &Task) -> Result {
+        let mm = self.as_raw();
+        // SAFETY: `mm` is a valid `mm_struct` (we hold an `mmgrab` reference).
+        unsafe { bindings::mmap_write_lock(mm) };
+        // SAFETY: The mmap lock is held for writing, as `__account_locked_vm` requires; `task`
+        // is a valid task.
+        let rc = unsafe { bindings::__account_locked_vm(mm, npages as _, inc, task.as_ptr(), false) };
+        // SAFETY: Taken above.
+        unsafe { bindings::mmap_write_unlock(mm) };
+        to_result(rc)
+    }
+
+    /// Returns the address space of the current task, if it has one.
+    pub fn current() -> Option<ARef<Mm>> {
+        let mm = current_mm();
+        // SAFETY: `current->mm` is valid while the current task runs; `Mm` is transparent over
+        // `mm_struct`, and `ARef::from` takes an `mmgrab` reference.
+        NonNull::new(mm).map(|p| ARef::from(unsafe { Mm::from_raw(p.as_ptr()) }))
+    }
+
+    /// Returns whether this is the address space of the current task.
+    pub fn is_current(&self) -> bool {
+        core::ptr::eq(current_mm(), self.as_raw())
+    }
+}
+
+/// How many long-term pins the page mapped at the user address `addr` of the current process
+/// carries, as `page_ref_count / GUP_PIN_COUNTING_BIAS`; `None` for a compound page, whose pins
+/// are counted elsewhere.
+///
+/// Meant for tests that check pinning is balanced.
+pub fn user_page_pin_count(addr: usize) -> Result<Option<u32>> {
+    let mut page: *mut bindings::page = core::ptr::null_mut();
+    // SAFETY: `page` has room for one page pointer.
+    let n = unsafe { bindings::get_user_pages_fast(addr, 1, 0, &mut page) };
+    if n < 0 {
+        return Err(crate::error::Error::from_errno(n));
+    }
+    if n != 1 || page.is_null() {
+        return Err(EFAULT);
+    }
+    // SAFETY: GUP returned `page` with a reference we hold until `put_page` below.
+    let compound = unsafe { bindings::PageCompound(page) };
+    let count = if compound {
+        None
+    } else {
+        // SAFETY: As above.
+        let refs = unsafe { bindings::page_ref_count(page) } as u32;
+        Some(refs / bindings::GUP_PIN_COUNTING_BIAS)
+    };
+    // SAFETY: Drops the reference GUP took.
+    unsafe { bindings::put_page(page) };
+    Ok(count)
+}
