@@ -40,8 +40,21 @@ pub(crate) trait IoptDomain: Send + Sync {
     fn map(&self, iova: u64, phys: u64, size: u64, prot: u32) -> Result;
     /// Unmaps `size` bytes at `iova`, returning how many were unmapped.
     fn unmap(&self, iova: u64, size: u64) -> u64;
+    /// The page sizes the domain maps (`pgsize_bitmap`).
+    fn pgsize_bitmap(&self) -> u64;
     /// Smallest page size the domain maps.
-    fn min_page_size(&self) -> u64;
+    fn min_page_size(&self) -> u64 {
+        let b = self.pgsize_bitmap();
+        if b == 0 {
+            1
+        } else {
+            1u64 << b.trailing_zeros()
+        }
+    }
+    /// Whether the domain enforces cache coherency (`IOMMU_CAP_ENFORCE_CACHE_COHERENCY`).
+    fn enforce_cache_coherency(&self) -> bool {
+        true
+    }
 }
 
 /// One mapping of a slice of a [`Pages`] at an IOVA range.
@@ -732,6 +745,84 @@ impl IoPagetable {
     /// Whether large pages are used (`IOMMU_OPTION_HUGE_PAGES`).
     pub(crate) fn large_pages(&self) -> bool {
         !self.state.lock().disable_large_pages
+    }
+
+    /// The page sizes every attached domain maps (all ones with no domain).
+    pub(crate) fn domains_pgsize_bitmap(&self) -> u64 {
+        let st = self.state.lock();
+        st.domains
+            .iter()
+            .fold(u64::MAX, |acc, (_, d)| acc & d.pgsize_bitmap())
+    }
+
+    /// Whether every attached domain enforces cache coherency.
+    pub(crate) fn enforce_cache_coherency(&self) -> bool {
+        let st = self.state.lock();
+        st.domains.iter().all(|(_, d)| d.enforce_cache_coherency())
+    }
+
+    /// The ranges of `[0, u64::MAX]` not reserved (allowed ranges ignored), in order.
+    pub(crate) fn unreserved_ranges(&self) -> Result<KVec<(u64, u64)>> {
+        let st = self.state.lock();
+        let mut res = st.reserved_within(0, u64::MAX)?;
+        res.sort_unstable_by_key(|r| r.0);
+        let mut out = KVec::new();
+        let mut cur = 0u64;
+        for (s, l) in res.iter().copied() {
+            if s > cur {
+                out.push((cur, s - 1), GFP_KERNEL)?;
+            }
+            if l == u64::MAX {
+                return Ok(out);
+            }
+            cur = cur.max(l + 1);
+        }
+        out.push((cur, u64::MAX), GFP_KERNEL)?;
+        Ok(out)
+    }
+
+    /// Splits the area containing `iova` so that one area ends at `iova` (VFIO type1 partial
+    /// unmaps). Nothing to do if no area contains it or one already ends there.
+    pub(crate) fn cut(&self, iova: u64) -> Result {
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let mut st = self.state.lock();
+        let found = intersecting(&st.areas, iova, iova, |a| a.last).next();
+        let Some((a_first, a_last)) = found else {
+            return Ok(());
+        };
+        if a_last == iova {
+            return Ok(());
+        }
+        let align = st.iova_alignment;
+        let area = st.areas.get(&a_first).ok_or(EINVAL)?;
+        if area.num_accesses != 0 {
+            return Err(EBUSY);
+        }
+        let head_len = iova - a_first + 1;
+        if head_len & (align - 1) != 0 {
+            return Err(EINVAL);
+        }
+        let tail = Area {
+            last: a_last,
+            pages: area.pages.clone(),
+            start_byte: area.start_byte + head_len as usize,
+            prot: area.prot,
+            in_domains: area.in_domains,
+            num_accesses: 0,
+        };
+        // Both halves hold a use of their pages; a page both touch needs one more.
+        if area.in_domains {
+            let (_, head_last) = area.page_span(0, head_len);
+            let (tail_first, _) = tail.all_pages(iova + 1);
+            if head_last == tail_first {
+                area.pages.take(tail_first, tail_first)?;
+            }
+        }
+        if let Some(a) = st.areas.get_mut(&a_first) {
+            a.last = iova;
+        }
+        st.areas.insert(node.into_node(iova + 1, tail));
+        Ok(())
     }
 
     /// Current IOVA alignment.

@@ -70,6 +70,11 @@ impl Ioas {
         )
     }
 
+    /// Whether every domain of the IOAS enforces cache coherency (true with none).
+    pub(crate) fn enforce_cache_coherency(&self) -> bool {
+        self.iopt.enforce_cache_coherency()
+    }
+
     /// Unmaps everything; accesses pinning pages are told to unpin.
     pub(crate) fn unmap_all(&self, ictx: &IommufdCtx) -> (u64, Result) {
         self.unmap(ictx, 0, u64::MAX)
@@ -128,7 +133,7 @@ pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_, IommuIoasIovaRanges>) -> Res
         .ok_or(EOVERFLOW)?;
     let mut writer = UserSlice::new(ranges, room).writer();
     let mut num_iovas = 0u32;
-    for &(start, last) in ioas.iopt.usable_ranges()?.iter() {
+    for &(start, last) in ioas.iopt.unreserved_ranges()?.iter() {
         if num_iovas < max_iovas {
             writer.write_slice(IommuIovaRange { start, last }.as_bytes())?;
         }
@@ -166,7 +171,8 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_, IommuIoasAllowIovas>) -> Res
         let mut raw = [0u8; size_of::<IommuIovaRange>()];
         reader.read_slice(&mut raw)?;
         let r = IommuIovaRange::read_from_bytes(&raw).map_err(|_| EINVAL)?;
-        if r.start > r.last {
+        // A range of a single byte is refused too, as upstream does.
+        if r.start >= r.last {
             return Err(EINVAL);
         }
         // Overlapping ranges are refused.

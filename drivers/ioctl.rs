@@ -25,11 +25,14 @@ use kernel::{
     },
     prelude::*, //
 };
+use zerocopy::Immutable;
+use zerocopy_derive::Immutable;
 
 use crate::{
     ioas,
     object,
     selftest,
+    vfio_compat,
     uapi::{
         IOMMUFD_CMD_BASE,
         IOMMUFD_CMD_LAST,
@@ -111,8 +114,24 @@ fn run<T: UserCmd>(
 ///
 /// Not implemented yet; upstream also answers `ENOTTY` for any number it
 /// does not know.
-fn vfio_ioctl(_ictx: &IommufdCtx, _cmd: u32, _arg: usize) -> Result<isize> {
-    Err(ENOTTY)
+/// A command whose structure is `SIZE` bytes, of which user space must pass at least `MIN`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct PendingCmd<const SIZE: usize, const MIN: usize> {
+    bytes: [u8; SIZE],
+}
+
+impl<const SIZE: usize, const MIN: usize> UserCmd for PendingCmd<SIZE, MIN> {
+    const MIN_SIZE: usize = MIN;
+}
+
+/// An ioctl of the uAPI this implementation does not serve yet.
+fn pending<const SIZE: usize, const MIN: usize>(_ucmd: &mut Ucmd<'_, PendingCmd<SIZE, MIN>>) -> Result {
+    Err(EOPNOTSUPP)
+}
+
+fn vfio_ioctl(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isize> {
+    vfio_compat::vfio_ioctl(ictx, cmd, arg)
 }
 
 /// Handles the ioctl `cmd` with argument `arg` on the file of `ictx`.
@@ -134,21 +153,21 @@ pub(crate) fn dispatch(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isize>
         nr::IOAS_MAP => run(ictx, cmd, arg, ioas::map_ioctl),
         nr::IOAS_UNMAP => run(ictx, cmd, arg, ioas::unmap_ioctl),
         nr::OPTION => run(ictx, cmd, arg, ioas::option_ioctl),
-        // Not implemented yet.
-        nr::VFIO_IOAS
-        | nr::HWPT_ALLOC
-        | nr::GET_HW_INFO
-        | nr::HWPT_SET_DIRTY_TRACKING
-        | nr::HWPT_GET_DIRTY_BITMAP
-        | nr::HWPT_INVALIDATE
-        | nr::FAULT_QUEUE_ALLOC
-        | nr::IOAS_MAP_FILE
-        | nr::VIOMMU_ALLOC
-        | nr::VDEVICE_ALLOC
-        | nr::IOAS_CHANGE_PROCESS
-        | nr::VEVENTQ_ALLOC
-        | nr::HW_QUEUE_ALLOC
-        | nr::IOAS_NOIOMMU_GET_PA => Err(ENOTTY),
+        nr::VFIO_IOAS => run(ictx, cmd, arg, vfio_compat::vfio_ioas_ioctl),
+        // Not implemented yet: the size rules apply, then EOPNOTSUPP.
+        nr::HWPT_ALLOC => run(ictx, cmd, arg, pending::<48, 24>),
+        nr::GET_HW_INFO => run(ictx, cmd, arg, pending::<40, 32>),
+        nr::HWPT_SET_DIRTY_TRACKING => run(ictx, cmd, arg, pending::<16, 16>),
+        nr::HWPT_GET_DIRTY_BITMAP => run(ictx, cmd, arg, pending::<48, 48>),
+        nr::HWPT_INVALIDATE => run(ictx, cmd, arg, pending::<32, 32>),
+        nr::FAULT_QUEUE_ALLOC => run(ictx, cmd, arg, pending::<16, 16>),
+        nr::IOAS_MAP_FILE => run(ictx, cmd, arg, pending::<40, 40>),
+        nr::VIOMMU_ALLOC => run(ictx, cmd, arg, pending::<40, 24>),
+        nr::VDEVICE_ALLOC => run(ictx, cmd, arg, pending::<24, 24>),
+        nr::IOAS_CHANGE_PROCESS => run(ictx, cmd, arg, pending::<8, 8>),
+        nr::VEVENTQ_ALLOC => run(ictx, cmd, arg, pending::<32, 28>),
+        nr::HW_QUEUE_ALLOC => run(ictx, cmd, arg, pending::<40, 40>),
+        nr::IOAS_NOIOMMU_GET_PA => Err(ENOTTY),
         _ => Err(ENOTTY),
     }
 }

@@ -40,6 +40,7 @@ mod pages;
 mod selftest;
 mod uapi;
 mod ucmd;
+mod vfio_compat;
 mod xa;
 
 use object::ObjectTable;
@@ -80,6 +81,8 @@ pub(crate) struct IommufdCtx {
     pub(crate) objects: ObjectTable,
     /// `IOMMU_OPTION_RLIMIT_MODE`: charge pinned pages to the mm (1) or to the user (0).
     account_mm: Atomic<bool>,
+    /// The id of the IOAS serving the VFIO compatibility ioctls, 0 for none.
+    pub(crate) vfio_ioas: Atomic<u32>,
 }
 
 impl IommufdCtx {
@@ -107,6 +110,7 @@ impl MiscDevice for IommufdCtx {
             try_pin_init!(IommufdCtx {
                 objects <- ObjectTable::new(),
                 account_mm: Atomic::new(false),
+                vfio_ioas: Atomic::new(0),
             }),
             GFP_KERNEL_ACCOUNT,
         )
