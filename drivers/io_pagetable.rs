@@ -98,6 +98,14 @@ impl Area {
     }
 }
 
+/// The pages an access pinned inside one area.
+pub(crate) struct PinSeg {
+    area_iova: u64,
+    pub(crate) pages: Arc<Pages>,
+    pub(crate) first: usize,
+    pub(crate) last: usize,
+}
+
 /// A slice of pages to place at consecutive IOVAs (`IOMMU_IOAS_COPY` may produce several).
 pub(crate) struct PagesSlice {
     pub(crate) pages: Arc<Pages>,
@@ -823,6 +831,114 @@ impl IoPagetable {
         }
         st.areas.insert(node.into_node(iova + 1, tail));
         Ok(())
+    }
+
+    /// Walks the areas covering `[iova, iova + length)` without gaps (`ENOENT` otherwise),
+    /// calling `f(area_iova, area, offset_in_area, len)` for each piece.
+    fn walk(
+        st: &IoptState,
+        iova: u64,
+        length: u64,
+        mut f: impl FnMut(u64, &Area, u64, u64) -> Result,
+    ) -> Result {
+        if length == 0 {
+            return Err(EINVAL);
+        }
+        let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
+        let mut cur = iova;
+        for (a_first, a_last) in intersecting(&st.areas, iova, last, |a| a.last) {
+            if a_first > cur {
+                return Err(ENOENT);
+            }
+            let area = st.areas.get(&a_first).ok_or(ENOENT)?;
+            let end = a_last.min(last);
+            f(a_first, area, cur - a_first, end - cur + 1)?;
+            if end == last {
+                return Ok(());
+            }
+            cur = end + 1;
+        }
+        Err(ENOENT)
+    }
+
+    fn check_access_prot(area: &Area, write: bool) -> Result {
+        let need = if write { PROT_WRITE } else { PROT_READ };
+        if area.prot & need == 0 || (write && !area.pages.writable()) {
+            return Err(EPERM);
+        }
+        Ok(())
+    }
+
+    /// Pins `[iova, iova + length)` for an access: the range must start on a page boundary of
+    /// the memory and areas may only join at page boundaries. Unmapping a pinned area waits
+    /// for the access to unpin it.
+    pub(crate) fn access_pin(&self, iova: u64, length: u64, write: bool) -> Result<KVec<PinSeg>> {
+        let mut st = self.state.lock();
+        let mut segs: KVec<PinSeg> = KVec::new();
+        let last = iova.wrapping_add(length).wrapping_sub(1);
+        let res = Self::walk(&st, iova, length, |a_iova, area, off, len| {
+            Self::check_access_prot(area, write)?;
+            let start = area.start_byte + off as usize;
+            if start % PAGE_SIZE != 0 {
+                return Err(EINVAL);
+            }
+            let piece_last = a_iova + off + len - 1;
+            if piece_last != last && (start + len as usize) % PAGE_SIZE != 0 {
+                return Err(EINVAL);
+            }
+            let (first, lastp) = area.page_span(off, len);
+            segs.reserve(1, GFP_KERNEL)?;
+            area.pages.take(first, lastp)?;
+            let _ = segs.push(
+                PinSeg {
+                    area_iova: a_iova,
+                    pages: area.pages.clone(),
+                    first,
+                    last: lastp,
+                },
+                GFP_KERNEL,
+            );
+            Ok(())
+        });
+        if let Err(e) = res {
+            for seg in segs.iter() {
+                seg.pages.put(seg.first, seg.last);
+            }
+            return Err(e);
+        }
+        for seg in segs.iter() {
+            if let Some(a) = st.areas.get_mut(&seg.area_iova) {
+                a.num_accesses += 1;
+            }
+        }
+        Ok(segs)
+    }
+
+    /// Releases what [`Self::access_pin`] pinned.
+    pub(crate) fn access_unpin(&self, segs: &[PinSeg]) {
+        let mut st = self.state.lock();
+        for seg in segs {
+            seg.pages.put(seg.first, seg.last);
+            if let Some(a) = st.areas.get_mut(&seg.area_iova) {
+                a.num_accesses = a.num_accesses.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Copies between `buf` and the memory mapped at `iova` (any alignment).
+    pub(crate) fn access_rw(&self, iova: u64, buf: &mut [u8], write: bool) -> Result {
+        let st = self.state.lock();
+        let mut done = 0usize;
+        Self::walk(&st, iova, buf.len() as u64, |_a_iova, area, off, len| {
+            Self::check_access_prot(area, write)?;
+            let (first, last) = area.page_span(off, len);
+            area.pages.take(first, last)?;
+            let part = buf.get_mut(done..done + len as usize).ok_or(EINVAL);
+            let res = part.and_then(|p| area.pages.rw(area.start_byte + off as usize, p, write));
+            area.pages.put(first, last);
+            done += len as usize;
+            res
+        })
     }
 
     /// Current IOVA alignment.

@@ -267,7 +267,7 @@ pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_, IommuIoasUnmap>) -> Result {
     let (iova, length) = (ucmd.cmd.iova, ucmd.cmd.length);
 
     let unmapped = if iova == 0 && length == u64::MAX {
-        let (unmapped, res) = ioas.unmap_all(ucmd.ictx);
+        let (unmapped, res) = ioas.unmap_all(&ucmd.ictx);
         res?;
         unmapped
     } else {
@@ -278,7 +278,7 @@ pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_, IommuIoasUnmap>) -> Result {
             return Err(EINVAL);
         }
         let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
-        let (unmapped, res) = ioas.unmap(ucmd.ictx, iova, last);
+        let (unmapped, res) = ioas.unmap(&ucmd.ictx, iova, last);
         res?;
         if unmapped == 0 {
             return Err(ENOENT);
@@ -317,8 +317,8 @@ pub(crate) fn option_ioctl(ucmd: &mut Ucmd<'_, IommuOption>) -> Result {
         return Err(EOPNOTSUPP);
     }
     match ucmd.cmd.option_id {
-        IOMMU_OPTION_RLIMIT_MODE => option_rlimit_mode(ucmd.ictx, &mut ucmd.cmd)?,
-        IOMMU_OPTION_HUGE_PAGES => option_huge_pages(ucmd.ictx, &mut ucmd.cmd)?,
+        IOMMU_OPTION_RLIMIT_MODE => option_rlimit_mode(&ucmd.ictx, &mut ucmd.cmd)?,
+        IOMMU_OPTION_HUGE_PAGES => option_huge_pages(&ucmd.ictx, &mut ucmd.cmd)?,
         _ => return Err(EOPNOTSUPP),
     }
     ucmd.respond()

@@ -23,7 +23,8 @@ use kernel::{
         _IO,
         _IOC_NR, //
     },
-    prelude::*, //
+    prelude::*,
+    sync::ArcBorrow, //
 };
 use zerocopy::Immutable;
 use zerocopy_derive::Immutable;
@@ -96,7 +97,7 @@ mod nr {
 
 /// Copies in the command structure of type `T` and runs `execute` on it.
 fn run<T: UserCmd>(
-    ictx: &IommufdCtx,
+    ictx: ArcBorrow<'_, IommufdCtx>,
     cmd: u32,
     arg: usize,
     execute: fn(&mut Ucmd<'_, T>) -> Result,
@@ -135,13 +136,13 @@ fn vfio_ioctl(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isize> {
 }
 
 /// Handles the ioctl `cmd` with argument `arg` on the file of `ictx`.
-pub(crate) fn dispatch(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isize> {
+pub(crate) fn dispatch(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) -> Result<isize> {
     let cmd_nr = _IOC_NR(cmd);
     if cmd_nr == selftest::IOMMU_TEST_CMD_NR {
         return run(ictx, cmd, arg, selftest::test_ioctl);
     }
     if !(IOMMUFD_CMD_BASE..=IOMMUFD_CMD_LAST).contains(&cmd_nr) {
-        return vfio_ioctl(ictx, cmd, arg);
+        return vfio_ioctl(&ictx, cmd, arg);
     }
 
     match cmd_nr {

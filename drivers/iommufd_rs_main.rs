@@ -25,9 +25,13 @@ use kernel::{
         MiscDeviceRegistration, //
     },
     prelude::*,
-    sync::atomic::{
-        Atomic,
-        Relaxed, //
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        ArcBorrow, //
     }, //
 };
 
@@ -103,10 +107,10 @@ impl IommufdCtx {
 
 #[vtable]
 impl MiscDevice for IommufdCtx {
-    type Ptr = Pin<KBox<Self>>;
+    type Ptr = Arc<Self>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Self>>> {
-        KBox::try_pin_init(
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
+        Arc::pin_init(
             try_pin_init!(IommufdCtx {
                 objects <- ObjectTable::new(),
                 account_mm: Atomic::new(false),
@@ -116,7 +120,7 @@ impl MiscDevice for IommufdCtx {
         )
     }
 
-    fn ioctl(ictx: Pin<&IommufdCtx>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        ioctl::dispatch(&ictx, cmd, arg)
+    fn ioctl(ictx: ArcBorrow<'_, IommufdCtx>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        ioctl::dispatch(ictx, cmd, arg)
     }
 }

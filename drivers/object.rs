@@ -41,6 +41,7 @@ use kernel::{
 };
 
 use crate::{
+    access::Access,
     ioas::Ioas,
     uapi::IommuDestroy,
     ucmd::{
@@ -58,12 +59,15 @@ const ID_RANGE: core::ops::RangeInclusive<u32> = 1..=(i32::MAX as u32);
 pub(crate) enum ObjectType {
     /// An I/O address space (`IOMMUFD_OBJ_IOAS`).
     Ioas,
+    Access,
 }
 
 /// The type-specific part of an object.
 pub(crate) enum ObjectKind {
     /// An I/O address space.
     Ioas(Arc<Ioas>),
+    /// An in-kernel access.
+    Access(Arc<Access>),
 }
 
 impl ObjectKind {
@@ -71,6 +75,7 @@ impl ObjectKind {
     fn object_type(&self) -> ObjectType {
         match self {
             ObjectKind::Ioas(_) => ObjectType::Ioas,
+            ObjectKind::Access(_) => ObjectType::Access,
         }
     }
 }
@@ -92,6 +97,15 @@ impl Object {
     pub(crate) fn as_ioas(&self) -> Option<&Arc<Ioas>> {
         match &self.kind {
             ObjectKind::Ioas(ioas) => Some(ioas),
+            _ => None,
+        }
+    }
+
+    /// The access, if this is one.
+    pub(crate) fn as_access(&self) -> Option<&Arc<Access>> {
+        match &self.kind {
+            ObjectKind::Access(access) => Some(access),
+            _ => None,
         }
     }
 }
@@ -105,8 +119,15 @@ impl Object {
 ///
 /// `self.obj.users` includes one count that belongs to this value.
 pub(crate) struct ObjectRef {
-    /// The object used.
     obj: Arc<Object>,
+    id: u32,
+}
+
+impl ObjectRef {
+    /// The id of the object.
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
 }
 
 impl core::ops::Deref for ObjectRef {
@@ -232,7 +253,7 @@ impl ObjectTable {
         // cannot revive a dying object.
         obj.users.inc();
         // INVARIANT: The count just taken belongs to the new `ObjectRef`.
-        Ok(ObjectRef { obj: obj.into() })
+        Ok(ObjectRef { obj: obj.into(), id })
     }
 
     /// Removes the object `id` from the table and frees it.
@@ -257,7 +278,7 @@ impl ObjectTable {
                         if obj.kind.object_type() == ty {
                             obj.users.inc();
                             let obj: Arc<Object> = obj.into();
-                            Some((id, Some(ObjectRef { obj })))
+                            Some((id, Some(ObjectRef { obj, id })))
                         } else {
                             Some((id, None))
                         }
@@ -277,6 +298,19 @@ impl ObjectTable {
                 }
             }
         }
+    }
+
+    /// Removes the object `id` of type `ty` whoever still uses it (the owner of an object that
+    /// is not user-destroyable, such as an access, going away). Users keep the memory alive.
+    pub(crate) fn remove(&self, id: u32, ty: ObjectType) {
+        let removed = {
+            let mut guard = self.xa.lock();
+            match guard.get(id) {
+                Some(obj) if obj.kind.object_type() == ty => guard.remove(id),
+                _ => None,
+            }
+        };
+        drop(removed);
     }
 
     pub(crate) fn destroy(&self, id: u32) -> Result {

@@ -13,6 +13,7 @@ use kernel::{
     mm::{
         pin::{
             capable_ipc_lock,
+            current_group_leader,
             memlock_limit_pages,
             pin_user_pages,
             PinnedPage,
@@ -104,7 +105,7 @@ impl Pages {
         } else {
             AccountMode::User
         };
-        let task: ARef<Task> = ARef::from(current!().group_leader());
+        let task: ARef<Task> = current_group_leader();
         let src = Source {
             mm,
             task,
@@ -354,11 +355,11 @@ impl Pages {
         Ok(())
     }
 
-    /// Copies between `buf` and the range, starting `offset` bytes into the range (relative to
-    /// the first byte, not the first page). The caller holds a use of the pages touched.
-    pub(crate) fn rw(&self, offset: usize, buf: &mut [u8], write: bool) -> Result {
+    /// Copies between `buf` and the memory `byte` bytes from the start of the first page. The
+    /// caller holds a use of the pages touched.
+    pub(crate) fn rw(&self, byte: usize, buf: &mut [u8], write: bool) -> Result {
         let st = self.state.lock();
-        let mut pos = self.start_byte.checked_add(offset).ok_or(EOVERFLOW)?;
+        let mut pos = byte;
         let mut done = 0;
         while done < buf.len() {
             let i = pos / PAGE_SIZE;

@@ -10,23 +10,47 @@ use core::mem::{
     size_of, //
 };
 use kernel::{
-    mm::pin::user_page_pin_count,
-    page::PAGE_SIZE,
+    bindings,
+    fs::{
+        anon_file::{
+            self,
+            AnonFileOps, //
+        },
+        file::FileDescriptorReservation,
+        LocalFile, //
+    },
+    mm::pin::user_page_info,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
     prelude::*,
-    sync::atomic::{
-        Atomic,
-        Relaxed, //
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
     }, //
 };
 use zerocopy::Immutable;
 use zerocopy_derive::Immutable;
 
 use crate::{
-    object::ObjectType,
+    access::Access,
+    object::{
+        ObjectKind,
+        ObjectType, //
+    },
     ucmd::{
         Ucmd,
         UserCmd, //
-    }, //
+    },
+    IommufdCtx, //
 };
 
 /// The ioctl number of `IOMMU_TEST_CMD` (`IOMMUFD_CMD_BASE + 32`).
@@ -36,8 +60,26 @@ pub(crate) const IOMMU_TEST_CMD_NR: u32 = 0x80 + 32;
 mod op {
     pub(super) const ADD_RESERVED: u32 = 1;
     pub(super) const MD_CHECK_REFS: u32 = 4;
+    pub(super) const CREATE_ACCESS: u32 = 5;
+    pub(super) const DESTROY_ACCESS_PAGES: u32 = 6;
+    pub(super) const ACCESS_PAGES: u32 = 7;
+    pub(super) const ACCESS_RW: u32 = 8;
     pub(super) const SET_TEMP_MEMORY_LIMIT: u32 = 9;
+    pub(super) const ACCESS_REPLACE_IOAS: u32 = 11;
 }
+
+/// `MOCK_FLAGS_ACCESS_WRITE`.
+const MOCK_FLAGS_ACCESS_WRITE: u32 = 1 << 0;
+/// `MOCK_FLAGS_ACCESS_SYZ`.
+const MOCK_FLAGS_ACCESS_SYZ: u32 = 1 << 16;
+/// `MOCK_ACCESS_RW_WRITE`.
+const MOCK_ACCESS_RW_WRITE: u32 = 1 << 0;
+/// `MOCK_ACCESS_RW_SLOW_PATH`.
+const MOCK_ACCESS_RW_SLOW_PATH: u32 = 1 << 2;
+/// `MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES`.
+const MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES: u32 = 1 << 0;
+/// Largest range one access operation handles.
+const ACCESS_MAX_LENGTH: u64 = 16 * 1024 * 1024;
 
 /// Size of the union of per-operation arguments.
 const ARGS_SIZE: usize = 48;
@@ -101,6 +143,17 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     match ucmd.cmd.op {
         op::ADD_RESERVED => add_reserved(ucmd),
         op::MD_CHECK_REFS => check_refs(&args::<CheckRefs>(&ucmd.cmd)?),
+        op::CREATE_ACCESS => create_access(ucmd),
+        op::ACCESS_PAGES => access_pages(ucmd),
+        op::DESTROY_ACCESS_PAGES => {
+            let a: DestroyAccessPages = args(&ucmd.cmd)?;
+            with_staccess(ucmd.cmd.id, |st| st.access.unpin(a.access_pages_id))
+        }
+        op::ACCESS_RW => access_rw(ucmd),
+        op::ACCESS_REPLACE_IOAS => {
+            let a: AccessReplaceIoas = args(&ucmd.cmd)?;
+            with_staccess(ucmd.cmd.id, |st| st.access.attach(&st.ctx, a.ioas_id))
+        }
         op::SET_TEMP_MEMORY_LIMIT => {
             let a: MemoryLimit = args(&ucmd.cmd)?;
             if (a.limit as usize) < size_of::<usize>() + size_of::<u32>() {
@@ -131,11 +184,186 @@ fn check_refs(a: &CheckRefs) -> Result {
         return Err(EINVAL);
     }
     for off in (0..len).step_by(PAGE_SIZE) {
-        if let Some(pins) = user_page_pin_count(uptr + off)? {
+        if let Some(pins) = user_page_info(uptr + off)?.pins {
             if pins != a.refs {
                 return Err(EIO);
             }
         }
     }
     Ok(())
+}
+
+/// `create_access`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct CreateAccess {
+    out_access_fd: u32,
+    flags: u32,
+}
+
+/// `destroy_access_pages`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct DestroyAccessPages {
+    access_pages_id: u32,
+}
+
+/// `access_pages`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct AccessPages {
+    flags: u32,
+    out_access_pages_id: u32,
+    iova: u64,
+    length: u64,
+    uptr: u64,
+}
+
+/// `access_rw`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct AccessRw {
+    iova: u64,
+    length: u64,
+    uptr: u64,
+    flags: u32,
+    pad: u32,
+}
+
+/// `access_replace_ioas`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct AccessReplaceIoas {
+    ioas_id: u32,
+}
+
+/// Writes `v` back into the union.
+fn set_args<T: IntoBytes + Immutable>(cmd: &mut IommuTestCmd, v: &T) -> Result {
+    let src = v.as_bytes();
+    cmd.args
+        .get_mut(..src.len())
+        .ok_or(EINVAL)?
+        .copy_from_slice(src);
+    Ok(())
+}
+
+/// The selftest's access file: what `IOMMU_TEST_OP_CREATE_ACCESS` returns as an fd.
+pub(crate) struct StAccess {
+    /// The iommufd context, kept alive while the access file is open.
+    ctx: Arc<IommufdCtx>,
+    /// The access object's id in the context.
+    id: u32,
+    access: Arc<Access>,
+}
+
+impl Drop for StAccess {
+    fn drop(&mut self) {
+        self.ctx.objects.remove(self.id, ObjectType::Access);
+    }
+}
+
+struct StAccessFile;
+
+#[vtable]
+impl AnonFileOps for StAccessFile {
+    type Data = KBox<StAccess>;
+}
+
+/// Calls `f` with the access behind the access fd `fd`; `EBADFD` for any other file.
+fn with_staccess<R>(fd: u32, f: impl FnOnce(&StAccess) -> Result<R>) -> Result<R> {
+    let file = LocalFile::fget(fd).map_err(|_| EBADFD)?;
+    let st = anon_file::data::<StAccessFile>(&file).ok_or(EBADFD)?;
+    f(st)
+}
+
+fn create_access(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
+    let mut a: CreateAccess = args(&ucmd.cmd)?;
+    if a.flags & !MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let fdr = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC).map_err(|_| ENOMEM)?;
+    let access = Access::new(a.flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES != 0)?;
+    let new = ucmd
+        .ictx
+        .objects
+        .alloc(ObjectKind::Access(access.clone()))?;
+    let id = new.id();
+    new.finalize()?;
+    let ctx: Arc<IommufdCtx> = ucmd.ictx.into();
+    // From here on, dropping `st` removes the object again.
+    let st = KBox::new(
+        StAccess {
+            ctx,
+            id,
+            access: access.clone(),
+        },
+        GFP_KERNEL,
+    )
+    .inspect_err(|_| ucmd.ictx.objects.remove(id, ObjectType::Access))?;
+    access.attach(&ucmd.ictx, ucmd.cmd.id)?;
+    let file = anon_file::create::<StAccessFile>(
+        c"[iommufd_test_staccess]",
+        st,
+        bindings::O_RDWR | bindings::O_CLOEXEC,
+    )?;
+    a.out_access_fd = fdr.reserved_fd();
+    set_args(&mut ucmd.cmd, &a)?;
+    ucmd.respond()?;
+    fdr.fd_install(file);
+    Ok(())
+}
+
+fn access_pages(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
+    let mut a: AccessPages = args(&ucmd.cmd)?;
+    if a.length > ACCESS_MAX_LENGTH {
+        return Err(ENOMEM);
+    }
+    if a.flags & !(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ) != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let id = with_staccess(ucmd.cmd.id, |st| {
+        if !st.access.pins_pages() {
+            return Err(EOPNOTSUPP);
+        }
+        let (id, phys) = st
+            .access
+            .pin(a.iova, a.length, a.flags & MOCK_FLAGS_ACCESS_WRITE != 0)?;
+        if a.uptr != 0 {
+            // Every pinned page must be the page user space has at the matching address.
+            let base = (a.uptr as usize).wrapping_sub((a.iova % PAGE_SIZE as u64) as usize);
+            for (k, &p) in phys.iter().enumerate() {
+                let expect = user_page_info(base.wrapping_add(k * PAGE_SIZE));
+                if expect.map(|i| (i.pfn as u64) << PAGE_SHIFT).ok() != Some(p) {
+                    let _ = st.access.unpin(id);
+                    return Err(EBADE);
+                }
+            }
+        }
+        Ok(id)
+    })?;
+    a.out_access_pages_id = id;
+    set_args(&mut ucmd.cmd, &a)?;
+    ucmd.respond()
+}
+
+fn access_rw(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
+    let a: AccessRw = args(&ucmd.cmd)?;
+    if a.length > ACCESS_MAX_LENGTH {
+        return Err(ENOMEM);
+    }
+    if a.flags & !(MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH | MOCK_FLAGS_ACCESS_SYZ) != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    with_staccess(ucmd.cmd.id, |st| {
+        let len = a.length as usize;
+        let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let user = UserSlice::new(UserPtr::from_addr(a.uptr as usize), len);
+        if a.flags & MOCK_ACCESS_RW_WRITE != 0 {
+            user.reader().read_slice(&mut buf)?;
+            st.access.rw(a.iova, &mut buf, true)
+        } else {
+            st.access.rw(a.iova, &mut buf, false)?;
+            user.writer().write_slice(&buf)
+        }
+    })
 }

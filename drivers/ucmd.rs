@@ -26,6 +26,7 @@ use kernel::{
         UserSliceReader, //
     }, //
 };
+use kernel::sync::ArcBorrow;
 use zerocopy::Immutable;
 
 use crate::IommufdCtx;
@@ -70,7 +71,7 @@ fn check_zeroed(mut reader: UserSliceReader) -> Result {
 /// where to copy the answer to.
 pub(crate) struct Ucmd<'a, T: UserCmd> {
     /// The context of the file the ioctl was issued on.
-    pub(crate) ictx: &'a IommufdCtx,
+    pub(crate) ictx: ArcBorrow<'a, IommufdCtx>,
     /// The kernel's copy of the command structure.
     pub(crate) cmd: T,
     /// The user's command structure.
@@ -87,7 +88,11 @@ impl<'a, T: UserCmd> Ucmd<'a, T> {
     /// `E2BIG` if the user structure is larger than the kernel's and the
     /// extra bytes are not all zero, and `EFAULT` if user memory cannot be
     /// read.
-    pub(crate) fn copy_in(ictx: &'a IommufdCtx, arg: usize, user_size: u32) -> Result<Self> {
+    pub(crate) fn copy_in(
+        ictx: ArcBorrow<'a, IommufdCtx>,
+        arg: usize,
+        user_size: u32,
+    ) -> Result<Self> {
         const {
             assert!(T::MIN_SIZE >= SIZE_FIELD && T::MIN_SIZE <= size_of::<T>());
         }

@@ -345,7 +345,7 @@ pub(crate) fn vfio_ioas_ioctl(ucmd: &mut Ucmd<'_, IommuVfioIoas>) -> Result {
     if ucmd.cmd.reserved != 0 {
         return Err(EOPNOTSUPP);
     }
-    let ictx = ucmd.ictx;
+    let ictx: &IommufdCtx = &ucmd.ictx;
     match ucmd.cmd.op {
         IOMMU_VFIO_IOAS_GET => {
             let obj = compat_ioas(ictx)?;

@@ -66,3 +66,26 @@ __rust_helper void rust_helper_put_page(struct page *page)
 {
 	put_page(page);
 }
+
+__rust_helper void rust_helper_mm_add_pinned_vm(struct mm_struct *mm, s64 npages)
+{
+	atomic64_add(npages, &mm->pinned_vm);
+}
+
+__rust_helper struct mm_struct *rust_helper_get_current_mm_raw(void)
+{
+	return current->mm;
+}
+
+__rust_helper struct task_struct *rust_helper_get_current_group_leader(void)
+{
+	struct task_struct *leader = current->group_leader;
+
+	get_task_struct(leader);
+	return leader;
+}
+
+__rust_helper atomic_long_t *rust_helper_user_locked_vm(struct user_struct *user)
+{
+	return &user->locked_vm;
+}

@@ -211,9 +211,8 @@ fn pin_into(
 }
 
 fn current_mm() -> *mut bindings::mm_struct {
-    // SAFETY: `current` is always a valid task; reading its `mm` pointer is what `current->mm`
-    // does in C (the value is stable for the current task).
-    unsafe { (*Task::current_raw()).mm }
+    // SAFETY: Reads `current->mm`, which is stable for the current task.
+    unsafe { bindings::get_current_mm_raw() }
 }
 
 /// A reference-counted `struct user_struct`, the per-user accounting record.
@@ -253,8 +252,9 @@ impl User {
     }
 
     fn locked_vm(&self) -> *mut bindings::atomic_long_t {
-        // SAFETY: `self.0` is a valid `user_struct`; we only form a pointer to the field.
-        unsafe { &raw mut (*self.0.get()).locked_vm }
+        // SAFETY: `self.0` is a valid `user_struct`; the helper only forms a pointer to the
+        // field (through C, so the layout is the one the C compiler chose).
+        unsafe { bindings::user_locked_vm(self.0.get()) }
     }
 
     /// Number of pages charged to this user's `locked_vm`.
@@ -288,6 +288,18 @@ impl User {
     }
 }
 
+/// Returns the thread group leader of the current task, with a reference.
+///
+/// The layout of `struct task_struct` is read in C: bindgen's view of it is not reliable when
+/// the kernel is built with GCC.
+pub fn current_group_leader() -> ARef<Task> {
+    // SAFETY: The helper returns `current->group_leader` with a new reference.
+    let ptr = unsafe { bindings::get_current_group_leader() };
+    // SAFETY: `ptr` is a valid task carrying the reference `ARef` takes over; `Task` is
+    // transparent over `task_struct`.
+    unsafe { ARef::from_raw(NonNull::new_unchecked(ptr.cast())) }
+}
+
 /// Returns the `RLIMIT_MEMLOCK` soft limit of `task`, in pages.
 pub fn memlock_limit_pages(task: &Task) -> usize {
     // SAFETY: `task` is a valid task; `task_rlimit` reads its signal struct's limits.
@@ -309,9 +321,8 @@ pub fn capable(cap: u32) -> bool {
 impl Mm {
     /// Adds `npages` to the address space's `pinned_vm` (or removes them when negative).
     pub fn add_pinned_vm(&self, npages: i64) {
-        // SAFETY: `self.as_raw()` is a valid `mm_struct` (we hold an `mmgrab` reference), and
-        // `pinned_vm` is an atomic.
-        unsafe { bindings::atomic64_add(npages, &raw mut (*self.as_raw()).__bindgen_anon_1.pinned_vm) };
+        // SAFETY: `self.as_raw()` is a valid `mm_struct` (we hold an `mmgrab` reference).
+        unsafe { bindings::mm_add_pinned_vm(self.as_raw(), npages) };
     }
 
     /// Charges (`inc`) or uncharges `npages` to the address space's `locked_vm` on behalf of
@@ -344,12 +355,19 @@ impl Mm {
     }
 }
 
-/// How many long-term pins the page mapped at the user address `addr` of the current process
-/// carries, as `page_ref_count / GUP_PIN_COUNTING_BIAS`; `None` for a compound page, whose pins
-/// are counted elsewhere.
+/// What [`user_page_info`] found about one user page.
+pub struct UserPageInfo {
+    /// The page frame number.
+    pub pfn: usize,
+    /// Long-term pins on the page (`page_ref_count / GUP_PIN_COUNTING_BIAS`); `None` for a
+    /// compound page, whose pins are counted elsewhere.
+    pub pins: Option<u32>,
+}
+
+/// Looks up the page mapped at the user address `addr` of the current process.
 ///
-/// Meant for tests that check pinning is balanced.
-pub fn user_page_pin_count(addr: usize) -> Result<Option<u32>> {
+/// Meant for tests that check that pinning is balanced and maps the right pages.
+pub fn user_page_info(addr: usize) -> Result<UserPageInfo> {
     let mut page: *mut bindings::page = core::ptr::null_mut();
     // SAFETY: `page` has room for one page pointer.
     let n = unsafe { bindings::get_user_pages_fast(addr, 1, 0, &mut page) };
@@ -361,14 +379,16 @@ pub fn user_page_pin_count(addr: usize) -> Result<Option<u32>> {
     }
     // SAFETY: GUP returned `page` with a reference we hold until `put_page` below.
     let compound = unsafe { bindings::PageCompound(page) };
-    let count = if compound {
+    let pins = if compound {
         None
     } else {
         // SAFETY: As above.
         let refs = unsafe { bindings::page_ref_count(page) } as u32;
         Some(refs / bindings::GUP_PIN_COUNTING_BIAS)
     };
+    // SAFETY: As above.
+    let pfn = unsafe { bindings::page_to_pfn(page) };
     // SAFETY: Drops the reference GUP took.
     unsafe { bindings::put_page(page) };
-    Ok(count)
+    Ok(UserPageInfo { pfn, pins })
 }

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Files without a path (`anon_inode_getfile`), owning a Rust value.
+//!
+//! Subsystems hand such files to user space as file descriptors (an event queue, a test
+//! object). The value lives as long as the file: it is dropped when the last reference to the
+//! file goes away.
+//!
+//! C header: [`include/linux/anon_inodes.h`](srctree/include/linux/anon_inodes.h)
+
+use crate::{
+    bindings,
+    error::{
+        from_err_ptr,
+        Result, //
+    },
+    fs::{
+        File,
+        LocalFile, //
+    },
+    module::this_module,
+    prelude::*,
+    str::CStr,
+    sync::aref::ARef,
+    types::ForeignOwnable, //
+};
+use core::{
+    marker::PhantomData,
+    ptr::NonNull, //
+};
+
+/// The behaviour of an anonymous file whose private data is a `T`.
+#[vtable]
+pub trait AnonFileOps: Sized + 'static {
+    /// The value the file owns.
+    type Data: ForeignOwnable + Send + Sync;
+}
+
+/// Builds the `file_operations` of an [`AnonFileOps`] implementation.
+struct Vtable<T: AnonFileOps>(PhantomData<T>);
+
+impl<T: AnonFileOps> Vtable<T> {
+    const VTABLE: bindings::file_operations = bindings::file_operations {
+        release: Some(Self::release),
+        owner: this_module::<T::OwnerModule>().as_ptr(),
+        ..pin_init::zeroed()
+    };
+
+    /// # Safety
+    ///
+    /// Called by the VFS once, when the last reference to a file made by [`create`] is
+    /// dropped; `file->private_data` is the pointer [`create`] stored.
+    unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> i32 {
+        // SAFETY: `file` is valid for the duration of this call.
+        let data = unsafe { (*file).private_data };
+        // SAFETY: `data` came from `T::Data::into_foreign` in `create`, and this is the only
+        // place that takes it back, once.
+        drop(unsafe { <T::Data as ForeignOwnable>::from_foreign(data.cast()) });
+        0
+    }
+}
+
+/// Creates an anonymous file named `name` (shown as `anon_inode:name`) that owns `data`.
+///
+/// `flags` are the open flags (`O_RDWR`, `O_CLOEXEC`...). The file is not in any descriptor
+/// table yet; see [`crate::fs::file::FileDescriptorReservation`].
+pub fn create<T: AnonFileOps>(name: &'static CStr, data: T::Data, flags: u32) -> Result<ARef<File>> {
+    let ptr = data.into_foreign();
+    // SAFETY: `name` is a NUL-terminated static string; the vtable is a static; `ptr` is handed
+    // to the file and given back to `release`.
+    let file = unsafe {
+        bindings::anon_inode_getfile(
+            name.as_char_ptr(),
+            &Vtable::<T>::VTABLE,
+            ptr.cast(),
+            flags as _,
+        )
+    };
+    let file = match from_err_ptr(file) {
+        Ok(f) => f,
+        Err(e) => {
+            // SAFETY: The file was not created, so `ptr` is still ours.
+            drop(unsafe { <T::Data as ForeignOwnable>::from_foreign(ptr) });
+            return Err(e);
+        }
+    };
+    // SAFETY: `anon_inode_getfile` returned a file with one reference, which `ARef` takes.
+    Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(file.cast::<File>())) })
+}
+
+/// Returns the data of `file` if it is an anonymous file of `T` made by [`create`].
+pub fn data<T: AnonFileOps>(file: &LocalFile) -> Option<<T::Data as ForeignOwnable>::Borrowed<'_>> {
+    let raw = file.as_ptr();
+    // SAFETY: `raw` is a valid file; its `f_op` is valid while the file is.
+    let release = unsafe { (*(*raw).f_op).release };
+    let ours: unsafe extern "C" fn(*mut bindings::inode, *mut bindings::file) -> i32 =
+        Vtable::<T>::release;
+    if release.map(|f| f as usize) != Some(ours as usize) {
+        return None;
+    }
+    // SAFETY: The file is one of ours, so `private_data` came from `T::Data::into_foreign`
+    // and stays valid until the file is released, which cannot happen while `file` is borrowed.
+    Some(unsafe { <T::Data as ForeignOwnable>::borrow((*raw).private_data.cast()) })
+}
