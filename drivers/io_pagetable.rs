@@ -941,6 +941,15 @@ impl IoPagetable {
         })
     }
 
+    /// Calls `f` on the pages of every area.
+    pub(crate) fn for_each_pages(&self, mut f: impl FnMut(&Arc<Pages>) -> Result) -> Result {
+        let st = self.state.lock();
+        for (_, area) in st.areas.iter() {
+            f(&area.pages)?;
+        }
+        Ok(())
+    }
+
     /// Current IOVA alignment.
     pub(crate) fn iova_alignment(&self) -> u64 {
         self.state.lock().iova_alignment

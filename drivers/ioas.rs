@@ -7,6 +7,14 @@ use core::mem::{
     size_of, //
 };
 use kernel::{
+    mm::{
+        pin::{
+            current_group_leader,
+            memlock_limit_pages,
+            User, //
+        },
+        Mm, //
+    },
     prelude::*,
     sync::Arc,
     uaccess::{
@@ -27,13 +35,18 @@ use crate::{
         ObjectKind,
         ObjectType, //
     },
-    pages::Pages,
+    pages::{
+        AccountMode,
+        Pages, //
+    },
     uapi::{
         IommuIoasAlloc,
         IommuIoasAllowIovas,
+        IommuIoasChangeProcess,
         IommuIoasCopy,
         IommuIoasIovaRanges,
         IommuIoasMap,
+        IommuIoasMapFile,
         IommuIoasUnmap,
         IommuIovaRange,
         IommuOption,
@@ -346,4 +359,120 @@ fn option_rlimit_mode(ictx: &IommufdCtx, cmd: &mut IommuOption) -> Result {
         }
         _ => Err(EOPNOTSUPP),
     }
+}
+
+impl UserCmd for IommuIoasMapFile {
+    const MIN_SIZE: usize = offset_of!(IommuIoasMapFile, iova) + size_of::<u64>();
+}
+
+/// `IOMMU_IOAS_MAP_FILE`: maps part of a memfd.
+pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
+    let cmd = &ucmd.cmd;
+    if cmd.flags
+        & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
+        != 0
+    {
+        return Err(EOPNOTSUPP);
+    }
+    if cmd.iova >= u64::MAX || cmd.length >= u64::MAX {
+        return Err(EOVERFLOW);
+    }
+    if cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) == 0 {
+        return Err(EINVAL);
+    }
+    let obj = ucmd.ictx.objects.get(cmd.ioas_id, ObjectType::Ioas)?;
+    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+    if cmd.length == 0 {
+        return Err(EINVAL);
+    }
+    cmd.start.checked_add(cmd.length - 1).ok_or(EOVERFLOW)?;
+    let file = kernel::mm::pin::fget_for_pinning(cmd.fd)?;
+    let start = usize::try_from(cmd.start).map_err(|_| EOVERFLOW)?;
+    let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
+    let pages = Pages::new_file(
+        file,
+        start,
+        length,
+        cmd.flags & IOMMU_IOAS_MAP_WRITEABLE != 0,
+        ucmd.ictx.account_mm(),
+    )?;
+    let start_byte = pages.start_byte();
+    let slices = [PagesSlice {
+        pages,
+        start_byte,
+        length: cmd.length,
+    }];
+    let fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA != 0).then_some(cmd.iova);
+    let iova = ioas.iopt.map_pages(&slices, fixed, map_prot(cmd.flags))?;
+    ucmd.cmd.iova = iova;
+    ucmd.respond()
+}
+
+impl UserCmd for IommuIoasChangeProcess {
+    const MIN_SIZE: usize = size_of::<IommuIoasChangeProcess>();
+}
+
+/// `IOMMU_IOAS_CHANGE_PROCESS`: charges the pinned pages of every IOAS to the calling
+/// process. Only memfd mappings can move; any other mapping makes it fail with `EINVAL`.
+pub(crate) fn change_process_ioctl(ucmd: &mut Ucmd<'_, IommuIoasChangeProcess>) -> Result {
+    if ucmd.cmd.reserved != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let ictx: &IommufdCtx = &ucmd.ictx;
+    // Every distinct pages of every IOAS (IOASes are held while collected).
+    let mut all: KVec<Arc<Pages>> = KVec::new();
+    let mut res = Ok(());
+    ictx.objects.for_each(ObjectType::Ioas, |obj| {
+        if res.is_err() {
+            return;
+        }
+        if let Some(ioas) = obj.as_ioas() {
+            res = ioas.iopt.for_each_pages(|p| {
+                if !p.is_file() {
+                    return Err(EINVAL);
+                }
+                if !all.iter().any(|q| Arc::ptr_eq(q, p)) {
+                    all.push(p.clone(), GFP_KERNEL)?;
+                }
+                Ok(())
+            });
+        }
+    });
+    res?;
+
+    // Charge the current process for everything that moves, all or nothing.
+    let mut user_pages = 0usize;
+    let mut mm_pages = 0usize;
+    let mut moves: KVec<bool> = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+    for p in all.iter() {
+        let m = p.charge_to_move();
+        if let Some((mode, n)) = m {
+            match mode {
+                AccountMode::User => user_pages += n,
+                AccountMode::Mm => mm_pages += n,
+                AccountMode::None => {}
+            }
+        }
+        moves.push(m.is_some(), GFP_KERNEL)?;
+    }
+    let mm = Mm::current().ok_or(EFAULT)?;
+    let task = current_group_leader();
+    let user = User::current();
+    if user_pages != 0 {
+        user.charge_locked_vm(user_pages, memlock_limit_pages(&task))
+            .map_err(|_| ENOMEM)?;
+    }
+    if mm_pages != 0 {
+        if let Err(e) = mm.account_locked_vm(mm_pages, true, &task) {
+            if user_pages != 0 {
+                user.uncharge_locked_vm(user_pages);
+            }
+            return Err(e);
+        }
+    }
+    mm.add_pinned_vm((user_pages + mm_pages) as i64);
+    for (p, &moved) in all.iter().zip(moves.iter()) {
+        p.move_to_current(moved)?;
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ use kernel::{
             capable_ipc_lock,
             current_group_leader,
             memlock_limit_pages,
+            pin_file_pages,
             pin_user_pages,
             PinnedPage,
             User, //
@@ -23,6 +24,7 @@ use kernel::{
     },
     new_mutex,
     page::PAGE_SIZE,
+    fs::File,
     prelude::*,
     rbtree::RBTree,
     sync::{
@@ -68,10 +70,19 @@ struct PagesState {
     npinned: usize,
 }
 
+/// Where the memory is.
+enum Kind {
+    /// Anonymous or file-backed memory of the mapping process, at user addresses.
+    User,
+    /// A memfd, at file offsets.
+    File(ARef<File>),
+}
+
 /// A range of user memory that areas map.
 #[pin_data]
 pub(crate) struct Pages {
-    /// Page-aligned user address of the first page.
+    kind: Kind,
+    /// Page-aligned user address (or file offset) of the first page.
     base: usize,
     /// Offset of the first byte of the range within the first page.
     start_byte: usize,
@@ -91,6 +102,21 @@ impl Pages {
     /// `mm_mode` selects mm accounting (`IOMMU_OPTION_RLIMIT_MODE` = 1) for processes without
     /// `CAP_IPC_LOCK`.
     pub(crate) fn new_user(uptr: usize, length: usize, writable: bool, mm_mode: bool) -> Result<Arc<Pages>> {
+        Self::new(Kind::User, uptr, length, writable, mm_mode)
+    }
+
+    /// Creates the pages for `length` bytes of the memfd `file` at offset `start`.
+    pub(crate) fn new_file(
+        file: ARef<File>,
+        start: usize,
+        length: usize,
+        writable: bool,
+        mm_mode: bool,
+    ) -> Result<Arc<Pages>> {
+        Self::new(Kind::File(file), start, length, writable, mm_mode)
+    }
+
+    fn new(kind: Kind, uptr: usize, length: usize, writable: bool, mm_mode: bool) -> Result<Arc<Pages>> {
         if length == 0 {
             return Err(EINVAL);
         }
@@ -114,6 +140,7 @@ impl Pages {
         };
         Arc::pin_init(
             pin_init!(Pages {
+                kind,
                 start_byte: uptr - base,
                 base,
                 length,
@@ -157,6 +184,45 @@ impl Pages {
     /// Number of pages pinned right now.
     pub(crate) fn npinned(&self) -> usize {
         self.state.lock().npinned
+    }
+
+    /// Whether the memory is a file (only those may move with `IOMMU_IOAS_CHANGE_PROCESS`).
+    pub(crate) fn is_file(&self) -> bool {
+        matches!(self.kind, Kind::File(_))
+    }
+
+    /// For `IOMMU_IOAS_CHANGE_PROCESS`: the pages this range would charge to the current
+    /// process, as (mode, pinned pages), if its charge has to move.
+    pub(crate) fn charge_to_move(&self) -> Option<(AccountMode, usize)> {
+        let st = self.state.lock();
+        let moves = match st.src.account {
+            AccountMode::None => false,
+            AccountMode::Mm => !st.src.mm.is_current(),
+            AccountMode::User => {
+                !st.src.mm.is_current() || !st.src.user.is_current()
+            }
+        };
+        moves.then_some((st.src.account, st.npinned))
+    }
+
+    /// For `IOMMU_IOAS_CHANGE_PROCESS`, after the caller charged the current process: drops
+    /// the old charge (when `moved`) and makes the current process the source.
+    pub(crate) fn move_to_current(&self, moved: bool) -> Result {
+        let mm = Mm::current().ok_or(EFAULT)?;
+        let mut st = self.state.lock();
+        if moved {
+            let n = st.npinned;
+            Self::uncharge(&st.src, n);
+        } else if st.npinned != 0 {
+            // Not re-charged (no accounting): only the pinned_vm count follows the pages.
+            let n = st.npinned as i64;
+            st.src.mm.add_pinned_vm(-n);
+            mm.add_pinned_vm(n);
+        }
+        st.src.mm = mm;
+        st.src.task = current_group_leader();
+        st.src.user = User::current();
+        Ok(())
     }
 
     /// Takes a use of pages `first..=last` (indexes into this range), pinning and charging the
@@ -270,15 +336,20 @@ impl Pages {
         let n = last - first + 1;
         Self::charge(&st.src, n)?;
         let mut pinned = KVec::new();
-        let res = match st.src.mm.mmget_not_zero() {
-            Some(mm) => pin_user_pages(
-                &mm,
-                self.base + first * PAGE_SIZE,
-                n,
-                self.writable,
-                &mut pinned,
-            ),
-            None => Err(EFAULT),
+        let res = match &self.kind {
+            Kind::User => match st.src.mm.mmget_not_zero() {
+                Some(mm) => pin_user_pages(
+                    &mm,
+                    self.base + first * PAGE_SIZE,
+                    n,
+                    self.writable,
+                    &mut pinned,
+                ),
+                None => Err(EFAULT),
+            },
+            Kind::File(file) => {
+                pin_file_pages(file, (self.base + first * PAGE_SIZE) as u64, n, &mut pinned)
+            }
         };
         if let Err(e) = res {
             Self::uncharge(&st.src, n);

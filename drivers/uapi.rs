@@ -154,6 +154,36 @@ pub(crate) struct IommuIoasUnmap {
     pub(crate) length: u64,
 }
 
+/// `struct iommu_ioas_map_file`: maps part of a memfd into an IOAS.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct IommuIoasMapFile {
+    /// Size as user space knows it.
+    pub(crate) size: u32,
+    /// `IOMMU_IOAS_MAP_*`.
+    pub(crate) flags: u32,
+    /// The IOAS.
+    pub(crate) ioas_id: u32,
+    /// The memfd (or dma-buf).
+    pub(crate) fd: i32,
+    /// File offset of the first byte.
+    pub(crate) start: u64,
+    /// Bytes to map.
+    pub(crate) length: u64,
+    /// IOVA (input with FIXED_IOVA, else output).
+    pub(crate) iova: u64,
+}
+
+/// `struct iommu_ioas_change_process`: moves the pinned-page charge to the caller.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct IommuIoasChangeProcess {
+    /// Size as user space knows it.
+    pub(crate) size: u32,
+    /// Must be 0.
+    pub(crate) reserved: u32,
+}
+
 /// `IOMMU_OPTION_RLIMIT_MODE`.
 pub(crate) const IOMMU_OPTION_RLIMIT_MODE: u32 = 0;
 /// `IOMMU_OPTION_HUGE_PAGES`.
@@ -220,3 +250,5 @@ assert_size!(IommuIoasCopy, 40);
 assert_size!(IommuIoasUnmap, 24);
 assert_size!(IommuOption, 24);
 assert_size!(IommuVfioIoas, 12);
+assert_size!(IommuIoasMapFile, 40);
+assert_size!(IommuIoasChangeProcess, 8);

@@ -89,3 +89,8 @@ __rust_helper atomic_long_t *rust_helper_user_locked_vm(struct user_struct *user
 {
 	return &user->locked_vm;
 }
+
+__rust_helper struct page *rust_helper_folio_page(struct folio *folio, unsigned long n)
+{
+	return folio_page(folio, n);
+}

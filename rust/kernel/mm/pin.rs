@@ -257,6 +257,12 @@ impl User {
         unsafe { bindings::user_locked_vm(self.0.get()) }
     }
 
+    /// Whether this is the user of the current task's credentials.
+    pub fn is_current(&self) -> bool {
+        let cur = User::current();
+        core::ptr::eq(cur.0.get(), self.0.get())
+    }
+
     /// Number of pages charged to this user's `locked_vm`.
     pub fn locked_vm_pages(&self) -> usize {
         // SAFETY: The pointer is to a valid atomic.
@@ -391,4 +397,74 @@ pub fn user_page_info(addr: usize) -> Result<UserPageInfo> {
     // SAFETY: Drops the reference GUP took.
     unsafe { bindings::put_page(page) };
     Ok(UserPageInfo { pfn, pins })
+}
+
+/// Pins `nr` pages of the memfd (shmem or hugetlbfs file) `file`, starting at the page-aligned
+/// file offset `offset`, and appends them to `out`. On error, the pages pinned by this call are
+/// released and `out` is left as it was. Other files give `EINVAL`, as does a range past the
+/// end of the file.
+pub fn pin_file_pages(
+    file: &crate::fs::File,
+    offset: u64,
+    nr: usize,
+    out: &mut crate::alloc::KVec<PinnedPage>,
+) -> Result {
+    use crate::alloc::flags::GFP_KERNEL;
+
+    if offset % PAGE_SIZE as u64 != 0 {
+        return Err(EINVAL);
+    }
+    let before = out.len();
+    let res = (|| -> Result {
+        out.reserve(nr, GFP_KERNEL)?;
+        for i in 0..nr {
+            let start = offset
+                .checked_add((i * PAGE_SIZE) as u64)
+                .ok_or(EOVERFLOW)?;
+            let end = start + PAGE_SIZE as u64 - 1;
+            let mut folio: *mut bindings::folio = core::ptr::null_mut();
+            let mut in_folio: crate::ffi::c_ulong = 0;
+            // SAFETY: `file` is a valid file; `folio` and `in_folio` are valid for one entry.
+            let n = unsafe {
+                bindings::memfd_pin_folios(
+                    file.as_ptr(),
+                    start as _,
+                    end as _,
+                    &mut folio,
+                    1,
+                    &mut in_folio,
+                )
+            };
+            if n < 0 {
+                return Err(crate::error::Error::from_errno(n as i32));
+            }
+            if n != 1 || folio.is_null() {
+                return Err(EFAULT);
+            }
+            // SAFETY: `folio` is pinned once; the page `in_folio / PAGE_SIZE` lies in it.
+            let page = unsafe { bindings::folio_page(folio, (in_folio as usize) >> PAGE_SHIFT) };
+            let Some(page) = NonNull::new(page) else {
+                // SAFETY: Release the pin taken above.
+                unsafe { bindings::unpin_folio(folio) };
+                return Err(EFAULT);
+            };
+            // INVARIANT: Unpinning any page of a folio releases one pin of the folio, so this
+            // page carries the pin `memfd_pin_folios` took.
+            out.push(PinnedPage { page }, GFP_KERNEL)?;
+        }
+        Ok(())
+    })();
+    if res.is_err() {
+        out.truncate(before);
+    }
+    res
+}
+
+/// Takes a reference to the file of the descriptor `fd`, to pin pages of it later.
+pub fn fget_for_pinning(fd: i32) -> Result<ARef<crate::fs::File>> {
+    let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+    let file = crate::fs::LocalFile::fget(fd).map_err(|_| EBADF)?;
+    // SAFETY: The file is only used to pin its pages (`memfd_pin_folios`), never for I/O at a
+    // file position, so no `fdget_pos` section can be affected by sharing it across threads.
+    Ok(unsafe { crate::fs::LocalFile::assume_no_fdget_pos(file) })
 }
