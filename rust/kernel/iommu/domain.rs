@@ -615,7 +615,6 @@ impl<D: DomainOwner> GroupAttachment<D> {
     ///
     /// On failure the group stays attached to the old domain, which is
     /// returned with the error.
-    #[expect(clippy::type_complexity)]
     pub fn replace<E: DomainOwner>(
         self,
         domain: E,
@@ -714,7 +713,6 @@ impl<D: DomainOwner> PasidAttachment<D> {
     /// Moves the PASID to `domain` (`iommu_replace_device_pasid`).
     ///
     /// On failure the PASID stays attached to the old domain.
-    #[expect(clippy::type_complexity)]
     pub fn replace<E: DomainOwner>(
         self,
         domain: E,
@@ -948,6 +946,12 @@ impl IovaBitmap {
     where
         F: FnMut(&IovaBitmapChunk, usize, usize) -> Result,
     {
+        /// Calls the closure behind `opaque` for one chunk.
+        ///
+        /// # Safety
+        ///
+        /// `opaque` must be the `&mut F` given to `iova_bitmap_for_each`, and
+        /// `bitmap` valid for the call.
         unsafe extern "C" fn trampoline<F>(
             bitmap: *mut bindings::iova_bitmap,
             iova: usize,

@@ -344,7 +344,6 @@ impl<T: Driver> DriverDomain<T> {
     /// # Safety
     ///
     /// `domain` is a domain of this type and `mapped` is valid for writes.
-    #[expect(clippy::too_many_arguments)]
     unsafe extern "C" fn map_pages_callback(
         domain: *mut bindings::iommu_domain,
         iova: usize,
@@ -778,11 +777,10 @@ impl<T: Driver> IommuDevice<T> {
         // SAFETY: `dev` is initialised and named; the iommu is registered.
         to_result(unsafe { bindings::iommu_mock_device_add(dev, self.iommu.get()) })
             .map_err(fail)?;
+        // SAFETY: `ptr` came from `KBox::into_raw`, so it is not NULL.
+        let ptr = unsafe { NonNull::new_unchecked(ptr) };
         // INVARIANT: The device was added.
-        // SAFETY: `ptr` is not NULL.
-        Ok(BusDeviceOwner {
-            ptr: unsafe { NonNull::new_unchecked(ptr) },
-        })
+        Ok(BusDeviceOwner { ptr })
     }
 
     /// Returns whether `domain` is a paging domain allocated by this instance.
