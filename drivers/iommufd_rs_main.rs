@@ -39,6 +39,7 @@ mod access;
 mod io_pagetable;
 mod ioas;
 mod ioctl;
+mod mock_iommu;
 mod object;
 mod pages;
 mod selftest;
@@ -55,6 +56,13 @@ module! {
     authors: ["iommufd-rs developers"],
     description: "iommufd user API (/dev/iommu) in Rust",
     license: "GPL",
+    imports_ns: ["IOMMUFD_INTERNAL"],
+    params: {
+        mock_selfcheck: bool {
+            default: false,
+            description: "Run the mock IOMMU self-test at load time",
+        },
+    },
 }
 
 /// The module: owns the `/dev/iommu` registration for its whole lifetime.
@@ -62,13 +70,22 @@ module! {
 struct IommufdModule {
     #[pin]
     _dev: MiscDeviceRegistration<IommufdCtx>,
+    /// The selftest mock IOMMU (registers nothing without `CONFIG_IOMMUFD_TEST`).
+    _mock: mock_iommu::MockIommu,
 }
 
 impl kernel::InPlaceModule for IommufdModule {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let options = MiscDeviceOptions { name: c"iommu" };
 
         try_pin_init!(Self {
+            _mock: {
+                let mock = mock_iommu::MockIommu::register(module)?;
+                if module_parameters::mock_selfcheck.value() {
+                    mock_iommu::selfcheck(&mock);
+                }
+                mock
+            },
             _dev <- MiscDeviceRegistration::register(options),
         })
     }

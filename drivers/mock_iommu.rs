@@ -1,0 +1,710 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The mock IOMMU driver the iommufd selftests run against.
+//!
+//! This is the Rust counterpart of the mock in the C iommufd's selftest
+//! support (`IOMMUFD_TEST`), written on the kernel crate's IOMMU driver
+//! abstraction ([`kernel::iommu::driver`]). It behaves as the selftests of
+//! Linux 7.3 expect: devices on a private bus (`iommufd_rs_mock`, named
+//! `iommufd_rs_mock<N>`; the C mock's bus is `iommufd_mock`, so both modules
+//! can be loaded one after the other), paging domains with a 2 KiB page
+//! size and the mock aperture, optional dirty tracking, the selftest
+//! hardware information, PASIDs, and the per-device cache array.
+//!
+//! # API for the rest of the module
+//!
+//! - [`MockIommu::register`]`(module) -> Result<MockIommu>`: registers the
+//!   mock IOMMU and its bus (once, at module init). `MockIommu` is a cheap
+//!   handle (`Clone`); the instance is unregistered when the last handle,
+//!   device and domain are gone.
+//! - [`MockDevice::create`]`(&MockIommu, flags: u32) -> Result<MockDevice>`:
+//!   adds a device (`MOCK_FLAGS_DEVICE_*`, others are `EINVAL`), probed by
+//!   the IOMMU core, so it has a group. Dropping it removes the device.
+//!   Accessors: [`MockDevice::device`] (`&kernel::device::Device`),
+//!   [`MockDevice::id`], [`MockDevice::flags`], [`MockDevice::pasid_capable`],
+//!   [`MockDevice::check_cache`]`(cache_id, value) -> Result` (the check of
+//!   `IOMMU_TEST_OP_DEV_CHECK_CACHE`), [`MockDevice::invalidate_cache`].
+//!   [`MockDevice::from_device`] finds the mock device behind a `Device`.
+//! - [`MockIommu::is_mock_domain`]`(&Domain) -> bool`: the domain is a paging
+//!   domain of this mock (what `get_md_pagetable()` checks in C).
+//! - [`MockIommu::set_dirty`]`(&Domain, iova, length, page_size, read_bitmap)
+//!   -> Result<u64>`: `IOMMU_TEST_OP_DIRTY` (with the C mock's errors).
+//! - [`MockIommu::page_size`]`(&Domain) -> Result<usize>`: the smallest page
+//!   size of a mock domain (`IOMMU_TEST_OP_MD_CHECK_MAP`).
+//! - [`selfcheck`]: the self-test run at module init with `mock_selfcheck=1`.
+//!
+//! Not implemented yet: nested domains, the vIOMMU and hardware queues,
+//! IO page faults (`iopf`), `IOMMU_TEST_OP_TRIGGER_*`; domains do not keep
+//! a per-device attach state beyond what the selftests check.
+//!
+//! The mock needs `CONFIG_IOMMUFD_TEST` (the IOMMU core builds its
+//! private-bus registration only then). Without it `MockIommu::register`
+//! registers nothing and `MockDevice::create` fails with `ENODEV`.
+
+// Without `CONFIG_IOMMUFD_TEST` the mock registers nothing, so its
+// registration code is compiled out and some items are unused.
+#![cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(unused_imports, dead_code))]
+
+use core::mem::size_of;
+use kernel::{
+    alloc::Flags,
+    dma::DmaAddress,
+    io::PhysAddr,
+    iommu::{
+        domain::{
+            Capability,
+            Domain,
+            Geometry,
+            UserData, //
+        },
+        driver::{
+            BusDevice,
+            BusDeviceOwner,
+            DirtyBitmap,
+            DomainConfig,
+            DomainOps,
+            Driver,
+            HwInfo,
+            IommuDevice, //
+        },
+    },
+    new_spinlock,
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc,
+        SpinLock, //
+    },
+    uaccess::UserSlice, //
+};
+
+mod selfcheck;
+
+pub(crate) use selfcheck::selfcheck;
+
+/// First IOVA of a default mock domain's aperture (`MOCK_APERTURE_START`).
+pub(crate) const MOCK_APERTURE_START: u64 = 1 << 24;
+/// Last IOVA of a default mock domain's aperture (`MOCK_APERTURE_LAST`).
+pub(crate) const MOCK_APERTURE_LAST: u64 = (1 << 31) - 1;
+/// Page size of the mock (`MOCK_PAGE_SIZE`).
+pub(crate) const MOCK_PAGE_SIZE: usize = 2048;
+/// Huge page size of the mock (`MOCK_HUGE_PAGE_SIZE`).
+pub(crate) const MOCK_HUGE_PAGE_SIZE: usize = 512 * MOCK_PAGE_SIZE;
+/// Device without dirty tracking (`MOCK_FLAGS_DEVICE_NO_DIRTY`).
+pub(crate) const MOCK_FLAGS_DEVICE_NO_DIRTY: u32 = 1 << 0;
+/// Device with PASIDs (`MOCK_FLAGS_DEVICE_PASID`).
+pub(crate) const MOCK_FLAGS_DEVICE_PASID: u32 = 1 << 2;
+/// Number of entries of a device's cache (`MOCK_DEV_CACHE_NUM`).
+pub(crate) const MOCK_DEV_CACHE_NUM: usize = 4;
+/// Initial value of the cache entries (`IOMMU_TEST_DEV_CACHE_DEFAULT`).
+pub(crate) const IOMMU_TEST_DEV_CACHE_DEFAULT: u32 = 0xbaddad;
+/// PASID width of PASID-capable mock devices (`MOCK_PASID_WIDTH`).
+pub(crate) const MOCK_PASID_WIDTH: u32 = 20;
+/// The PASID whose second attach fails, to test the core's rollback
+/// (`IOMMU_TEST_PASID_RESERVED`).
+pub(crate) const IOMMU_TEST_PASID_RESERVED: u32 = 1024;
+/// `IOMMU_HW_INFO_TYPE_SELFTEST`.
+pub(crate) const IOMMU_HW_INFO_TYPE_SELFTEST: u32 = 0xfeedbeef;
+/// `IOMMU_HW_INFO_SELFTEST_REGVAL`.
+pub(crate) const IOMMU_HW_INFO_SELFTEST_REGVAL: u32 = 0xdeadbeef;
+/// `IOMMU_HWPT_DATA_SELFTEST`: driver data of a mock domain allocation.
+pub(crate) const IOMMU_HWPT_DATA_SELFTEST: u32 = 0xdead;
+/// `MOCK_IOMMUPT_DEFAULT`: 2 KiB pages and the mock aperture.
+pub(crate) const MOCK_IOMMUPT_DEFAULT: u32 = 0;
+/// `MOCK_IOMMUPT_HUGE`: only `MOCK_HUGE_PAGE_SIZE` and `PAGE_SIZE` pages.
+pub(crate) const MOCK_IOMMUPT_HUGE: u32 = 1;
+
+/// `IOMMU_HW_INFO_TYPE_DEFAULT`.
+const HW_INFO_TYPE_DEFAULT: u32 = 0;
+/// `IOMMU_HWPT_DATA_NONE`.
+const HWPT_DATA_NONE: u32 = 0;
+/// `IOMMU_HWPT_ALLOC_NEST_PARENT`.
+const HWPT_ALLOC_NEST_PARENT: u32 = 1 << 0;
+/// `IOMMU_HWPT_ALLOC_DIRTY_TRACKING`.
+const HWPT_ALLOC_DIRTY_TRACKING: u32 = 1 << 1;
+/// `IOMMU_HWPT_ALLOC_PASID`.
+const HWPT_ALLOC_PASID: u32 = 1 << 3;
+
+/// Bits of IOVA the mock page table translates: 2 KiB pages, 512 entries per
+/// level and three levels, as the C mock's table (so `2^38` bytes).
+const MOCK_VA_BITS: u32 = 38;
+/// Bits of physical address the mock page table can hold.
+const MOCK_PA_BITS: u32 = 51;
+/// Page sizes of a default mock domain: every power of two from 2 KiB up to
+/// half the IOVA space, as the C mock's table.
+const MOCK_PGSIZE_BITMAP: usize = ((1usize << (MOCK_VA_BITS - 1)) - 1) & !(MOCK_PAGE_SIZE - 1);
+/// Largest number of bytes `IOMMU_TEST_OP_DIRTY` may cover, in bits (`SZ_16M * 8`).
+const MOCK_DIRTY_MAX_BITS: usize = (16 << 20) * 8;
+
+/// Per-device state of a mock device.
+pub(crate) struct MockDevData {
+    flags: u32,
+    cache: [Atomic<u32>; MOCK_DEV_CACHE_NUM],
+    pasid_reserved_fails_next: Atomic<bool>,
+}
+
+/// The mock IOMMU driver (the `iommu_ops` of the mock).
+pub(crate) struct MockDriver;
+
+#[vtable]
+impl Driver for MockDriver {
+    type DeviceData = MockDevData;
+    type Domain = MockDomain;
+
+    const MAX_PASIDS: u32 = 1 << MOCK_PASID_WIDTH;
+    const USER_PASID_TABLE: bool = true;
+
+    fn capable(dev: &BusDevice<Self>, cap: Capability) -> bool {
+        match cap {
+            Capability::CacheCoherency => true,
+            Capability::DirtyTracking => dev.data().flags & MOCK_FLAGS_DEVICE_NO_DIRTY == 0,
+            _ => false,
+        }
+    }
+
+    fn hw_info(_dev: &BusDevice<Self>, requested: u32) -> Result<HwInfo> {
+        if requested != HW_INFO_TYPE_DEFAULT && requested != IOMMU_HW_INFO_TYPE_SELFTEST {
+            return Err(EOPNOTSUPP);
+        }
+        // `struct iommu_test_hw_info { __u32 flags; __u32 test_reg; }`.
+        let mut info = [0u8; 8];
+        info[4..].copy_from_slice(&IOMMU_HW_INFO_SELFTEST_REGVAL.to_ne_bytes());
+        HwInfo::new(IOMMU_HW_INFO_TYPE_SELFTEST, &info)
+    }
+
+    fn domain_alloc_paging(
+        dev: &BusDevice<Self>,
+        flags: u32,
+        user_data: Option<&UserData>,
+    ) -> Result<(DomainConfig, impl PinInit<MockDomain, Error>)> {
+        let valid = HWPT_ALLOC_DIRTY_TRACKING | HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_PASID;
+        let dirty = flags & HWPT_ALLOC_DIRTY_TRACKING != 0;
+        if flags & !valid != 0 || (dirty && dev.data().flags & MOCK_FLAGS_DEVICE_NO_DIRTY != 0) {
+            return Err(EOPNOTSUPP);
+        }
+        let pagetable_type = match user_data {
+            None => MOCK_IOMMUPT_DEFAULT,
+            Some(data) => {
+                if data.data_type() != IOMMU_HWPT_DATA_SELFTEST
+                    && data.data_type() != HWPT_DATA_NONE
+                {
+                    return Err(EOPNOTSUPP);
+                }
+                read_hwpt_selftest(data)?.1
+            }
+        };
+        let cfg = match pagetable_type {
+            MOCK_IOMMUPT_DEFAULT => DomainConfig {
+                pgsize_bitmap: MOCK_PGSIZE_BITMAP,
+                geometry: Geometry {
+                    aperture_start: MOCK_APERTURE_START,
+                    aperture_end: MOCK_APERTURE_LAST,
+                    force_aperture: true,
+                },
+                dirty_tracking: dirty,
+            },
+            // Huge mode: user space maps huge pages only, but iommufd needs
+            // PAGE_SIZE in the bitmap to accept the domain.
+            MOCK_IOMMUPT_HUGE => DomainConfig {
+                pgsize_bitmap: MOCK_HUGE_PAGE_SIZE | kernel::page::PAGE_SIZE,
+                geometry: Geometry {
+                    aperture_start: 0,
+                    aperture_end: (1 << MOCK_VA_BITS) - 1,
+                    force_aperture: true,
+                },
+                dirty_tracking: dirty,
+            },
+            _ => return Err(EOPNOTSUPP),
+        };
+        let init = try_pin_init!(MockDomain {
+            table <- new_spinlock!(RBTree::new(), "MockDomain::table"),
+            dirty_ops: dirty,
+            tracking: Atomic::new(false),
+        });
+        Ok((cfg, init))
+    }
+
+    fn blocked_set_dev_pasid(dev: &BusDevice<Self>, pasid: u32) -> Result {
+        if pasid == IOMMU_TEST_PASID_RESERVED {
+            dev.data().pasid_reserved_fails_next.store(false, Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Reads `struct iommu_hwpt_selftest { __u32 iotlb; __u32 pagetable_type; }`
+/// the way `iommu_copy_struct_from_user()` does: the type must be
+/// `IOMMU_HWPT_DATA_SELFTEST` and the data must cover `iotlb` (else
+/// `EINVAL`); a shorter structure reads as zero-filled, bytes beyond ours
+/// must be zero (`E2BIG`).
+fn read_hwpt_selftest(data: &UserData) -> Result<(u32, u32)> {
+    const SIZE: usize = 2 * size_of::<u32>();
+    if data.data_type() != IOMMU_HWPT_DATA_SELFTEST || data.len() < size_of::<u32>() {
+        return Err(EINVAL);
+    }
+    let mut reader = UserSlice::new(data.uptr(), data.len()).reader();
+    let mut buf = [0u8; SIZE];
+    let n = data.len().min(SIZE);
+    reader.read_slice(&mut buf[..n])?;
+    let mut chunk = [0u8; 64];
+    while !reader.is_empty() {
+        let n = reader.len().min(chunk.len());
+        reader.read_slice(&mut chunk[..n])?;
+        if chunk[..n].iter().any(|&b| b != 0) {
+            return Err(E2BIG);
+        }
+    }
+    let iotlb = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let pagetable_type = u32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+    Ok((iotlb, pagetable_type))
+}
+
+/// One mapping of a mock page table: `size` bytes from `paddr`.
+#[derive(Copy, Clone)]
+struct Pte {
+    paddr: PhysAddr,
+    size: usize,
+    dirty: bool,
+}
+
+/// The page table: non-overlapping mappings keyed by their first IOVA.
+type Table = RBTree<usize, Pte>;
+
+/// Returns the key and a copy of the mapping that contains `iova`.
+fn lookup(table: &Table, iova: usize) -> Option<(usize, Pte)> {
+    let (key, pte) = match table.cursor_lower_bound(&iova) {
+        Some(c) => {
+            let (k, v) = c.current();
+            if *k == iova {
+                return Some((*k, *v));
+            }
+            let (k, v) = c.peek_prev()?;
+            (*k, *v)
+        }
+        None => {
+            let c = table.cursor_back()?;
+            let (k, v) = c.current();
+            (*k, *v)
+        }
+    };
+    (iova - key < pte.size).then_some((key, pte))
+}
+
+/// Returns whether any mapping overlaps `[iova, last]`.
+fn overlaps(table: &Table, iova: usize, last: usize) -> bool {
+    if lookup(table, iova).is_some() {
+        return true;
+    }
+    match table.cursor_lower_bound(&iova) {
+        Some(c) => *c.current().0 <= last,
+        None => false,
+    }
+}
+
+/// A paging domain of the mock.
+///
+/// Each map call adds one entry per page, of the page size the core chose,
+/// as a real page table would; dirty bits are per entry, so marking one
+/// byte dirty reports the whole entry, as the selftests expect.
+#[pin_data]
+pub(crate) struct MockDomain {
+    #[pin]
+    table: SpinLock<Table>,
+    /// The domain was allocated with `IOMMU_HWPT_ALLOC_DIRTY_TRACKING`.
+    dirty_ops: bool,
+    /// Dirty tracking is on (the C mock's `MOCK_DIRTY_TRACK`).
+    tracking: Atomic<bool>,
+}
+
+impl MockDomain {
+    /// Marks the mapping containing `iova` dirty; false if nothing is mapped there.
+    fn set_dirty(&self, iova: usize) -> bool {
+        let mut table = self.table.lock();
+        let Some((key, _)) = lookup(&table, iova) else {
+            return false;
+        };
+        match table.get_mut(&key) {
+            Some(pte) => {
+                pte.dirty = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Returns whether the mapping containing `iova` is dirty.
+    pub(crate) fn is_dirty(&self, iova: usize) -> Option<bool> {
+        let table = self.table.lock();
+        lookup(&table, iova).map(|(_, pte)| pte.dirty)
+    }
+}
+
+#[vtable]
+impl DomainOps for MockDomain {
+    type Driver = MockDriver;
+
+    fn attach_dev(&self, dev: &BusDevice<MockDriver>) -> Result {
+        if self.dirty_ops && dev.data().flags & MOCK_FLAGS_DEVICE_NO_DIRTY != 0 {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    fn set_dev_pasid(&self, dev: &BusDevice<MockDriver>, pasid: u32) -> Result {
+        // The first attach of the reserved PASID arms a failure of the next
+        // one, so the core's rollback of a failed replace can be tested.
+        if pasid == IOMMU_TEST_PASID_RESERVED {
+            let fail = &dev.data().pasid_reserved_fails_next;
+            if fail.xchg(false, Relaxed) {
+                return Err(ENOMEM);
+            }
+            fail.store(true, Relaxed);
+        }
+        Ok(())
+    }
+
+    fn map_pages(
+        &self,
+        iova: usize,
+        paddr: PhysAddr,
+        pgsize: usize,
+        pgcount: usize,
+        _prot: u32,
+        gfp: Flags,
+        mapped: &mut usize,
+    ) -> Result {
+        *mapped = 0;
+        if pgcount == 0 {
+            return Ok(());
+        }
+        let size = pgsize.checked_mul(pgcount).ok_or(EOVERFLOW)?;
+        let last = iova.checked_add(size - 1).ok_or(EOVERFLOW)?;
+        let pa_last = paddr.checked_add(size as u64 - 1).ok_or(EOVERFLOW)?;
+        if (last as u64) >> MOCK_VA_BITS != 0 || pa_last >> MOCK_PA_BITS != 0 {
+            return Err(ERANGE);
+        }
+        let mut nodes = KVec::with_capacity(pgcount, gfp)?;
+        for _ in 0..pgcount {
+            nodes.push(RBTreeNodeReservation::new(gfp)?, gfp)?;
+        }
+        let mut table = self.table.lock();
+        if overlaps(&table, iova, last) {
+            return Err(EADDRINUSE);
+        }
+        for (i, node) in nodes.into_iter().enumerate() {
+            let off = i * pgsize;
+            table.insert(node.into_node(
+                iova + off,
+                Pte {
+                    paddr: paddr + off as u64,
+                    size: pgsize,
+                    dirty: false,
+                },
+            ));
+        }
+        *mapped = size;
+        Ok(())
+    }
+
+    fn unmap_pages(&self, iova: usize, pgsize: usize, pgcount: usize) -> usize {
+        let Some(size) = pgsize.checked_mul(pgcount) else {
+            return 0;
+        };
+        let end = iova.saturating_add(size);
+        let mut unmapped = 0usize;
+        let mut at = iova;
+        let mut table = self.table.lock();
+        // Whole entries only: stop at a hole or in the middle of an entry;
+        // an entry that reaches past the end goes completely (and counts).
+        while at < end {
+            let Some(pte) = table.remove(&at) else {
+                break;
+            };
+            unmapped += pte.size;
+            at = match at.checked_add(pte.size) {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        unmapped
+    }
+
+    fn iova_to_phys(&self, iova: DmaAddress) -> PhysAddr {
+        let Ok(iova) = usize::try_from(iova) else {
+            return 0;
+        };
+        let table = self.table.lock();
+        lookup(&table, iova).map_or(0, |(key, pte)| pte.paddr + (iova - key) as u64)
+    }
+
+    fn set_dirty_tracking(&self, enable: bool) -> Result {
+        if enable && !self.dirty_ops {
+            return Err(EINVAL);
+        }
+        self.tracking.store(enable, Relaxed);
+        Ok(())
+    }
+
+    fn read_and_clear_dirty(
+        &self,
+        iova: usize,
+        size: usize,
+        flags: u64,
+        dirty: &DirtyBitmap,
+    ) -> Result {
+        if size == 0 {
+            return Ok(());
+        }
+        let last = iova.saturating_add(size - 1);
+        let clear = flags & kernel::iommu::domain::DIRTY_NO_CLEAR == 0;
+        let mut table = self.table.lock();
+        let start = lookup(&table, iova).map_or(iova, |(key, _)| key);
+        let mut cursor = table.cursor_lower_bound_mut(&start);
+        while let Some(mut c) = cursor {
+            let (key, pte) = c.current_mut();
+            let key = *key;
+            if key > last {
+                break;
+            }
+            if pte.dirty {
+                // The whole entry is reported, as a hardware table would.
+                dirty.record(key, pte.size);
+                if clear {
+                    pte.dirty = false;
+                }
+            }
+            cursor = c.move_next();
+        }
+        Ok(())
+    }
+}
+
+/// The registered mock IOMMU (a handle; see the module documentation).
+#[derive(Clone)]
+pub(crate) struct MockIommu {
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    iommu: Arc<IommuDevice<MockDriver>>,
+}
+
+impl MockIommu {
+    /// Registers the mock IOMMU and its private bus.
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
+        let iommu = IommuDevice::register_private_bus(
+            module,
+            c"iommufd_rs_mock_iommu",
+            c"iommufd_rs_mock",
+            c"iommufd_rs_mock",
+        )?;
+        Ok(Self { iommu })
+    }
+
+    /// Without `CONFIG_IOMMUFD_TEST` there is no mock: nothing is registered.
+    #[cfg(not(CONFIG_IOMMUFD_TEST))]
+    pub(crate) fn register(_module: &'static ThisModule) -> Result<Self> {
+        Ok(Self {})
+    }
+
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    fn mock_domain<'a>(&self, domain: &'a Domain) -> Option<&'a MockDomain> {
+        self.iommu.driver_domain(domain).map(|d| d.inner())
+    }
+
+    #[cfg(not(CONFIG_IOMMUFD_TEST))]
+    fn mock_domain<'a>(&self, _domain: &'a Domain) -> Option<&'a MockDomain> {
+        None
+    }
+
+    /// Returns whether `domain` is a paging domain of the mock.
+    pub(crate) fn is_mock_domain(&self, domain: &Domain) -> bool {
+        self.mock_domain(domain).is_some()
+    }
+
+    /// Returns the smallest page size of a mock domain; `EINVAL` for others.
+    pub(crate) fn page_size(&self, domain: &Domain) -> Result<usize> {
+        self.mock_domain(domain).ok_or(EINVAL)?;
+        Ok(domain.min_page_size())
+    }
+
+    /// `IOMMU_TEST_OP_DIRTY`: marks dirty the pages of `domain` whose bit is
+    /// set in the bitmap, one bit per `page_size` bytes from `iova`, and
+    /// returns the number of set bits.
+    ///
+    /// `read_bitmap` fills the bitmap (`ceil(length / page_size / 8)` bytes,
+    /// bit `i` in byte `i / 8`, bit `i % 8`) from user memory; it is called
+    /// after the checks, as the C mock copies the bitmap. Errors as the C
+    /// mock: `EINVAL` for a zero or unaligned size or IOVA (the caller checks
+    /// a NULL bitmap pointer first, also `EINVAL`), `EOVERFLOW` beyond 16M
+    /// bytes of bitmap, `EINVAL` for a domain that is not a mock domain or
+    /// does not track dirty pages. The caller looks the HWPT up after the
+    /// argument checks and before calling this for the domain checks; use
+    /// [`MockIommu::check_dirty_args`] for the first part.
+    pub(crate) fn set_dirty(
+        &self,
+        domain: &Domain,
+        iova: usize,
+        length: usize,
+        page_size: usize,
+        read_bitmap: impl FnOnce(&mut [u8]) -> Result,
+    ) -> Result<u64> {
+        let nbits = Self::check_dirty_args(iova, length, page_size)?;
+        let mock = self.mock_domain(domain).ok_or(EINVAL)?;
+        if !mock.dirty_ops || !mock.tracking.load(Relaxed) {
+            return Err(EINVAL);
+        }
+        let mut bitmap = KVVec::from_elem(0u8, nbits.div_ceil(8), GFP_KERNEL_ACCOUNT)?;
+        read_bitmap(&mut bitmap)?;
+        let mut count = 0u64;
+        for (byte_index, byte) in bitmap.iter().enumerate() {
+            for bit in 0..8 {
+                let i = byte_index * 8 + bit;
+                if i >= nbits || byte & (1 << bit) == 0 {
+                    continue;
+                }
+                // As in C, a bit over an unmapped page still counts.
+                mock.set_dirty(iova + i * page_size);
+                count += 1;
+            }
+        }
+        Ok(count)
+    }
+
+    /// The argument checks of `IOMMU_TEST_OP_DIRTY`; returns the number of bits.
+    pub(crate) fn check_dirty_args(iova: usize, length: usize, page_size: usize) -> Result<usize> {
+        if page_size == 0 || length == 0 || iova % page_size != 0 || length % page_size != 0 {
+            return Err(EINVAL);
+        }
+        let nbits = length / page_size;
+        if nbits > MOCK_DIRTY_MAX_BITS {
+            return Err(EOVERFLOW);
+        }
+        Ok(nbits)
+    }
+}
+
+/// A mock device on the mock IOMMU's bus; dropping it removes the device.
+pub(crate) struct MockDevice {
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    dev: BusDeviceOwner<MockDriver>,
+    #[cfg(not(CONFIG_IOMMUFD_TEST))]
+    never: core::convert::Infallible,
+}
+
+impl MockDevice {
+    /// Adds a mock device with `MOCK_FLAGS_DEVICE_*` `flags`.
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    pub(crate) fn create(iommu: &MockIommu, flags: u32) -> Result<Self> {
+        if flags & !(MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_PASID) != 0 {
+            return Err(EINVAL);
+        }
+        let data = MockDevData {
+            flags,
+            cache: [const { Atomic::new(IOMMU_TEST_DEV_CACHE_DEFAULT) }; MOCK_DEV_CACHE_NUM],
+            pasid_reserved_fails_next: Atomic::new(false),
+        };
+        let pasid_bits = if flags & MOCK_FLAGS_DEVICE_PASID != 0 {
+            MOCK_PASID_WIDTH
+        } else {
+            0
+        };
+        let dev = iommu.iommu.add_device(data, pasid_bits)?;
+        Ok(Self { dev })
+    }
+
+    /// Without `CONFIG_IOMMUFD_TEST` there are no mock devices.
+    #[cfg(not(CONFIG_IOMMUFD_TEST))]
+    pub(crate) fn create(_iommu: &MockIommu, _flags: u32) -> Result<Self> {
+        Err(ENODEV)
+    }
+
+    fn bus_device(&self) -> &BusDevice<MockDriver> {
+        #[cfg(CONFIG_IOMMUFD_TEST)]
+        {
+            &self.dev
+        }
+        #[cfg(not(CONFIG_IOMMUFD_TEST))]
+        {
+            match self.never {}
+        }
+    }
+
+    /// Returns the generic device (for binding it to iommufd).
+    pub(crate) fn device(&self) -> &kernel::device::Device {
+        self.bus_device().device()
+    }
+
+    /// Returns the device's number (its name is `iommufd_rs_mock<id>`).
+    pub(crate) fn id(&self) -> u32 {
+        self.bus_device().id()
+    }
+
+    /// Returns the `MOCK_FLAGS_DEVICE_*` flags the device was created with.
+    pub(crate) fn flags(&self) -> u32 {
+        self.bus_device().data().flags
+    }
+
+    /// Returns whether the device has PASIDs.
+    pub(crate) fn pasid_capable(&self) -> bool {
+        self.flags() & MOCK_FLAGS_DEVICE_PASID != 0
+    }
+
+    /// Returns the mock device data behind `dev`, if `dev` is a mock device.
+    pub(crate) fn from_device(dev: &kernel::device::Device) -> Option<&MockDevData> {
+        BusDevice::<MockDriver>::from_device(dev).map(|d| d.data())
+    }
+
+    /// `IOMMU_TEST_OP_DEV_CHECK_CACHE`: `EINVAL` unless entry `cache_id` exists and holds `value`.
+    pub(crate) fn check_cache(&self, cache_id: u32, value: u32) -> Result {
+        self.bus_device().data().check_cache(cache_id, value)
+    }
+
+    /// Clears cache entry `cache_id`, or all of them (a vIOMMU invalidation).
+    pub(crate) fn invalidate_cache(&self, cache_id: Option<u32>) -> Result {
+        self.bus_device().data().invalidate_cache(cache_id)
+    }
+}
+
+impl MockDevData {
+    /// See [`MockDevice::check_cache`].
+    pub(crate) fn check_cache(&self, cache_id: u32, value: u32) -> Result {
+        let entry = usize::try_from(cache_id)
+            .ok()
+            .and_then(|i| self.cache.get(i))
+            .ok_or(EINVAL)?;
+        if entry.load(Relaxed) != value {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// See [`MockDevice::invalidate_cache`].
+    pub(crate) fn invalidate_cache(&self, cache_id: Option<u32>) -> Result {
+        match cache_id {
+            None => {
+                for entry in &self.cache {
+                    entry.store(0, Relaxed);
+                }
+            }
+            Some(id) => {
+                let entry = usize::try_from(id)
+                    .ok()
+                    .and_then(|i| self.cache.get(i))
+                    .ok_or(EINVAL)?;
+                entry.store(0, Relaxed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Returns the device's `MOCK_FLAGS_DEVICE_*` flags.
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags
+    }
+}

@@ -1,0 +1,988 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! IOMMU domains, groups and attachments, as seen by a user of the IOMMU API.
+//!
+//! This is the side iommufd uses for the domains of any IOMMU driver (VT-d,
+//! SMMUv3, the selftest mock): allocate a paging domain for a device, map and
+//! unmap, translate, track dirty pages, and attach groups and PASIDs to
+//! domains. Drivers are written with [`super::driver`].
+//!
+//! C header: [`include/linux/iommu.h`](srctree/include/linux/iommu.h)
+
+use crate::{
+    alloc::Flags,
+    bindings,
+    device::Device,
+    dma::DmaAddress,
+    error::{
+        from_err_ptr,
+        to_result, //
+    },
+    io::PhysAddr,
+    prelude::*,
+    sync::{
+        aref::{
+            ARef,
+            AlwaysRefCounted, //
+        },
+        Arc, //
+    },
+    types::Opaque, //
+};
+use core::ptr::NonNull;
+
+/// Mapping permission: the device may read (`IOMMU_READ`).
+pub const PROT_READ: u32 = bindings::IOMMU_READ;
+/// Mapping permission: the device may write (`IOMMU_WRITE`).
+pub const PROT_WRITE: u32 = bindings::IOMMU_WRITE;
+/// Mapping attribute: DMA is cache coherent (`IOMMU_CACHE`).
+pub const PROT_CACHE: u32 = bindings::IOMMU_CACHE;
+/// Mapping attribute: no instruction fetch (`IOMMU_NOEXEC`).
+pub const PROT_NOEXEC: u32 = bindings::IOMMU_NOEXEC;
+/// Mapping attribute: MMIO, not memory (`IOMMU_MMIO`).
+pub const PROT_MMIO: u32 = bindings::IOMMU_MMIO;
+
+/// `read_and_clear_dirty` flag: report dirty pages without clearing them.
+pub const DIRTY_NO_CLEAR: u64 = bindings::IOMMU_DIRTY_NO_CLEAR as u64;
+
+/// Domain type of a domain that blocks all DMA (`IOMMU_DOMAIN_BLOCKED`).
+pub const TYPE_BLOCKED: u32 = bindings::IOMMU_DOMAIN_BLOCKED;
+/// Domain type of a paging domain for a user such as iommufd (`IOMMU_DOMAIN_UNMANAGED`).
+pub const TYPE_UNMANAGED: u32 = bindings::IOMMU_DOMAIN_UNMANAGED;
+
+/// A capability of the IOMMU that translates a device (`enum iommu_cap`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Capability {
+    /// The IOMMU can enforce cache coherent DMA.
+    CacheCoherency,
+    /// Mappings may be made non-executable (`IOMMU_NOEXEC`).
+    NoExec,
+    /// The IOMMU can enforce cache coherency for all mappings of a domain.
+    EnforceCacheCoherency,
+    /// The IOMMU supports deferred flushing.
+    DeferredFlush,
+    /// The IOMMU can track dirty pages.
+    DirtyTracking,
+    /// Another capability, by its raw value.
+    Other(u32),
+}
+
+impl Capability {
+    const TABLE: [(Capability, bindings::iommu_cap); 5] = [
+        (
+            Self::CacheCoherency,
+            bindings::iommu_cap::IOMMU_CAP_CACHE_COHERENCY,
+        ),
+        (Self::NoExec, bindings::iommu_cap::IOMMU_CAP_NOEXEC),
+        (
+            Self::EnforceCacheCoherency,
+            bindings::iommu_cap::IOMMU_CAP_ENFORCE_CACHE_COHERENCY,
+        ),
+        (
+            Self::DeferredFlush,
+            bindings::iommu_cap::IOMMU_CAP_DEFERRED_FLUSH,
+        ),
+        (
+            Self::DirtyTracking,
+            bindings::iommu_cap::IOMMU_CAP_DIRTY_TRACKING,
+        ),
+    ];
+
+    /// Converts from the C value.
+    pub fn from_raw(cap: bindings::iommu_cap) -> Self {
+        for (c, raw) in Self::TABLE {
+            if raw.0 == cap.0 {
+                return c;
+            }
+        }
+        Self::Other(cap.0)
+    }
+
+    /// Converts to the C value.
+    pub fn to_raw(self) -> bindings::iommu_cap {
+        if let Self::Other(raw) = self {
+            return bindings::iommu_cap(raw);
+        }
+        for (c, raw) in Self::TABLE {
+            if c == self {
+                return raw;
+            }
+        }
+        bindings::iommu_cap(0)
+    }
+}
+
+/// Returns whether the IOMMU translating `dev` has `cap` (`device_iommu_capable`).
+pub fn device_capable(dev: &Device, cap: Capability) -> bool {
+    // SAFETY: `dev` is a valid device for the duration of the call.
+    unsafe { bindings::device_iommu_capable(dev.as_raw(), cap.to_raw()) }
+}
+
+/// Hardware information of the IOMMU translating a device (`iommu_ops.hw_info`).
+pub struct HwInfoData {
+    /// The `IOMMU_HW_INFO_TYPE_*` of `data`.
+    pub info_type: u32,
+    /// The driver's structure, as bytes.
+    pub data: KVec<u8>,
+}
+
+/// Asks the driver of `dev` for its hardware information of type
+/// `requested` (`IOMMU_HW_INFO_TYPE_DEFAULT` for its own type), as
+/// `IOMMU_GET_HW_INFO` does.
+///
+/// Fails with `EOPNOTSUPP` when the driver has no `hw_info` and `ENODEV`
+/// when no IOMMU translates `dev`.
+pub fn device_hw_info(dev: &Device, requested: u32) -> Result<HwInfoData> {
+    let dev_ptr = dev.as_raw();
+    // SAFETY: `dev` is valid; `dev->iommu` is set while the device is probed.
+    let iommu = unsafe { (*dev_ptr).iommu };
+    if iommu.is_null() {
+        return Err(ENODEV);
+    }
+    // SAFETY: A probed device has a valid `iommu_dev` whose ops are valid.
+    let ops = unsafe { (*(*iommu).iommu_dev).ops };
+    // SAFETY: `ops` points to the driver's valid ops table.
+    let f = unsafe { (*ops).hw_info }.ok_or(EOPNOTSUPP)?;
+    let mut len: u32 = 0;
+    let mut info_type = bindings::iommu_hw_info_type(requested);
+    // SAFETY: The arguments are valid for the call.
+    let ptr = from_err_ptr(unsafe { f(dev_ptr, &mut len, &mut info_type) })?;
+    if ptr.is_null() {
+        return Err(ENOMEM);
+    }
+    if len == 0 {
+        // SAFETY: The buffer came from kmalloc() and is ours to free.
+        unsafe { bindings::kfree(ptr) };
+        return Err(EINVAL);
+    }
+    // CAST: `u32` fits in `usize`.
+    let len = len as usize;
+    // SAFETY: The driver returned a kmalloc()ed buffer of `len` bytes that
+    // the caller frees; `KVec` frees it with kfree().
+    let data = unsafe { KVec::from_raw_parts(ptr.cast::<u8>(), len, len) };
+    Ok(HwInfoData {
+        info_type: info_type.0,
+        data,
+    })
+}
+
+/// The IOVA range a domain can translate (`struct iommu_domain_geometry`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// First IOVA of the aperture.
+    pub aperture_start: DmaAddress,
+    /// Last IOVA of the aperture (inclusive; C calls it `aperture_end`).
+    pub aperture_end: DmaAddress,
+    /// DMA outside the aperture is impossible.
+    pub force_aperture: bool,
+}
+
+/// An IOMMU domain, borrowed (`struct iommu_domain`).
+///
+/// # Invariants
+///
+/// The wrapped `struct iommu_domain` is valid (allocated and not yet freed)
+/// for as long as a reference to this type exists.
+#[repr(transparent)]
+pub struct Domain(Opaque<bindings::iommu_domain>);
+
+// SAFETY: The IOMMU API may be used on a domain from any thread; drivers
+// serialise what needs serialising.
+unsafe impl Send for Domain {}
+// SAFETY: Every method takes `&self` and calls C functions that may run
+// concurrently on one domain.
+unsafe impl Sync for Domain {}
+
+impl Domain {
+    /// Borrows a C domain.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct iommu_domain` that stays valid for `'a`.
+    pub unsafe fn from_raw<'a>(ptr: *mut bindings::iommu_domain) -> &'a Self {
+        // SAFETY: `Domain` is a transparent wrapper of the C struct; validity
+        // for `'a` is the caller's promise.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// Returns the raw pointer to the C domain.
+    pub fn as_raw(&self) -> *mut bindings::iommu_domain {
+        self.0.get()
+    }
+
+    fn raw(&self) -> &bindings::iommu_domain {
+        // SAFETY: By the type invariant the domain is valid. The fields read
+        // through this reference are set when the domain is allocated and not
+        // changed while it is in use.
+        unsafe { &*self.0.get() }
+    }
+
+    /// Returns the domain type (`IOMMU_DOMAIN_*`).
+    pub fn domain_type(&self) -> u32 {
+        self.raw().type_
+    }
+
+    /// Returns whether the domain translates with page tables.
+    pub fn is_paging(&self) -> bool {
+        self.domain_type() & bindings::__IOMMU_DOMAIN_PAGING != 0
+    }
+
+    /// Returns the page sizes the domain can map (a bitmap of sizes).
+    pub fn pgsize_bitmap(&self) -> usize {
+        self.raw().pgsize_bitmap
+    }
+
+    /// Returns the smallest page size of the domain, or 0 if it has none.
+    pub fn min_page_size(&self) -> usize {
+        let bitmap = self.pgsize_bitmap();
+        if bitmap == 0 {
+            return 0;
+        }
+        1 << bitmap.trailing_zeros()
+    }
+
+    /// Returns the domain's aperture.
+    pub fn geometry(&self) -> Geometry {
+        let g = &self.raw().geometry;
+        Geometry {
+            aperture_start: g.aperture_start,
+            aperture_end: g.aperture_end,
+            force_aperture: g.force_aperture,
+        }
+    }
+
+    /// Returns whether the domain has dirty tracking operations.
+    pub fn has_dirty_ops(&self) -> bool {
+        !self.raw().dirty_ops.is_null()
+    }
+
+    /// Returns the `struct iommu_ops` of the driver that allocated the domain.
+    ///
+    /// Only useful to compare with a driver's own ops.
+    pub fn owner(&self) -> *const bindings::iommu_ops {
+        self.raw().owner
+    }
+
+    /// Maps `size` bytes at `iova` to `paddr` (`iommu_map`).
+    ///
+    /// `prot` is a combination of the `PROT_*` constants. On failure nothing
+    /// stays mapped.
+    pub fn map(&self, iova: usize, paddr: PhysAddr, size: usize, prot: u32, gfp: Flags) -> Result {
+        // CAST: The `PROT_*` bits fit in a C int.
+        let prot = prot as c_int;
+        // SAFETY: By the type invariant the domain is valid.
+        to_result(unsafe {
+            bindings::iommu_map(self.as_raw(), iova, paddr, size, prot, gfp.as_raw())
+        })
+    }
+
+    /// Unmaps `size` bytes at `iova` and returns how many bytes were unmapped (`iommu_unmap`).
+    pub fn unmap(&self, iova: usize, size: usize) -> usize {
+        // SAFETY: By the type invariant the domain is valid.
+        unsafe { bindings::iommu_unmap(self.as_raw(), iova, size) }
+    }
+
+    /// Translates `iova`; returns 0 when nothing is mapped there (`iommu_iova_to_phys`).
+    pub fn iova_to_phys(&self, iova: DmaAddress) -> PhysAddr {
+        // SAFETY: By the type invariant the domain is valid.
+        unsafe { bindings::iommu_iova_to_phys(self.as_raw(), iova) }
+    }
+
+    /// Starts or stops dirty tracking.
+    ///
+    /// Fails with `EOPNOTSUPP` when the domain has no dirty tracking operations.
+    pub fn set_dirty_tracking(&self, enable: bool) -> Result {
+        let ops = self.raw().dirty_ops;
+        if ops.is_null() {
+            return Err(EOPNOTSUPP);
+        }
+        // SAFETY: `dirty_ops` of a valid domain points to a valid ops table.
+        let f = unsafe { (*ops).set_dirty_tracking }.ok_or(EOPNOTSUPP)?;
+        // SAFETY: By the type invariant the domain is valid; `f` belongs to its driver.
+        to_result(unsafe { f(self.as_raw(), enable) })
+    }
+
+    /// Reads (and, without [`DIRTY_NO_CLEAR`] in `flags`, clears) the dirty
+    /// bits of `[iova, iova + size)`, then flushes the IOTLB as needed.
+    ///
+    /// Dirty pages are recorded in `bitmap` when given. Returns the range
+    /// `(first, last)` of IOVA the driver recorded as dirty, if any.
+    pub fn read_and_clear_dirty(
+        &self,
+        iova: usize,
+        size: usize,
+        flags: u64,
+        bitmap: Option<&IovaBitmapChunk>,
+    ) -> Result<Option<(usize, usize)>> {
+        let ops = self.raw().dirty_ops;
+        if ops.is_null() {
+            return Err(EOPNOTSUPP);
+        }
+        // SAFETY: `dirty_ops` of a valid domain points to a valid ops table.
+        let f = unsafe { (*ops).read_and_clear_dirty }.ok_or(EOPNOTSUPP)?;
+        let bitmap_ptr = bitmap.map_or(core::ptr::null_mut(), |b| b.0.get());
+        let mut gather = core::mem::MaybeUninit::<bindings::iommu_iotlb_gather>::uninit();
+        let mut dirty = core::mem::MaybeUninit::<bindings::iommu_dirty_bitmap>::uninit();
+        // SAFETY: Both pointers are valid for writes; the helper initialises
+        // `dirty` and `gather` (whose free list points into itself, so it is
+        // not moved afterwards).
+        unsafe {
+            bindings::iommu_dirty_bitmap_init(dirty.as_mut_ptr(), bitmap_ptr, gather.as_mut_ptr())
+        };
+        // CAST: The C parameter is an `unsigned long` of flags.
+        let cflags = flags as usize;
+        // SAFETY: The domain is valid, `dirty` was initialised above and
+        // refers to `gather` and the optional bitmap, both alive for the call.
+        let ret = unsafe { f(self.as_raw(), iova, size, cflags, dirty.as_mut_ptr()) };
+        // SAFETY: `gather` is initialised; read it before the sync resets it.
+        let range = unsafe {
+            let g = gather.assume_init_ref();
+            (g.start <= g.end).then_some((g.start, g.end))
+        };
+        // SAFETY: `gather` was initialised above; the sync releases anything
+        // the driver queued on it.
+        unsafe { bindings::iommu_iotlb_sync(self.as_raw(), gather.as_mut_ptr()) };
+        to_result(ret)?;
+        Ok(range)
+    }
+}
+
+/// User data for a driver-specific domain allocation (`struct iommu_user_data`).
+///
+/// The driver copies it from user memory itself.
+pub struct UserData(bindings::iommu_user_data);
+
+impl UserData {
+    /// Describes `len` bytes of type `data_type` (`IOMMU_HWPT_DATA_*`) at user address `uptr`.
+    pub fn new(data_type: u32, uptr: crate::uaccess::UserPtr, len: usize) -> Self {
+        Self(bindings::iommu_user_data {
+            type_: data_type,
+            uptr: uptr.as_mut_ptr(),
+            len,
+        })
+    }
+
+    /// Returns the data type.
+    pub fn data_type(&self) -> u32 {
+        self.0.type_
+    }
+
+    /// Returns the length of the user data in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len
+    }
+
+    /// Returns whether there is no user data.
+    pub fn is_empty(&self) -> bool {
+        self.0.len == 0
+    }
+
+    /// Returns the user address of the data.
+    pub fn uptr(&self) -> crate::uaccess::UserPtr {
+        crate::uaccess::UserPtr::from_ptr(self.0.uptr)
+    }
+
+    /// Borrows the C user data.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct iommu_user_data` that stays valid for `'a`.
+    pub unsafe fn from_raw<'a>(ptr: *const bindings::iommu_user_data) -> &'a Self {
+        // SAFETY: `UserData` is a transparent wrapper; validity is the caller's promise.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_raw(&self) -> *const bindings::iommu_user_data {
+        &self.0
+    }
+}
+
+/// An owned paging domain, freed with `iommu_domain_free` on drop.
+///
+/// # Invariants
+///
+/// `ptr` points to a valid paging domain owned by this object.
+pub struct PagingDomain {
+    ptr: NonNull<bindings::iommu_domain>,
+}
+
+// SAFETY: A domain can be freed from any thread.
+unsafe impl Send for PagingDomain {}
+// SAFETY: See `Domain`.
+unsafe impl Sync for PagingDomain {}
+
+impl PagingDomain {
+    /// Allocates a paging domain able to translate `dev` (`iommu_paging_domain_alloc_flags`).
+    ///
+    /// `flags` are `IOMMU_HWPT_ALLOC_*` flags.
+    pub fn alloc(dev: &Device, flags: u32) -> Result<Self> {
+        // SAFETY: `dev` is valid for the duration of the call.
+        let ptr = from_err_ptr(unsafe {
+            bindings::iommu_paging_domain_alloc_flags(dev.as_raw(), flags)
+        })?;
+        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        // INVARIANT: The core returned a new paging domain that we own.
+        Ok(Self { ptr })
+    }
+
+    /// Allocates a paging domain with driver-specific `data`, as iommufd does
+    /// for `IOMMU_HWPT_ALLOC` (the driver's `domain_alloc_paging_flags`).
+    ///
+    /// Fails with `EOPNOTSUPP` when the driver cannot take flags or data.
+    pub fn alloc_user(dev: &Device, flags: u32, data: Option<&UserData>) -> Result<Self> {
+        let dev_ptr = dev.as_raw();
+        // SAFETY: `dev` is valid; `dev->iommu` is read under the device
+        // reference held by the caller, and is set for as long as the device
+        // is probed by an IOMMU driver.
+        let iommu = unsafe { (*dev_ptr).iommu };
+        if iommu.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: A probed device has a valid `iommu_dev` whose ops are valid.
+        let ops = unsafe { (*(*iommu).iommu_dev).ops };
+        // SAFETY: `ops` points to the driver's valid ops table.
+        let f = unsafe { (*ops).domain_alloc_paging_flags }.ok_or(EOPNOTSUPP)?;
+        let data_ptr = data.map_or(core::ptr::null(), |d| d.as_raw());
+        // SAFETY: The arguments are valid for the duration of the call.
+        let ptr = from_err_ptr(unsafe { f(dev_ptr, flags, data_ptr) })?;
+        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        // SAFETY: The driver returned a new valid domain; as iommufd does,
+        // record the ops it came from.
+        unsafe { (*ptr.as_ptr()).owner = ops };
+        // INVARIANT: We own the new domain.
+        Ok(Self { ptr })
+    }
+
+    /// Returns the raw domain pointer and gives up ownership.
+    pub fn into_raw(self) -> *mut bindings::iommu_domain {
+        let ptr = self.ptr.as_ptr();
+        core::mem::forget(self);
+        ptr
+    }
+
+    /// Takes ownership of a C paging domain.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid paging domain that the caller owns and hands over.
+    pub unsafe fn from_raw(ptr: NonNull<bindings::iommu_domain>) -> Self {
+        // INVARIANT: Ownership is handed over by the caller.
+        Self { ptr }
+    }
+}
+
+impl core::ops::Deref for PagingDomain {
+    type Target = Domain;
+
+    fn deref(&self) -> &Domain {
+        // SAFETY: By the type invariant the domain is valid while `self` lives.
+        unsafe { Domain::from_raw(self.ptr.as_ptr()) }
+    }
+}
+
+impl Drop for PagingDomain {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own the domain; nothing uses it
+        // after this (attachments borrow the owner, see `DomainOwner`).
+        unsafe { bindings::iommu_domain_free(self.ptr.as_ptr()) };
+    }
+}
+
+/// Something that keeps a domain alive and gives access to it.
+///
+/// # Safety
+///
+/// [`DomainOwner::domain`] must return the same domain every time, and that
+/// domain must stay valid for as long as the owner exists.
+pub unsafe trait DomainOwner: Send + Sync {
+    /// Returns the owned domain.
+    fn domain(&self) -> &Domain;
+}
+
+// SAFETY: A reference keeps the domain borrowed and always returns it.
+unsafe impl DomainOwner for &PagingDomain {
+    fn domain(&self) -> &Domain {
+        self
+    }
+}
+
+// SAFETY: The `Arc` keeps the domain alive and always returns it.
+unsafe impl DomainOwner for Arc<PagingDomain> {
+    fn domain(&self) -> &Domain {
+        self
+    }
+}
+
+// SAFETY: The box owns the domain and always returns it.
+unsafe impl DomainOwner for KBox<PagingDomain> {
+    fn domain(&self) -> &Domain {
+        self
+    }
+}
+
+/// An IOMMU group (`struct iommu_group`), reference counted.
+///
+/// # Invariants
+///
+/// The wrapped group is valid; a reference to it holds a group reference.
+#[repr(transparent)]
+pub struct Group(Opaque<bindings::iommu_group>);
+
+// SAFETY: Group references may be taken and dropped from any thread.
+unsafe impl Send for Group {}
+// SAFETY: The group's C functions lock internally.
+unsafe impl Sync for Group {}
+
+// SAFETY: `iommu_group_ref_get` and `iommu_group_put` manage the group's kobject count.
+unsafe impl AlwaysRefCounted for Group {
+    fn inc_ref(&self) {
+        // SAFETY: The group is valid by the type invariant.
+        unsafe { bindings::iommu_group_ref_get(self.0.get()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives up one reference.
+        unsafe { bindings::iommu_group_put(obj.as_ptr().cast()) };
+    }
+}
+
+impl Group {
+    /// Returns the group of `dev`, if the device has one (`iommu_group_get`).
+    pub fn get(dev: &Device) -> Option<ARef<Self>> {
+        // SAFETY: `dev` is valid; the call returns a new reference or NULL.
+        let ptr = unsafe { bindings::iommu_group_get(dev.as_raw()) };
+        let ptr = NonNull::new(ptr.cast::<Self>())?;
+        // SAFETY: A non-NULL result is a group reference we now own, and
+        // `Group` is a transparent wrapper of the C group.
+        Some(unsafe { ARef::from_raw(ptr) })
+    }
+
+    /// Returns the raw group pointer.
+    pub fn as_raw(&self) -> *mut bindings::iommu_group {
+        self.0.get()
+    }
+
+    /// Returns the group's id (`iommu_group_id`).
+    pub fn id(&self) -> i32 {
+        // SAFETY: The group is valid by the type invariant.
+        unsafe { bindings::iommu_group_id(self.0.get()) }
+    }
+}
+
+/// Memory for one `struct iommu_attach_handle`, at a stable address.
+type Handle = Pin<KBox<Opaque<bindings::iommu_attach_handle>>>;
+
+fn new_handle() -> Result<Handle> {
+    Ok(KBox::pin(Opaque::zeroed(), GFP_KERNEL)?)
+}
+
+/// A group attached to a domain with an attach handle; detached on drop.
+///
+/// Uses `iommu_attach_group_handle`, `iommu_replace_group_handle` and
+/// `iommu_detach_group_handle` (symbol namespace `IOMMUFD_INTERNAL`).
+///
+/// # Invariants
+///
+/// `group` is attached to `domain.domain()` through `handle`.
+pub struct GroupAttachment<D: DomainOwner> {
+    group: ARef<Group>,
+    domain: D,
+    handle: Handle,
+}
+
+impl<D: DomainOwner> GroupAttachment<D> {
+    /// Attaches `group` to `domain`.
+    pub fn attach(group: ARef<Group>, domain: D) -> Result<Self> {
+        let handle = new_handle()?;
+        // SAFETY: The domain, group and handle are valid; the handle stays at
+        // its address until the group is detached or replaced (see `Drop`).
+        to_result(unsafe {
+            bindings::iommu_attach_group_handle(
+                domain.domain().as_raw(),
+                group.as_raw(),
+                handle.get(),
+            )
+        })?;
+        // INVARIANT: The group is now attached through `handle`.
+        Ok(Self {
+            group,
+            domain,
+            handle,
+        })
+    }
+
+    /// Moves the group to `domain` without going through a blocking domain.
+    ///
+    /// On failure the group stays attached to the old domain, which is
+    /// returned with the error.
+    pub fn replace<E: DomainOwner>(
+        self,
+        domain: E,
+    ) -> core::result::Result<GroupAttachment<E>, (Error, Self)> {
+        let handle = match new_handle() {
+            Ok(h) => h,
+            Err(e) => return Err((e, self)),
+        };
+        // SAFETY: All pointers are valid; the new handle stays at its address
+        // for the new attachment's lifetime.
+        let ret = unsafe {
+            bindings::iommu_replace_group_handle(
+                self.group.as_raw(),
+                domain.domain().as_raw(),
+                handle.get(),
+            )
+        };
+        if let Err(e) = to_result(ret) {
+            return Err((e, self));
+        }
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; the fields are moved
+        // out exactly once. The old handle is no longer referenced by the core.
+        let (group, _old_domain, _old_handle) = unsafe {
+            (
+                core::ptr::read(&this.group),
+                core::ptr::read(&this.domain),
+                core::ptr::read(&this.handle),
+            )
+        };
+        // INVARIANT: The group is now attached to `domain` through `handle`.
+        Ok(GroupAttachment {
+            group,
+            domain,
+            handle,
+        })
+    }
+
+    /// Returns the attached group.
+    pub fn group(&self) -> &Group {
+        &self.group
+    }
+
+    /// Returns the owner of the domain the group is attached to.
+    pub fn domain(&self) -> &D {
+        &self.domain
+    }
+}
+
+impl<D: DomainOwner> Drop for GroupAttachment<D> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the group is attached to the domain;
+        // this detaches it, after which the core no longer uses the handle.
+        unsafe {
+            bindings::iommu_detach_group_handle(self.domain.domain().as_raw(), self.group.as_raw())
+        };
+        let _ = &self.handle;
+    }
+}
+
+/// A PASID of a device attached to a domain; detached on drop.
+///
+/// # Invariants
+///
+/// `pasid` of `dev` is attached to `domain.domain()` through `handle`.
+pub struct PasidAttachment<D: DomainOwner> {
+    dev: ARef<Device>,
+    pasid: u32,
+    domain: D,
+    handle: Handle,
+}
+
+impl<D: DomainOwner> PasidAttachment<D> {
+    /// Attaches `pasid` of `dev` to `domain` (`iommu_attach_device_pasid`).
+    pub fn attach(dev: ARef<Device>, pasid: u32, domain: D) -> Result<Self> {
+        let handle = new_handle()?;
+        // SAFETY: All pointers are valid; the handle stays at its address
+        // until the PASID is detached.
+        to_result(unsafe {
+            bindings::iommu_attach_device_pasid(
+                domain.domain().as_raw(),
+                dev.as_raw(),
+                pasid,
+                handle.get(),
+            )
+        })?;
+        // INVARIANT: The PASID is now attached through `handle`.
+        Ok(Self {
+            dev,
+            pasid,
+            domain,
+            handle,
+        })
+    }
+
+    /// Moves the PASID to `domain` (`iommu_replace_device_pasid`).
+    ///
+    /// On failure the PASID stays attached to the old domain.
+    pub fn replace<E: DomainOwner>(
+        self,
+        domain: E,
+    ) -> core::result::Result<PasidAttachment<E>, (Error, Self)> {
+        let handle = match new_handle() {
+            Ok(h) => h,
+            Err(e) => return Err((e, self)),
+        };
+        // SAFETY: All pointers are valid; the new handle stays at its address.
+        let ret = unsafe {
+            bindings::iommu_replace_device_pasid(
+                domain.domain().as_raw(),
+                self.dev.as_raw(),
+                self.pasid,
+                handle.get(),
+            )
+        };
+        if let Err(e) = to_result(ret) {
+            return Err((e, self));
+        }
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; each field is moved out once.
+        let (dev, _old_domain, _old_handle) = unsafe {
+            (
+                core::ptr::read(&this.dev),
+                core::ptr::read(&this.domain),
+                core::ptr::read(&this.handle),
+            )
+        };
+        // INVARIANT: The PASID is now attached to `domain` through `handle`.
+        Ok(PasidAttachment {
+            dev,
+            pasid: this.pasid,
+            domain,
+            handle,
+        })
+    }
+
+    /// Returns the PASID.
+    pub fn pasid(&self) -> u32 {
+        self.pasid
+    }
+
+    /// Returns the owner of the domain the PASID is attached to.
+    pub fn domain(&self) -> &D {
+        &self.domain
+    }
+}
+
+impl<D: DomainOwner> Drop for PasidAttachment<D> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the PASID is attached to the domain.
+        unsafe {
+            bindings::iommu_detach_device_pasid(
+                self.domain.domain().as_raw(),
+                self.dev.as_raw(),
+                self.pasid,
+            )
+        };
+        let _ = &self.handle;
+    }
+}
+
+/// DMA ownership of a device claimed for a user-space driver; released on drop.
+///
+/// # Invariants
+///
+/// `iommu_device_claim_dma_owner(dev, owner)` succeeded and was not released.
+pub struct DmaOwnerClaim {
+    dev: ARef<Device>,
+}
+
+impl DmaOwnerClaim {
+    /// Claims DMA ownership of `dev` for the owner identified by `owner`
+    /// (`iommu_device_claim_dma_owner`).
+    ///
+    /// Devices of one group may share ownership only with the same `owner`
+    /// cookie, which is compared and never dereferenced.
+    pub fn claim(dev: ARef<Device>, owner: usize) -> Result<Self> {
+        if owner == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `dev` is valid; the C code only compares the cookie.
+        to_result(unsafe {
+            bindings::iommu_device_claim_dma_owner(dev.as_raw(), owner as *mut c_void)
+        })?;
+        // INVARIANT: The claim succeeded.
+        Ok(Self { dev })
+    }
+}
+
+impl Drop for DmaOwnerClaim {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the device's ownership is claimed.
+        unsafe { bindings::iommu_device_release_dma_owner(self.dev.as_raw()) };
+    }
+}
+
+/// One reserved region of a device (`struct iommu_resv_region`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ResvRegion {
+    /// First address.
+    pub start: u64,
+    /// Last address (inclusive).
+    pub last: u64,
+    /// Region type (`IOMMU_RESV_*`).
+    pub kind: u32,
+    /// Mapping permissions of the region (`PROT_*`).
+    pub prot: i32,
+}
+
+/// The reserved regions of a device (`iommu_get_resv_regions`), put on drop.
+///
+/// # Invariants
+///
+/// `head` is the head of the list filled by `iommu_get_resv_regions(dev)`
+/// and not yet put.
+pub struct ResvRegions {
+    dev: ARef<Device>,
+    head: Pin<KBox<Opaque<bindings::list_head>>>,
+}
+
+// SAFETY: The list is only read through `&self` and freed in `Drop`.
+unsafe impl Send for ResvRegions {}
+// SAFETY: See above.
+unsafe impl Sync for ResvRegions {}
+
+impl ResvRegions {
+    /// Collects the reserved regions of `dev`.
+    pub fn get(dev: &Device) -> Result<Self> {
+        let head: Pin<KBox<Opaque<bindings::list_head>>> = KBox::pin(Opaque::uninit(), GFP_KERNEL)?;
+        let h = head.get();
+        // SAFETY: `h` is valid for writes; an empty list points to itself.
+        unsafe {
+            (*h).next = h;
+            (*h).prev = h;
+        }
+        // SAFETY: `dev` and the empty list are valid.
+        unsafe { bindings::iommu_get_resv_regions(dev.as_raw(), h) };
+        // INVARIANT: The list was filled for `dev`.
+        Ok(Self {
+            dev: dev.into(),
+            head,
+        })
+    }
+
+    /// Iterates over the regions.
+    pub fn iter(&self) -> impl Iterator<Item = ResvRegion> + '_ {
+        let head = self.head.get();
+        // SAFETY: The list head is valid and initialised.
+        let mut pos = unsafe { (*head).next };
+        core::iter::from_fn(move || {
+            if pos == head {
+                return None;
+            }
+            let off = core::mem::offset_of!(bindings::iommu_resv_region, list);
+            // SAFETY: Every entry of the list is the `list` field of a valid
+            // `struct iommu_resv_region`, alive until the list is put.
+            let r = unsafe {
+                &*pos
+                    .cast::<u8>()
+                    .sub(off)
+                    .cast::<bindings::iommu_resv_region>()
+            };
+            pos = r.list.next;
+            // CAST: `size_t` fits in u64 on every supported architecture.
+            let len = r.length as u64;
+            Some(ResvRegion {
+                start: r.start,
+                last: r.start.wrapping_add(len).wrapping_sub(1),
+                kind: r.type_,
+                prot: r.prot,
+            })
+        })
+    }
+}
+
+impl Drop for ResvRegions {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the list was filled by
+        // `iommu_get_resv_regions` for this device and not yet put.
+        unsafe { bindings::iommu_put_resv_regions(self.dev.as_raw(), self.head.get()) };
+    }
+}
+
+/// A chunk of a user dirty bitmap handed out by [`IovaBitmap::for_each`].
+#[repr(transparent)]
+pub struct IovaBitmapChunk(Opaque<bindings::iova_bitmap>);
+
+#[cfg(CONFIG_IOMMUFD_DRIVER)]
+impl IovaBitmapChunk {
+    /// Marks `[iova, iova + length)` dirty (`iova_bitmap_set`).
+    pub fn set(&self, iova: usize, length: usize) {
+        // SAFETY: The chunk is valid for the duration of the `for_each` callback.
+        unsafe { bindings::iova_bitmap_set(self.0.get(), iova, length) };
+    }
+}
+
+/// A dirty bitmap in user memory for an IOVA range (`struct iova_bitmap`).
+///
+/// # Invariants
+///
+/// `ptr` was returned by `iova_bitmap_alloc` and is freed on drop.
+#[cfg(CONFIG_IOMMUFD_DRIVER)]
+pub struct IovaBitmap {
+    ptr: NonNull<bindings::iova_bitmap>,
+}
+
+#[cfg(CONFIG_IOMMUFD_DRIVER)]
+impl IovaBitmap {
+    /// Describes the bitmap at `data` for `[iova, iova + length)` with one
+    /// bit per `page_size` bytes (`iova_bitmap_alloc`).
+    pub fn alloc(
+        iova: usize,
+        length: usize,
+        page_size: usize,
+        data: crate::uaccess::UserPtr,
+    ) -> Result<Self> {
+        // SAFETY: The C function validates the user pointer itself.
+        let ptr = from_err_ptr(unsafe {
+            bindings::iova_bitmap_alloc(iova, length, page_size, data.as_mut_ptr().cast())
+        })?;
+        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        // INVARIANT: `ptr` came from `iova_bitmap_alloc`.
+        Ok(Self { ptr })
+    }
+
+    /// Calls `f(chunk, iova, length)` for each part of the range whose
+    /// bitmap is pinned in memory (`iova_bitmap_for_each`).
+    pub fn for_each<F>(&mut self, mut f: F) -> Result
+    where
+        F: FnMut(&IovaBitmapChunk, usize, usize) -> Result,
+    {
+        /// Calls the closure behind `opaque` for one chunk.
+        ///
+        /// # Safety
+        ///
+        /// `opaque` must be the `&mut F` given to `iova_bitmap_for_each`, and
+        /// `bitmap` valid for the call.
+        unsafe extern "C" fn trampoline<F>(
+            bitmap: *mut bindings::iova_bitmap,
+            iova: usize,
+            length: usize,
+            opaque: *mut c_void,
+        ) -> c_int
+        where
+            F: FnMut(&IovaBitmapChunk, usize, usize) -> Result,
+        {
+            // SAFETY: `opaque` is the `&mut F` passed below, alive for the call.
+            let f = unsafe { &mut *opaque.cast::<F>() };
+            // SAFETY: `bitmap` is valid during the callback.
+            let chunk = unsafe { &*bitmap.cast::<IovaBitmapChunk>() };
+            match f(chunk, iova, length) {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            }
+        }
+        let opaque: *mut F = &mut f;
+        // SAFETY: `self.ptr` is valid; the trampoline matches the expected
+        // signature and `opaque` outlives the call.
+        to_result(unsafe {
+            bindings::iova_bitmap_for_each(self.ptr.as_ptr(), opaque.cast(), Some(trampoline::<F>))
+        })
+    }
+}
+
+#[cfg(CONFIG_IOMMUFD_DRIVER)]
+impl Drop for IovaBitmap {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `ptr` came from `iova_bitmap_alloc`.
+        unsafe { bindings::iova_bitmap_free(self.ptr.as_ptr()) };
+    }
+}
