@@ -51,6 +51,10 @@ pub(crate) trait IoptDomain: Send + Sync {
             1u64 << b.trailing_zeros()
         }
     }
+    /// The IOVA range the domain translates (inclusive).
+    fn aperture(&self) -> (u64, u64) {
+        (0, u64::MAX)
+    }
     /// Whether the domain enforces cache coherency (`IOMMU_CAP_ENFORCE_CACHE_COHERENCY`).
     fn enforce_cache_coherency(&self) -> bool {
         true
@@ -594,8 +598,31 @@ impl IoPagetable {
     pub(crate) fn add_domain(&self, key: usize, domain: Arc<dyn IoptDomain>) -> Result {
         let mut st = self.state.lock();
         let new_align = st.iova_alignment.max(domain.min_page_size());
-        st.check_alignment(new_align)?;
+        if new_align > PAGE_SIZE as u64 {
+            return Err(EINVAL);
+        }
+        if new_align != st.iova_alignment {
+            st.check_alignment(new_align)?;
+        }
         st.domains.reserve(1, GFP_KERNEL)?;
+        // IOVA outside the aperture is reserved for as long as the domain is attached.
+        let (ap_start, ap_end) = domain.aperture();
+        let mut outside: KVec<(u64, u64)> = KVec::new();
+        if ap_start != 0 {
+            outside.push((0, ap_start - 1), GFP_KERNEL)?;
+        }
+        if ap_end != u64::MAX {
+            outside.push((ap_end + 1, u64::MAX), GFP_KERNEL)?;
+        }
+        st.reserved.reserve(outside.len(), GFP_KERNEL_ACCOUNT)?;
+        for &(s, l) in outside.iter() {
+            if st.area_in(s, l) || intersecting(&st.allowed, s, l, |&l| l).next().is_some() {
+                return Err(EADDRINUSE);
+            }
+        }
+        for &(s, l) in outside.iter() {
+            let _ = st.reserved.push((s, l, key), GFP_KERNEL_ACCOUNT);
+        }
         // Map every area; undo on failure.
         let mut done: KVec<u64> = KVec::new();
         let keys: KVec<u64> = {
@@ -622,6 +649,7 @@ impl IoPagetable {
                 Ok(())
             })();
             if let Err(e) = res {
+                st.reserved.retain(|r| r.2 != key);
                 for &j in done.iter() {
                     if let Some(area) = st.areas.get(&j) {
                         domain.unmap(j, area.length(j));
@@ -670,6 +698,7 @@ impl IoPagetable {
                 area.in_domains = false;
             }
         }
+        st.reserved.retain(|r| r.2 != key);
         st.iova_alignment = st.calc_alignment();
         drop(domain);
     }

@@ -30,6 +30,7 @@ use zerocopy::Immutable;
 use zerocopy_derive::Immutable;
 
 use crate::{
+    hwpt,
     ioas,
     object,
     selftest,
@@ -156,7 +157,7 @@ pub(crate) fn dispatch(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) ->
         nr::OPTION => run(ictx, cmd, arg, ioas::option_ioctl),
         nr::VFIO_IOAS => run(ictx, cmd, arg, vfio_compat::vfio_ioas_ioctl),
         // Not implemented yet: the size rules apply, then EOPNOTSUPP.
-        nr::HWPT_ALLOC => run(ictx, cmd, arg, pending::<48, 24>),
+        nr::HWPT_ALLOC => run(ictx, cmd, arg, hwpt::alloc_ioctl),
         nr::GET_HW_INFO => run(ictx, cmd, arg, pending::<40, 32>),
         nr::HWPT_SET_DIRTY_TRACKING => run(ictx, cmd, arg, pending::<16, 16>),
         nr::HWPT_GET_DIRTY_BITMAP => run(ictx, cmd, arg, pending::<48, 48>),

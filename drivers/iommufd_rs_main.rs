@@ -31,12 +31,15 @@ use kernel::{
             Relaxed, //
         },
         Arc,
-        ArcBorrow, //
+        ArcBorrow,
+        Mutex, //
     }, //
 };
 
 mod access;
 mod io_pagetable;
+mod device;
+mod hwpt;
 mod ioas;
 mod ioctl;
 mod mock_iommu;
@@ -65,8 +68,18 @@ module! {
     },
 }
 
+kernel::sync::global_lock! {
+    // SAFETY: Initialised in the module initialiser, before `/dev/iommu` exists.
+    unsafe(uninit) static MOCK: Mutex<Option<mock_iommu::MockIommu>> = None;
+}
+
+/// The mock IOMMU, while the module is loaded.
+pub(crate) fn mock() -> Result<mock_iommu::MockIommu> {
+    MOCK.lock().clone().ok_or(ENODEV)
+}
+
 /// The module: owns the `/dev/iommu` registration for its whole lifetime.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 struct IommufdModule {
     #[pin]
     _dev: MiscDeviceRegistration<IommufdCtx>,
@@ -84,6 +97,9 @@ impl kernel::InPlaceModule for IommufdModule {
                 if module_parameters::mock_selfcheck.value() {
                     mock_iommu::selfcheck(&mock);
                 }
+                // SAFETY: Called once, before anything uses `MOCK`.
+                unsafe { MOCK.init() };
+                *MOCK.lock() = Some(mock.clone());
                 mock
             },
             _dev <- MiscDeviceRegistration::register(options),
@@ -91,11 +107,19 @@ impl kernel::InPlaceModule for IommufdModule {
     }
 }
 
+#[pinned_drop]
+impl PinnedDrop for IommufdModule {
+    fn drop(self: Pin<&mut Self>) {
+        // No file is open any more (each holds a module reference).
+        drop(MOCK.lock().take());
+    }
+}
+
 /// The state of one open `/dev/iommu` file (upstream's `iommufd_ctx`).
 ///
 /// Each open file is an independent iommufd context. Its objects live in its
 /// table and are freed when the file is released.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct IommufdCtx {
     /// The objects created on this file.
     #[pin]
@@ -107,6 +131,11 @@ pub(crate) struct IommufdCtx {
 }
 
 impl IommufdCtx {
+    /// `IOMMU_DESTROY`: destroys the object `id` unless something uses it (`EBUSY`).
+    pub(crate) fn destroy_object(&self, id: u32) -> Result {
+        self.objects.destroy_with(self, id)
+    }
+
     /// Whether pinned pages are charged to the mm rather than the user.
     pub(crate) fn account_mm(&self) -> bool {
         self.account_mm.load(Relaxed)
@@ -119,6 +148,33 @@ impl IommufdCtx {
         }
         self.account_mm.store(mm, Relaxed);
         Ok(())
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for IommufdCtx {
+    fn drop(self: Pin<&mut Self>) {
+        // Destroy objects users no longer hold, lowest id first, until none is left: an object
+        // another one uses (a HWPT a device is attached to, the IOAS of a HWPT) goes in a later
+        // round, after its user.
+        loop {
+            let mut progress = false;
+            let mut next = 0u32;
+            while let Some(id) = self.objects.next_id(next) {
+                if self.destroy_object(id).is_ok() {
+                    progress = true;
+                }
+                match id.checked_add(1) {
+                    Some(n) => next = n,
+                    None => break,
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        // Anything left is still referenced from outside the table; the table's drop releases
+        // its references.
     }
 }
 

@@ -41,8 +41,12 @@ use kernel::{
 };
 
 use crate::{
+    IommufdCtx,
     access::Access,
+    device::IDevice,
+    hwpt::HwptPaging,
     ioas::Ioas,
+    selftest::StDev,
     uapi::IommuDestroy,
     ucmd::{
         Ucmd,
@@ -60,6 +64,9 @@ pub(crate) enum ObjectType {
     /// An I/O address space (`IOMMUFD_OBJ_IOAS`).
     Ioas,
     Access,
+    HwptPaging,
+    Device,
+    Selftest,
 }
 
 /// The type-specific part of an object.
@@ -68,6 +75,12 @@ pub(crate) enum ObjectKind {
     Ioas(Arc<Ioas>),
     /// An in-kernel access.
     Access(Arc<Access>),
+    /// A paging HWPT.
+    HwptPaging(Arc<HwptPaging>),
+    /// A bound device.
+    Device(Arc<IDevice>),
+    /// A selftest mock device (`IOMMU_TEST_OP_MOCK_DOMAIN`).
+    Selftest(Arc<StDev>),
 }
 
 impl ObjectKind {
@@ -76,6 +89,9 @@ impl ObjectKind {
         match self {
             ObjectKind::Ioas(_) => ObjectType::Ioas,
             ObjectKind::Access(_) => ObjectType::Access,
+            ObjectKind::HwptPaging(_) => ObjectType::HwptPaging,
+            ObjectKind::Device(_) => ObjectType::Device,
+            ObjectKind::Selftest(_) => ObjectType::Selftest,
         }
     }
 }
@@ -98,6 +114,38 @@ impl Object {
         match &self.kind {
             ObjectKind::Ioas(ioas) => Some(ioas),
             _ => None,
+        }
+    }
+
+    /// The paging HWPT, if this is one.
+    pub(crate) fn as_hwpt_paging(&self) -> Option<&Arc<HwptPaging>> {
+        match &self.kind {
+            ObjectKind::HwptPaging(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The device, if this is one.
+    pub(crate) fn as_device(&self) -> Option<&Arc<IDevice>> {
+        match &self.kind {
+            ObjectKind::Device(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The selftest device, if this is one.
+    pub(crate) fn as_selftest(&self) -> Option<&Arc<StDev>> {
+        match &self.kind {
+            ObjectKind::Selftest(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// What must happen when the object is destroyed, beyond dropping it: detaching a device,
+    /// destroying the objects a selftest device owns.
+    fn on_destroy(&self, ictx: &IommufdCtx) {
+        if let ObjectKind::Selftest(st) = &self.kind {
+            st.teardown(ictx);
         }
     }
 
@@ -152,8 +200,8 @@ impl Drop for ObjectRef {
 pub(crate) struct NewObject<'a> {
     /// The table the id is reserved in.
     table: &'a ObjectTable,
-    /// The object.
-    obj: Arc<Object>,
+    /// The object (`None` while only the id is reserved).
+    obj: Option<Arc<Object>>,
     /// The reserved id.
     id: u32,
     /// Whether the object has been stored at its id.
@@ -166,9 +214,22 @@ impl NewObject<'_> {
         self.id
     }
 
+    /// Publishes an object of `kind` at the reserved id.
+    pub(crate) fn publish(mut self, kind: ObjectKind) -> Result {
+        self.obj = Some(Arc::new(
+            Object {
+                users: Refcount::new(1),
+                kind,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?);
+        self.finalize()
+    }
+
     /// Publishes the object: from now on it can be looked up and destroyed.
     pub(crate) fn finalize(mut self) -> Result {
-        let res = self.table.xa.lock().store(self.id, self.obj.clone());
+        let obj = self.obj.clone().ok_or(EINVAL)?;
+        let res = self.table.xa.lock().store(self.id, obj);
         match res {
             Ok(None) => {
                 self.published = true;
@@ -233,7 +294,19 @@ impl ObjectTable {
         let id = self.xa.lock().reserve(ID_RANGE)?;
         Ok(NewObject {
             table: self,
-            obj,
+            obj: Some(obj),
+            id,
+            published: false,
+        })
+    }
+
+    /// Reserves the next id for an object created later with [`NewObject::publish`]; ids are
+    /// handed out in the order objects are started, as upstream does.
+    pub(crate) fn reserve(&self) -> Result<NewObject<'_>> {
+        let id = self.xa.lock().reserve(ID_RANGE)?;
+        Ok(NewObject {
+            table: self,
+            obj: None,
             id,
             published: false,
         })
@@ -243,6 +316,40 @@ impl ObjectTable {
     ///
     /// Fails with `ENOENT` if there is no such object, if it is not published
     /// yet, or if it has another type (upstream's `iommufd_get_object()`).
+    /// Looks up the object `id` whatever its type.
+    pub(crate) fn get_any(&self, id: u32) -> Result<ObjectRef> {
+        let guard = self.xa.lock();
+        let obj = guard.get(id).ok_or(ENOENT)?;
+        obj.users.inc();
+        Ok(ObjectRef {
+            obj: obj.into(),
+            id,
+        })
+    }
+
+    /// Takes the object `id` out of the table if nobody else uses it (`EBUSY` otherwise),
+    /// runs its destroy hook and drops it.
+    pub(crate) fn destroy_with(&self, ictx: &IommufdCtx, id: u32) -> Result {
+        let removed = {
+            let mut guard = self.xa.lock();
+            let obj = guard.get(id).ok_or(ENOENT)?;
+            if obj.users.as_atomic().cmpxchg(1, 0, Release).is_err() {
+                return Err(EBUSY);
+            }
+            guard.remove(id)
+        };
+        if let Some(obj) = removed {
+            obj.on_destroy(ictx);
+            drop(obj);
+        }
+        Ok(())
+    }
+
+    /// The lowest id at or above `from` holding an object.
+    pub(crate) fn next_id(&self, from: u32) -> Option<u32> {
+        self.xa.lock().find_from(from).map(|(id, _)| id)
+    }
+
     pub(crate) fn get(&self, id: u32, ty: ObjectType) -> Result<ObjectRef> {
         let guard = self.xa.lock();
         let obj = guard.get(id).ok_or(ENOENT)?;
@@ -339,5 +446,5 @@ impl UserCmd for IommuDestroy {
 
 /// `IOMMU_DESTROY`: destroys the object `cmd.id`.
 pub(crate) fn destroy_ioctl(ucmd: &mut Ucmd<'_, IommuDestroy>) -> Result {
-    ucmd.ictx.objects.destroy(ucmd.cmd.id)
+    ucmd.ictx.destroy_object(ucmd.cmd.id)
 }

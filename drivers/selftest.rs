@@ -42,8 +42,11 @@ use zerocopy_derive::Immutable;
 
 use crate::{
     access::Access,
+    device::IDevice,
+    mock_iommu::MockDevice,
     object::{
         ObjectKind,
+        ObjectRef,
         ObjectType, //
     },
     ucmd::{
@@ -59,13 +62,18 @@ pub(crate) const IOMMU_TEST_CMD_NR: u32 = 0x80 + 32;
 /// Test operations (`IOMMU_TEST_OP_*`).
 mod op {
     pub(super) const ADD_RESERVED: u32 = 1;
+    pub(super) const MOCK_DOMAIN: u32 = 2;
+    pub(super) const MD_CHECK_MAP: u32 = 3;
     pub(super) const MD_CHECK_REFS: u32 = 4;
     pub(super) const CREATE_ACCESS: u32 = 5;
     pub(super) const DESTROY_ACCESS_PAGES: u32 = 6;
     pub(super) const ACCESS_PAGES: u32 = 7;
     pub(super) const ACCESS_RW: u32 = 8;
     pub(super) const SET_TEMP_MEMORY_LIMIT: u32 = 9;
+    pub(super) const MOCK_DOMAIN_REPLACE: u32 = 10;
     pub(super) const ACCESS_REPLACE_IOAS: u32 = 11;
+    pub(super) const MOCK_DOMAIN_FLAGS: u32 = 12;
+    pub(super) const DEV_CHECK_CACHE: u32 = 16;
 }
 
 /// `MOCK_FLAGS_ACCESS_WRITE`.
@@ -143,6 +151,17 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     match ucmd.cmd.op {
         op::ADD_RESERVED => add_reserved(ucmd),
         op::MD_CHECK_REFS => check_refs(&args::<CheckRefs>(&ucmd.cmd)?),
+        op::MOCK_DOMAIN => mock_domain(ucmd, false),
+        op::MOCK_DOMAIN_FLAGS => mock_domain(ucmd, true),
+        op::MOCK_DOMAIN_REPLACE => mock_domain_replace(ucmd),
+        op::MD_CHECK_MAP => check_map(ucmd),
+        op::DEV_CHECK_CACHE => {
+            let a: CheckDevCache = args(&ucmd.cmd)?;
+            let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::Device)?;
+            let idev = obj.as_device().ok_or(ENOENT)?;
+            let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
+            data.check_cache(a.id, a.cache)
+        }
         op::CREATE_ACCESS => create_access(ucmd),
         op::ACCESS_PAGES => access_pages(ucmd),
         op::DESTROY_ACCESS_PAGES => {
@@ -366,4 +385,140 @@ fn access_rw(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
             user.writer().write_slice(&buf)
         }
     })
+}
+
+/// `mock_domain` / `mock_domain_flags`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct MockDomain {
+    out_stdev_id: u32,
+    out_hwpt_id: u32,
+    out_idev_id: u32,
+    dev_flags: u32,
+}
+
+/// `mock_domain_replace`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct MockDomainReplace {
+    pt_id: u32,
+}
+
+/// `check_map`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct CheckMap {
+    iova: u64,
+    length: u64,
+    uptr: u64,
+}
+
+/// `check_dev_cache`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct CheckDevCache {
+    id: u32,
+    cache: u32,
+}
+
+/// A selftest device: a mock device bound to the context (the selftest object of upstream).
+pub(crate) struct StDev {
+    /// The DEVICE object (its user reference keeps user space from destroying it).
+    idev: ObjectRef,
+    /// Dropped last: the mock device leaves the bus after it is unbound.
+    _mock: MockDevice,
+}
+
+impl StDev {
+    fn idev(&self) -> Result<&Arc<IDevice>> {
+        self.idev.as_device().ok_or(EINVAL)
+    }
+
+    /// Detaches and unbinds the device (the object is being destroyed).
+    pub(crate) fn teardown(&self, ictx: &IommufdCtx) {
+        if let Ok(idev) = self.idev() {
+            idev.detach(ictx);
+        }
+        ictx.objects.remove(self.idev.id(), ObjectType::Device);
+    }
+}
+
+fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
+    let ictx: &IommufdCtx = &ucmd.ictx;
+    let mut a: MockDomain = args(&ucmd.cmd)?;
+    let flags = if with_flags { a.dev_flags } else { 0 };
+    let st_new = ictx.objects.reserve()?;
+    let mock = crate::mock()?;
+    let dev = MockDevice::create(&mock, flags)?;
+    let idev_new = ictx.objects.reserve()?;
+    let idev = IDevice::bind(ictx, dev.device())?;
+    let idev_id = idev_new.id();
+    idev_new.publish(ObjectKind::Device(idev.clone()))?;
+    let idev_ref = ictx.objects.get(idev_id, ObjectType::Device)?;
+    let hwpt_id = match idev.attach(ictx, ucmd.cmd.id) {
+        Ok(id) => id,
+        Err(e) => {
+            drop(idev_ref);
+            ictx.objects.remove(idev_id, ObjectType::Device);
+            return Err(e);
+        }
+    };
+    let st_id = st_new.id();
+    let stdev = Arc::new(
+        StDev {
+            idev: idev_ref,
+            _mock: dev,
+        },
+        GFP_KERNEL,
+    );
+    let stdev = match stdev {
+        Ok(s) => s,
+        Err(e) => {
+            idev.detach(ictx);
+            ictx.objects.remove(idev_id, ObjectType::Device);
+            return Err(e.into());
+        }
+    };
+    if let Err(e) = st_new.publish(ObjectKind::Selftest(stdev.clone())) {
+        stdev.teardown(ictx);
+        return Err(e);
+    }
+    a.out_stdev_id = st_id;
+    a.out_hwpt_id = hwpt_id;
+    a.out_idev_id = idev_id;
+    set_args(&mut ucmd.cmd, &a)?;
+    ucmd.respond()
+}
+
+fn mock_domain_replace(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
+    let ictx: &IommufdCtx = &ucmd.ictx;
+    let mut a: MockDomainReplace = args(&ucmd.cmd)?;
+    let obj = ictx.objects.get_any(ucmd.cmd.id)?;
+    let st = obj.as_selftest().ok_or(EINVAL)?;
+    a.pt_id = st.idev()?.replace(ictx, a.pt_id)?;
+    set_args(&mut ucmd.cmd, &a)?;
+    ucmd.respond()
+}
+
+fn check_map(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
+    let a: CheckMap = args(&ucmd.cmd)?;
+    let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::HwptPaging)?;
+    let hwpt = obj.as_hwpt_paging().ok_or(ENOENT)?;
+    let mock = crate::mock()?;
+    let ps = mock.page_size(&hwpt.domain)? as u64;
+    if a.iova % ps != 0 || a.length % ps != 0 || a.uptr % ps != 0 || a.uptr.checked_add(a.length).is_none() {
+        return Err(EINVAL);
+    }
+    let mut off = 0u64;
+    while off < a.length {
+        let uptr = (a.uptr + off) as usize;
+        let info = user_page_info(uptr & !(PAGE_SIZE - 1))?;
+        let expect = ((info.pfn as u64) << PAGE_SHIFT) + (uptr % PAGE_SIZE) as u64;
+        let got = hwpt.domain.iova_to_phys((a.iova + off) as usize);
+        if got != expect {
+            return Err(EINVAL);
+        }
+        off += ps;
+    }
+    Ok(())
 }

@@ -1,0 +1,286 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! DEVICE objects: a device bound to an iommufd context, and its attachment to a HWPT.
+//!
+//! Binding claims DMA ownership of the device for the context. Attaching to an IOAS picks an
+//! automatic HWPT_PAGING of that IOAS the device can use, or creates one; attaching to a HWPT
+//! uses it directly. An automatic HWPT goes away with the last device attached to it.
+
+use kernel::{
+    device::Device,
+    iommu::domain::{
+        device_capable,
+        Capability,
+        DmaOwnerClaim,
+        Group,
+        GroupAttachment,
+        PagingDomain,
+        ResvRegions, //
+    },
+    new_mutex,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex, //
+    }, //
+};
+
+use crate::{
+    hwpt::{
+        self,
+        HwptPaging, //
+    },
+    ioas::Ioas,
+    object::{
+        ObjectKind,
+        ObjectRef,
+        ObjectType, //
+    },
+    IommufdCtx, //
+};
+
+/// `IOMMU_RESV_DIRECT_RELAXABLE`: reserved regions user space may still map over.
+const IOMMU_RESV_DIRECT_RELAXABLE: u32 = 1;
+
+/// The attachment of a device's group to a HWPT.
+struct Attach {
+    /// Declared first: detaching the group comes before dropping the HWPT reference.
+    group: GroupAttachment<Arc<PagingDomain>>,
+    hwpt: ObjectRef,
+}
+
+struct DevState {
+    attach: Option<Attach>,
+}
+
+/// A bound device.
+#[pin_data]
+pub(crate) struct IDevice {
+    dev: ARef<Device>,
+    group: ARef<Group>,
+    _owner: DmaOwnerClaim,
+    #[pin]
+    state: Mutex<DevState>,
+}
+
+impl IDevice {
+    /// Binds `dev` to the context `ictx`: claims its DMA ownership.
+    pub(crate) fn bind(ictx: &IommufdCtx, dev: &Device) -> Result<Arc<IDevice>> {
+        if !device_capable(dev, Capability::CacheCoherency) {
+            return Err(EINVAL);
+        }
+        let group = Group::get(dev).ok_or(ENODEV)?;
+        let owner = DmaOwnerClaim::claim(dev.into(), core::ptr::from_ref(ictx) as usize)?;
+        Arc::pin_init(
+            pin_init!(IDevice {
+                dev: dev.into(),
+                group,
+                _owner: owner,
+                state <- new_mutex!(DevState { attach: None }),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    /// The device.
+    pub(crate) fn device(&self) -> &Device {
+        &self.dev
+    }
+
+    /// Whether the device's IOMMU can track dirty pages.
+    pub(crate) fn dirty_tracking_capable(&self) -> bool {
+        device_capable(&self.dev, Capability::DirtyTracking)
+    }
+
+    fn key(&self) -> usize {
+        core::ptr::from_ref(self) as usize
+    }
+
+    /// Reserves the device's reserved regions in `ioas`.
+    fn reserve_regions(&self, ioas: &Ioas) -> Result {
+        let regions = ResvRegions::get(&self.dev)?;
+        for r in regions.iter() {
+            if r.kind == IOMMU_RESV_DIRECT_RELAXABLE {
+                continue;
+            }
+            if let Err(e) = ioas.iopt.reserve(r.start, r.last, self.key()) {
+                ioas.iopt.unreserve_owner(self.key());
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds a HWPT for the device from `pt` (an IOAS: an automatic HWPT, reused or new; a
+    /// HWPT_PAGING: itself) and attaches or moves the group to it with `attach`.
+    fn to_hwpt(
+        &self,
+        ictx: &IommufdCtx,
+        pt: ObjectRef,
+        attach: &mut dyn FnMut(&Arc<HwptPaging>) -> Result,
+    ) -> Result<ObjectRef> {
+        if pt.as_hwpt_paging().is_some() {
+            let hwpt = pt.as_hwpt_paging().ok_or(EINVAL)?.clone();
+            attach(&hwpt)?;
+            return Ok(pt);
+        }
+        let ioas = pt.as_ioas().ok_or(EINVAL)?.clone();
+        // Reuse an automatic HWPT of the IOAS the device can attach to.
+        let mut found: Option<Result<ObjectRef>> = None;
+        ictx.objects.for_each(ObjectType::HwptPaging, |obj| {
+            if found.is_some() {
+                return;
+            }
+            let Some(h) = obj.as_hwpt_paging() else {
+                return;
+            };
+            if !h.auto_domain || !h.ioas().is_ok_and(|i| Arc::ptr_eq(i, &ioas)) {
+                return;
+            }
+            match attach(h) {
+                Ok(()) => found = Some(ictx.objects.get(obj.id(), ObjectType::HwptPaging)),
+                Err(e) if e == EINVAL => {}
+                Err(e) => found = Some(Err(e)),
+            }
+        });
+        if let Some(r) = found {
+            return r;
+        }
+        // A new automatic HWPT.
+        let new = ictx.objects.reserve()?;
+        let hwpt = hwpt::alloc_paging(self, pt, 0, None, true)?;
+        attach(&hwpt)?;
+        let id = new.id();
+        new.publish(ObjectKind::HwptPaging(hwpt))?;
+        ictx.objects.get(id, ObjectType::HwptPaging)
+    }
+
+    /// Attaches the device to `pt_id` (IOAS or HWPT_PAGING); returns the HWPT id.
+    pub(crate) fn attach(&self, ictx: &IommufdCtx, pt_id: u32) -> Result<u32> {
+        let mut st = self.state.lock();
+        if st.attach.is_some() {
+            return Err(EINVAL);
+        }
+        let pt = ictx.objects.get_any(pt_id)?;
+        if pt.as_ioas().is_none() && pt.as_hwpt_paging().is_none() {
+            return Err(EINVAL);
+        }
+        let target_ioas = match pt.as_ioas() {
+            Some(i) => i.clone(),
+            None => pt.as_hwpt_paging().ok_or(EINVAL)?.ioas()?.clone(),
+        };
+        self.reserve_regions(&target_ioas)?;
+        let mut ga = None;
+        let res = self.to_hwpt(ictx, pt, &mut |h| {
+            ga = Some(GroupAttachment::attach(self.group.clone(), h.domain.clone())?);
+            Ok(())
+        });
+        match (res, ga) {
+            (Ok(hwpt), Some(group)) => {
+                let id = hwpt.id();
+                st.attach = Some(Attach { group, hwpt });
+                Ok(id)
+            }
+            (res, _) => {
+                target_ioas.iopt.unreserve_owner(self.key());
+                res.and(Err(EINVAL))
+            }
+        }
+    }
+
+    /// Moves the attached device to `pt_id`; returns the new HWPT id.
+    pub(crate) fn replace(&self, ictx: &IommufdCtx, pt_id: u32) -> Result<u32> {
+        let mut st = self.state.lock();
+        let pt = ictx.objects.get_any(pt_id)?;
+        if pt.as_ioas().is_none() && pt.as_hwpt_paging().is_none() {
+            return Err(EINVAL);
+        }
+        let Some(cur) = st.attach.take() else {
+            return Err(EINVAL);
+        };
+        if cur.hwpt.id() == pt_id {
+            st.attach = Some(cur);
+            return Ok(pt_id);
+        }
+        let old_ioas = cur.hwpt.as_hwpt_paging().ok_or(EINVAL)?.ioas()?.clone();
+        let new_ioas = match pt.as_ioas() {
+            Some(i) => i.clone(),
+            None => pt.as_hwpt_paging().ok_or(EINVAL)?.ioas()?.clone(),
+        };
+        let moved_ioas = !Arc::ptr_eq(&old_ioas, &new_ioas);
+        if moved_ioas {
+            if let Err(e) = self.reserve_regions(&new_ioas) {
+                st.attach = Some(cur);
+                return Err(e);
+            }
+        }
+        let mut cur_group = Some(cur.group);
+        let mut new_group = None;
+        let res = self.to_hwpt(ictx, pt, &mut |h| {
+            let g = cur_group.take().ok_or(EINVAL)?;
+            match g.replace(h.domain.clone()) {
+                Ok(n) => {
+                    new_group = Some(n);
+                    Ok(())
+                }
+                Err((e, g)) => {
+                    cur_group = Some(g);
+                    Err(e)
+                }
+            }
+        });
+        match (res, new_group) {
+            (Ok(hwpt), Some(group)) => {
+                let id = hwpt.id();
+                let old = core::mem::replace(&mut st.attach, Some(Attach { group, hwpt }));
+                drop(old);
+                drop(st);
+                if moved_ioas {
+                    old_ioas.iopt.unreserve_owner(self.key());
+                }
+                Self::put_hwpt(ictx, cur.hwpt);
+                Ok(id)
+            }
+            (res, _) => {
+                if moved_ioas {
+                    new_ioas.iopt.unreserve_owner(self.key());
+                }
+                if let Some(group) = cur_group {
+                    st.attach = Some(Attach {
+                        group,
+                        hwpt: cur.hwpt,
+                    });
+                }
+                res.and(Err(EINVAL))
+            }
+        }
+    }
+
+    /// Detaches the device.
+    pub(crate) fn detach(&self, ictx: &IommufdCtx) {
+        let cur = self.state.lock().attach.take();
+        if let Some(Attach { group, hwpt }) = cur {
+            drop(group);
+            if let Some(ioas) = hwpt.as_hwpt_paging().and_then(|h| h.ioas().ok()) {
+                ioas.iopt.unreserve_owner(self.key());
+            }
+            Self::put_hwpt(ictx, hwpt);
+        }
+    }
+
+    /// Drops a device's reference to a HWPT; an automatic HWPT nobody uses any more goes away.
+    fn put_hwpt(ictx: &IommufdCtx, hwpt: ObjectRef) {
+        let auto = hwpt.as_hwpt_paging().is_some_and(|h| h.auto_domain);
+        let id = hwpt.id();
+        drop(hwpt);
+        if auto {
+            let _ = ictx.destroy_object(id);
+        }
+    }
+
+    /// The id of the HWPT the device is attached to.
+    pub(crate) fn attached_hwpt(&self) -> Option<u32> {
+        self.state.lock().attach.as_ref().map(|a| a.hwpt.id())
+    }
+}

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! HWPT_PAGING objects: an iommu paging domain that mirrors an IOAS.
+//!
+//! The domain is added to its IOAS's I/O page table when the object is created (so it holds
+//! every area of the IOAS from then on) and removed when the object goes away. The object holds
+//! a user reference on the IOAS, which therefore cannot be destroyed before it.
+
+use core::mem::{
+    offset_of,
+    size_of, //
+};
+use kernel::{
+    iommu::domain::{
+        PagingDomain,
+        UserData, //
+    },
+    prelude::*,
+    sync::Arc,
+    uaccess::UserPtr, //
+};
+use zerocopy::Immutable;
+use zerocopy_derive::Immutable;
+
+use crate::{
+    io_pagetable::IoptDomain,
+    ioas::Ioas,
+    object::{
+        ObjectKind,
+        ObjectRef,
+        ObjectType, //
+    },
+    ucmd::{
+        Ucmd,
+        UserCmd, //
+    },
+    IommufdCtx, //
+};
+
+/// `IOMMU_HWPT_ALLOC_NEST_PARENT`.
+pub(crate) const IOMMU_HWPT_ALLOC_NEST_PARENT: u32 = 1 << 0;
+/// `IOMMU_HWPT_ALLOC_DIRTY_TRACKING`.
+pub(crate) const IOMMU_HWPT_ALLOC_DIRTY_TRACKING: u32 = 1 << 1;
+/// `IOMMU_HWPT_FAULT_ID_VALID`.
+pub(crate) const IOMMU_HWPT_FAULT_ID_VALID: u32 = 1 << 2;
+/// `IOMMU_HWPT_ALLOC_PASID`.
+pub(crate) const IOMMU_HWPT_ALLOC_PASID: u32 = 1 << 3;
+/// `IOMMU_HWPT_DATA_NONE`.
+const IOMMU_HWPT_DATA_NONE: u32 = 0;
+
+impl IoptDomain for PagingDomain {
+    fn map(&self, iova: u64, phys: u64, size: u64, prot: u32) -> Result {
+        let iova = usize::try_from(iova).map_err(|_| EOVERFLOW)?;
+        let size = usize::try_from(size).map_err(|_| EOVERFLOW)?;
+        kernel::iommu::domain::Domain::map(self, iova, phys, size, prot, GFP_KERNEL_ACCOUNT)
+    }
+
+    fn unmap(&self, iova: u64, size: u64) -> u64 {
+        match (usize::try_from(iova), usize::try_from(size)) {
+            (Ok(iova), Ok(size)) => kernel::iommu::domain::Domain::unmap(self, iova, size) as u64,
+            _ => 0,
+        }
+    }
+
+    fn pgsize_bitmap(&self) -> u64 {
+        kernel::iommu::domain::Domain::pgsize_bitmap(self) as u64
+    }
+
+    fn aperture(&self) -> (u64, u64) {
+        let g = self.geometry();
+        (g.aperture_start, g.aperture_end)
+    }
+}
+
+/// A paging HWPT.
+pub(crate) struct HwptPaging {
+    /// The domain; devices attached to it hold references too.
+    pub(crate) domain: Arc<PagingDomain>,
+    /// The IOAS the domain mirrors.
+    ioas: ObjectRef,
+    /// Created by attaching a device to an IOAS; destroyed with its last device.
+    pub(crate) auto_domain: bool,
+    /// Allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`.
+    pub(crate) nest_parent: bool,
+}
+
+impl HwptPaging {
+    /// Makes `domain` mirror the IOAS `ioas`: adds it to the IOAS's page table (aperture,
+    /// alignment, every area). On error the domain is freed.
+    pub(crate) fn new(
+        ioas: ObjectRef,
+        domain: PagingDomain,
+        auto_domain: bool,
+        flags: u32,
+    ) -> Result<Arc<HwptPaging>> {
+        let domain = Arc::new(domain, GFP_KERNEL_ACCOUNT)?;
+        let hwpt = Arc::new(
+            HwptPaging {
+                domain,
+                ioas,
+                auto_domain,
+                nest_parent: flags & IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        let dom: Arc<dyn IoptDomain> = hwpt.domain.clone();
+        // Until this succeeds, dropping `hwpt` must not remove anything: removal of an unknown
+        // key is a no-op.
+        hwpt.ioas()?.iopt.add_domain(hwpt.key(), dom)?;
+        Ok(hwpt)
+    }
+
+    /// The key of the domain in the IOAS's page table.
+    pub(crate) fn key(&self) -> usize {
+        core::ptr::from_ref::<PagingDomain>(&self.domain) as usize
+    }
+
+    /// The IOAS.
+    pub(crate) fn ioas(&self) -> Result<&Arc<Ioas>> {
+        self.ioas.as_ioas().ok_or(EINVAL)
+    }
+
+    /// The IOAS object reference.
+    pub(crate) fn ioas_ref(&self) -> &ObjectRef {
+        &self.ioas
+    }
+}
+
+impl Drop for HwptPaging {
+    fn drop(&mut self) {
+        let key = self.key();
+        if let Ok(ioas) = self.ioas() {
+            ioas.iopt.remove_domain(key);
+        }
+    }
+}
+
+/// `struct iommu_hwpt_alloc`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct IommuHwptAlloc {
+    size: u32,
+    flags: u32,
+    dev_id: u32,
+    pt_id: u32,
+    out_hwpt_id: u32,
+    reserved: u32,
+    data_type: u32,
+    data_len: u32,
+    data_uptr: u64,
+    fault_id: u32,
+    reserved2: u32,
+}
+
+const _: () = assert!(size_of::<IommuHwptAlloc>() == 48);
+
+impl UserCmd for IommuHwptAlloc {
+    const MIN_SIZE: usize = offset_of!(IommuHwptAlloc, reserved) + size_of::<u32>();
+}
+
+/// Allocates a paging domain for the device `idev` with `flags` and makes it mirror `ioas`.
+pub(crate) fn alloc_paging(
+    idev: &crate::device::IDevice,
+    ioas: ObjectRef,
+    flags: u32,
+    data: Option<&UserData>,
+    auto_domain: bool,
+) -> Result<Arc<HwptPaging>> {
+    let valid = IOMMU_HWPT_ALLOC_NEST_PARENT
+        | IOMMU_HWPT_ALLOC_DIRTY_TRACKING
+        | IOMMU_HWPT_FAULT_ID_VALID
+        | IOMMU_HWPT_ALLOC_PASID;
+    if flags & !valid != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if flags & IOMMU_HWPT_ALLOC_DIRTY_TRACKING != 0 && !idev.dirty_tracking_capable() {
+        return Err(EOPNOTSUPP);
+    }
+    if flags & IOMMU_HWPT_FAULT_ID_VALID != 0 && flags & IOMMU_HWPT_ALLOC_NEST_PARENT != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let domain = PagingDomain::alloc_user(idev.device(), flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
+    HwptPaging::new(ioas, domain, auto_domain, flags)
+}
+
+/// `IOMMU_HWPT_ALLOC`.
+pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
+    let ictx: &IommufdCtx = &ucmd.ictx;
+    let cmd = &ucmd.cmd;
+    if cmd.reserved != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if (cmd.data_type == IOMMU_HWPT_DATA_NONE && cmd.data_len != 0)
+        || (cmd.data_type != IOMMU_HWPT_DATA_NONE && cmd.data_len == 0)
+    {
+        return Err(EINVAL);
+    }
+    let idev_obj = ictx.objects.get(cmd.dev_id, ObjectType::Device)?;
+    let idev = idev_obj.as_device().ok_or(ENOENT)?;
+    let pt = ictx.objects.get_any(cmd.pt_id).map_err(|_| EINVAL)?;
+    if pt.as_ioas().is_none() {
+        // Nested HWPTs (on a HWPT_PAGING or a vIOMMU) are the next part.
+        return Err(EOPNOTSUPP);
+    }
+    if cmd.flags & IOMMU_HWPT_FAULT_ID_VALID != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let data = (cmd.data_type != IOMMU_HWPT_DATA_NONE).then(|| {
+        UserData::new(
+            cmd.data_type,
+            UserPtr::from_addr(cmd.data_uptr as usize),
+            cmd.data_len as usize,
+        )
+    });
+    let hwpt = alloc_paging(idev, pt, cmd.flags, data.as_ref(), false)?;
+    let new = ictx.objects.alloc(ObjectKind::HwptPaging(hwpt))?;
+    ucmd.cmd.out_hwpt_id = new.id();
+    ucmd.respond()?;
+    new.finalize()
+}
