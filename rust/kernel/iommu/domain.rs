@@ -377,6 +377,7 @@ impl Domain {
 /// User data for a driver-specific domain allocation (`struct iommu_user_data`).
 ///
 /// The driver copies it from user memory itself.
+#[repr(transparent)]
 pub struct UserData(bindings::iommu_user_data);
 
 impl UserData {
