@@ -13,6 +13,9 @@ use super::{
     MockDevice,
     MockIommu,
     HWPT_ALLOC_DIRTY_TRACKING,
+    HWPT_ALLOC_NEST_PARENT,
+    HWPT_ALLOC_PASID,
+    IOMMU_HWPT_DATA_SELFTEST,
     IOMMU_HW_INFO_SELFTEST_REGVAL,
     IOMMU_HW_INFO_TYPE_SELFTEST,
     IOMMU_TEST_DEV_CACHE_DEFAULT,
@@ -21,12 +24,14 @@ use super::{
     MOCK_APERTURE_START,
     MOCK_FLAGS_DEVICE_NO_DIRTY,
     MOCK_FLAGS_DEVICE_PASID,
-    MOCK_PAGE_SIZE, //
+    MOCK_PAGE_SIZE,
+    MOCK_PASID_WIDTH, //
 };
 use kernel::{
     iommu::domain::{
         device_capable,
         device_hw_info,
+        device_max_pasids,
         Capability,
         DmaOwnerClaim,
         Group,
@@ -34,11 +39,13 @@ use kernel::{
         PagingDomain,
         PasidAttachment,
         ResvRegions,
+        UserData,
         DIRTY_NO_CLEAR,
         PROT_READ,
         PROT_WRITE, //
     },
     prelude::*,
+    uaccess::UserPtr, //
 };
 
 /// Counts and logs the checks.
@@ -162,6 +169,10 @@ fn run(iommu: &MockIommu, c: &mut Checker) {
         "capable: cache coherency",
     );
     c.check(
+        device_max_pasids(dev.device()) == 1 << MOCK_PASID_WIDTH,
+        "the PASID device has 2^20 PASIDs",
+    );
+    c.check(
         device_capable(dev.device(), Capability::DirtyTracking),
         "capable: dirty tracking",
     );
@@ -215,6 +226,10 @@ fn run(iommu: &MockIommu, c: &mut Checker) {
         "aperture is the mock aperture",
     );
     c.check(domain.has_dirty_ops(), "the domain has dirty ops");
+    c.check(
+        !domain.enforce_cache_coherency(),
+        "the mock cannot enforce cache coherency",
+    );
     let Some(domain2) = c.ok(
         PagingDomain::alloc(dev.device(), 0),
         "allocate a plain paging domain",
@@ -225,6 +240,50 @@ fn run(iommu: &MockIommu, c: &mut Checker) {
         !domain2.has_dirty_ops(),
         "the plain domain has no dirty ops",
     );
+
+    // Driver data for the allocation, as iommufd passes it (the checks
+    // below fail before the mock reads user memory).
+    let no_mem = UserPtr::from_addr(0);
+    c.err(
+        PagingDomain::alloc_user(dev.device(), 0, Some(&UserData::new(0x1234, no_mem, 8))),
+        EOPNOTSUPP,
+        "alloc with an unknown data type is refused",
+    );
+    c.err(
+        PagingDomain::alloc_user(dev.device(), 0, Some(&UserData::new(0, no_mem, 8))),
+        EINVAL,
+        "alloc with data of type NONE is EINVAL",
+    );
+    c.err(
+        PagingDomain::alloc_user(
+            dev.device(),
+            0,
+            Some(&UserData::new(IOMMU_HWPT_DATA_SELFTEST, no_mem, 2)),
+        ),
+        EINVAL,
+        "alloc with selftest data shorter than iotlb is EINVAL",
+    );
+    c.err(
+        PagingDomain::alloc_user(dev.device(), 1 << 2, None),
+        EOPNOTSUPP,
+        "alloc with an unknown flag is refused",
+    );
+    c.ok(
+        PagingDomain::alloc_user(
+            dev.device(),
+            HWPT_ALLOC_NEST_PARENT | HWPT_ALLOC_PASID,
+            None,
+        )
+        .map(drop),
+        "NEST_PARENT and PASID allocation flags are accepted",
+    );
+    match c.ok(
+        PagingDomain::alloc_user(dev.device(), 0, None),
+        "alloc through the driver op",
+    ) {
+        Some(d) => c.check(iommu.is_mock_domain(&d), "that domain is a mock domain too"),
+        None => return,
+    }
 
     let Some(attach) = c.ok(
         GroupAttachment::attach(group.clone(), &domain),
@@ -351,6 +410,10 @@ fn run(iommu: &MockIommu, c: &mut Checker) {
         "create a NO_DIRTY mock device",
     ) {
         c.check(nd.id() != dev.id(), "the devices have different ids");
+        c.check(
+            device_max_pasids(nd.device()) <= 1,
+            "the other device has no PASIDs",
+        );
         c.check(
             !device_capable(nd.device(), Capability::DirtyTracking),
             "NO_DIRTY: not dirty capable",

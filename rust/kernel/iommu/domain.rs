@@ -166,6 +166,18 @@ pub fn device_hw_info(dev: &Device, requested: u32) -> Result<HwInfoData> {
     })
 }
 
+/// Returns how many PASIDs `dev` can use (`dev->iommu->max_pasids`); 0
+/// when no IOMMU translates it or it has no PASIDs.
+pub fn device_max_pasids(dev: &Device) -> u32 {
+    // SAFETY: `dev` is valid; `dev->iommu` is set while the device is probed.
+    let iommu = unsafe { (*dev.as_raw()).iommu };
+    if iommu.is_null() {
+        return 0;
+    }
+    // SAFETY: `iommu` is valid while the device is probed.
+    unsafe { (*iommu).max_pasids }
+}
+
 /// The IOVA range a domain can translate (`struct iommu_domain_geometry`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Geometry {
@@ -263,6 +275,21 @@ impl Domain {
         self.raw().owner
     }
 
+    /// Makes every mapping of the domain cache coherent (no snoop
+    /// override); returns whether the driver could (`enforce_cache_coherency`).
+    pub fn enforce_cache_coherency(&self) -> bool {
+        let ops = self.raw().ops;
+        if ops.is_null() {
+            return false;
+        }
+        // SAFETY: `ops` of a valid domain points to a valid ops table.
+        match unsafe { (*ops).enforce_cache_coherency } {
+            // SAFETY: The domain is valid; `f` belongs to its driver.
+            Some(f) => unsafe { f(self.as_raw()) },
+            None => false,
+        }
+    }
+
     /// Maps `size` bytes at `iova` to `paddr` (`iommu_map`).
     ///
     /// `prot` is a combination of the `PROT_*` constants. On failure nothing
@@ -350,6 +377,7 @@ impl Domain {
 /// User data for a driver-specific domain allocation (`struct iommu_user_data`).
 ///
 /// The driver copies it from user memory itself.
+#[repr(transparent)]
 pub struct UserData(bindings::iommu_user_data);
 
 impl UserData {
@@ -560,6 +588,13 @@ impl Group {
     /// Returns the raw group pointer.
     pub fn as_raw(&self) -> *mut bindings::iommu_group {
         self.0.get()
+    }
+
+    /// Returns whether MSIs of the group's devices are isolated
+    /// (`iommu_group_has_isolated_msi`).
+    pub fn has_isolated_msi(&self) -> bool {
+        // SAFETY: The group is valid by the type invariant.
+        unsafe { bindings::iommu_group_has_isolated_msi(self.0.get()) }
     }
 
     /// Returns the group's id (`iommu_group_id`).

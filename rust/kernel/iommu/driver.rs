@@ -27,7 +27,7 @@
 
 // Without `CONFIG_IOMMUFD_TEST` nothing can register an instance, so the
 // registration helpers are unused.
-#![cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
+#![cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code, unused_imports))]
 
 use super::domain::{
     Capability,
