@@ -514,7 +514,7 @@ fn check_map(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         let uptr = (a.uptr + off) as usize;
         let info = user_page_info(uptr & !(PAGE_SIZE - 1))?;
         let expect = ((info.pfn as u64) << PAGE_SHIFT) + (uptr % PAGE_SIZE) as u64;
-        let got = hwpt.domain.iova_to_phys((a.iova + off) as usize);
+        let got = hwpt.domain.iova_to_phys(a.iova + off);
         if got != expect {
             return Err(EINVAL);
         }

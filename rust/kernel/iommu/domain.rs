@@ -625,6 +625,12 @@ pub struct GroupAttachment<D: DomainOwner> {
     handle: Handle,
 }
 
+// SAFETY: The attachment only holds references to C objects that may be used and released from
+// any thread (the group, the domain owner, the handle the core reads under its own locks).
+unsafe impl<D: DomainOwner> Send for GroupAttachment<D> {}
+// SAFETY: The methods taking `&self` only read the fields.
+unsafe impl<D: DomainOwner> Sync for GroupAttachment<D> {}
+
 impl<D: DomainOwner> GroupAttachment<D> {
     /// Attaches `group` to `domain`.
     pub fn attach(group: ARef<Group>, domain: D) -> Result<Self> {
@@ -721,6 +727,11 @@ pub struct PasidAttachment<D: DomainOwner> {
     domain: D,
     handle: Handle,
 }
+
+// SAFETY: As for `GroupAttachment`.
+unsafe impl<D: DomainOwner> Send for PasidAttachment<D> {}
+// SAFETY: As for `GroupAttachment`.
+unsafe impl<D: DomainOwner> Sync for PasidAttachment<D> {}
 
 impl<D: DomainOwner> PasidAttachment<D> {
     /// Attaches `pasid` of `dev` to `domain` (`iommu_attach_device_pasid`).
