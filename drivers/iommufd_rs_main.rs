@@ -46,6 +46,7 @@ mod mock_iommu;
 mod object;
 mod pages;
 mod selftest;
+mod stats;
 mod uapi;
 mod ucmd;
 mod vfio_compat;
@@ -85,6 +86,10 @@ struct IommufdModule {
     _dev: MiscDeviceRegistration<IommufdCtx>,
     /// The selftest mock IOMMU (registers nothing without `CONFIG_IOMMUFD_TEST`).
     _mock: mock_iommu::MockIommu,
+    /// debugfs `iommufd_rs/stats`.
+    #[pin]
+    _stats: kernel::debugfs::File<stats::Stats>,
+    _debugfs: kernel::debugfs::Dir,
 }
 
 impl kernel::InPlaceModule for IommufdModule {
@@ -102,6 +107,8 @@ impl kernel::InPlaceModule for IommufdModule {
                 *MOCK.lock() = Some(mock.clone());
                 mock
             },
+            _debugfs: kernel::debugfs::Dir::new(c"iommufd_rs"),
+            _stats <- _debugfs.read_only_file(c"stats", stats::Stats),
             _dev <- MiscDeviceRegistration::register(options),
         })
     }

@@ -108,7 +108,27 @@ pub(crate) struct Object {
     kind: ObjectKind,
 }
 
+impl Drop for Object {
+    fn drop(&mut self) {
+        crate::stats::objects_add(-1);
+    }
+}
+
 impl Object {
+    /// A new object of `kind` with one user (the table's).
+    fn new(kind: ObjectKind) -> Result<Arc<Object>> {
+        // Counted before the allocation: if it fails, dropping the object uncounts it.
+        crate::stats::objects_add(1);
+        Arc::new(
+            Object {
+                users: Refcount::new(1),
+                kind,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )
+        .map_err(Into::into)
+    }
+
     /// Returns the IOAS if this object is one.
     pub(crate) fn as_ioas(&self) -> Option<&Arc<Ioas>> {
         match &self.kind {
@@ -216,13 +236,7 @@ impl NewObject<'_> {
 
     /// Publishes an object of `kind` at the reserved id.
     pub(crate) fn publish(mut self, kind: ObjectKind) -> Result {
-        self.obj = Some(Arc::new(
-            Object {
-                users: Refcount::new(1),
-                kind,
-            },
-            GFP_KERNEL_ACCOUNT,
-        )?);
+        self.obj = Some(Object::new(kind)?);
         self.finalize()
     }
 
@@ -284,13 +298,7 @@ impl ObjectTable {
     ///
     /// The object stays invisible until [`NewObject::finalize`].
     pub(crate) fn alloc(&self, kind: ObjectKind) -> Result<NewObject<'_>> {
-        let obj = Arc::new(
-            Object {
-                users: Refcount::new(1),
-                kind,
-            },
-            GFP_KERNEL_ACCOUNT,
-        )?;
+        let obj = Object::new(kind)?;
         let id = self.xa.lock().reserve(ID_RANGE)?;
         Ok(NewObject {
             table: self,

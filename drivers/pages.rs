@@ -306,6 +306,7 @@ impl Pages {
             }
         }
         if unpinned != 0 {
+            crate::stats::pinned_add(-(unpinned as i64));
             st.npinned -= unpinned;
             Self::uncharge(&st.src, unpinned);
         }
@@ -382,6 +383,7 @@ impl Pages {
             chunk.pages[i % CHUNK] = Some(page);
         }
         st.npinned += n;
+        crate::stats::pinned_add(n as i64);
         Ok(())
     }
 
@@ -459,6 +461,7 @@ impl Drop for PagesState {
         if self.npinned != 0 {
             pr_warn!("iommufd_rs: {} pages still pinned at free\n", self.npinned);
             let n = self.npinned;
+            crate::stats::pinned_add(-(n as i64));
             // Unpin through the chunks' drop; uncharge what they held.
             Pages::uncharge(&self.src, n);
         }
