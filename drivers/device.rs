@@ -173,7 +173,10 @@ impl IDevice {
         self.reserve_regions(&target_ioas)?;
         let mut ga = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
-            ga = Some(GroupAttachment::attach(self.group.clone(), h.domain.clone())?);
+            ga = Some(GroupAttachment::attach(
+                self.group.clone(),
+                h.domain.clone(),
+            )?);
             Ok(())
         });
         match (res, ga) {
@@ -233,8 +236,8 @@ impl IDevice {
         match (res, new_group) {
             (Ok(hwpt), Some(group)) => {
                 let id = hwpt.id();
-                let old = core::mem::replace(&mut st.attach, Some(Attach { group, hwpt }));
-                drop(old);
+                // `st.attach` was taken above, so nothing is replaced here.
+                st.attach = Some(Attach { group, hwpt });
                 drop(st);
                 if moved_ioas {
                     old_ioas.iopt.unreserve_owner(self.key());
@@ -277,10 +280,5 @@ impl IDevice {
         if auto {
             let _ = ictx.destroy_object(id);
         }
-    }
-
-    /// The id of the HWPT the device is attached to.
-    pub(crate) fn attached_hwpt(&self) -> Option<u32> {
-        self.state.lock().attach.as_ref().map(|a| a.hwpt.id())
     }
 }

@@ -19,7 +19,6 @@ use kernel::{
     sync::Arc,
     uaccess::UserPtr, //
 };
-use zerocopy::Immutable;
 use zerocopy_derive::Immutable;
 
 use crate::{
@@ -80,8 +79,6 @@ pub(crate) struct HwptPaging {
     ioas: ObjectRef,
     /// Created by attaching a device to an IOAS; destroyed with its last device.
     pub(crate) auto_domain: bool,
-    /// Allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`.
-    pub(crate) nest_parent: bool,
 }
 
 impl HwptPaging {
@@ -91,7 +88,6 @@ impl HwptPaging {
         ioas: ObjectRef,
         domain: PagingDomain,
         auto_domain: bool,
-        flags: u32,
     ) -> Result<Arc<HwptPaging>> {
         let domain = Arc::new(domain, GFP_KERNEL_ACCOUNT)?;
         let hwpt = Arc::new(
@@ -99,7 +95,6 @@ impl HwptPaging {
                 domain,
                 ioas,
                 auto_domain,
-                nest_parent: flags & IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
             },
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -118,11 +113,6 @@ impl HwptPaging {
     /// The IOAS.
     pub(crate) fn ioas(&self) -> Result<&Arc<Ioas>> {
         self.ioas.as_ioas().ok_or(EINVAL)
-    }
-
-    /// The IOAS object reference.
-    pub(crate) fn ioas_ref(&self) -> &ObjectRef {
-        &self.ioas
     }
 }
 
@@ -180,7 +170,7 @@ pub(crate) fn alloc_paging(
         return Err(EOPNOTSUPP);
     }
     let domain = PagingDomain::alloc_user(idev.device(), flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
-    HwptPaging::new(ioas, domain, auto_domain, flags)
+    HwptPaging::new(ioas, domain, auto_domain)
 }
 
 /// `IOMMU_HWPT_ALLOC`.

@@ -90,16 +90,6 @@ impl Area {
     fn all_pages(&self, iova: u64) -> (usize, usize) {
         self.page_span(0, self.length(iova))
     }
-
-    /// The pages behind the area.
-    pub(crate) fn pages(&self) -> &Arc<Pages> {
-        &self.pages
-    }
-
-    /// Offset of the first byte from the start of the first page of the pages.
-    pub(crate) fn start_byte(&self) -> usize {
-        self.start_byte
-    }
 }
 
 /// The pages an access pinned inside one area.
@@ -162,7 +152,9 @@ fn intersecting<'a, V>(
 impl IoptState {
     /// Whether any area intersects `[first, last]`.
     pub(crate) fn area_in(&self, first: u64, last: u64) -> bool {
-        intersecting(&self.areas, first, last, |a| a.last).next().is_some()
+        intersecting(&self.areas, first, last, |a| a.last)
+            .next()
+            .is_some()
     }
 
     fn reserved_in(&self, first: u64, last: u64) -> bool {
@@ -402,7 +394,12 @@ impl IoPagetable {
 
     /// Places `slices` at consecutive IOVAs starting at `iova` (or at a kernel-chosen IOVA when
     /// `iova` is `None`), mapped into every domain. Returns the first IOVA.
-    pub(crate) fn map_pages(&self, slices: &[PagesSlice], iova: Option<u64>, prot: u32) -> Result<u64> {
+    pub(crate) fn map_pages(
+        &self,
+        slices: &[PagesSlice],
+        iova: Option<u64>,
+        prot: u32,
+    ) -> Result<u64> {
         let length = slices
             .iter()
             .try_fold(0u64, |acc, s| acc.checked_add(s.length))
@@ -579,7 +576,10 @@ impl IoPagetable {
     /// Reserves `[first, last]` for `owner`. `EADDRINUSE` if mapped or outside allowed ranges.
     pub(crate) fn reserve(&self, first: u64, last: u64, owner: usize) -> Result {
         let mut st = self.state.lock();
-        if st.area_in(first, last) || intersecting(&st.allowed, first, last, |&l| l).next().is_some()
+        if st.area_in(first, last)
+            || intersecting(&st.allowed, first, last, |&l| l)
+                .next()
+                .is_some()
         {
             return Err(EADDRINUSE);
         }
@@ -720,36 +720,6 @@ impl IoPagetable {
             let _ = st.access_aligns.remove(pos);
         }
         st.iova_alignment = st.calc_alignment();
-    }
-
-    /// The allowed IOVA ranges minus the reserved ones, as `IOMMU_IOAS_IOVA_RANGES` reports
-    /// them, within `[0, u64::MAX]`.
-    pub(crate) fn usable_ranges(&self) -> Result<KVec<(u64, u64)>> {
-        let st = self.state.lock();
-        let mut out = KVec::new();
-        for (s, l) in st.allowed_spans(0, u64::MAX)?.iter().copied() {
-            let mut cur = s;
-            let mut res: KVec<(u64, u64)> = KVec::new();
-            for r in st.reserved_within(s, l)?.iter().copied() {
-                res.push(r, GFP_KERNEL)?;
-            }
-            res.sort_unstable_by_key(|r| r.0);
-            let mut done = false;
-            for (rs, rl) in res.iter().copied() {
-                if rs > cur {
-                    out.push((cur, rs - 1), GFP_KERNEL)?;
-                }
-                if rl >= l {
-                    done = true;
-                    break;
-                }
-                cur = cur.max(rl + 1);
-            }
-            if !done && cur <= l {
-                out.push((cur, l), GFP_KERNEL)?;
-            }
-        }
-        Ok(out)
     }
 
     /// `IOMMU_OPTION_HUGE_PAGES` set to `enable`. Disabling is refused with `EINVAL` once

@@ -203,14 +203,14 @@ impl UserCmd for IommuIoasMap {
 
 pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMap>) -> Result {
     let cmd = &ucmd.cmd;
-    if cmd.flags
-        & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
+    if cmd.flags & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
         != 0
         || cmd.reserved != 0
     {
         return Err(EOPNOTSUPP);
     }
-    if cmd.iova >= u64::MAX || cmd.length >= u64::MAX {
+    // C: `>= ULONG_MAX`; ULONG_MAX is u64::MAX on the 64-bit kernels served.
+    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
         return Err(EOVERFLOW);
     }
     if cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) == 0 {
@@ -245,13 +245,13 @@ impl UserCmd for IommuIoasCopy {
 
 pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_, IommuIoasCopy>) -> Result {
     let cmd = &ucmd.cmd;
-    if cmd.flags
-        & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
+    if cmd.flags & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
         != 0
     {
         return Err(EOPNOTSUPP);
     }
-    if cmd.length >= u64::MAX || cmd.src_iova >= u64::MAX || cmd.dst_iova >= u64::MAX {
+    // C: `>= ULONG_MAX`, which is u64::MAX here.
+    if cmd.length == u64::MAX || cmd.src_iova == u64::MAX || cmd.dst_iova == u64::MAX {
         return Err(EOVERFLOW);
     }
     if cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) == 0 {
@@ -284,7 +284,8 @@ pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_, IommuIoasUnmap>) -> Result {
         res?;
         unmapped
     } else {
-        if iova >= u64::MAX || length >= u64::MAX {
+        // C: `>= ULONG_MAX`, which is u64::MAX here.
+        if iova == u64::MAX || length == u64::MAX {
             return Err(EOVERFLOW);
         }
         if length == 0 {
@@ -368,13 +369,13 @@ impl UserCmd for IommuIoasMapFile {
 /// `IOMMU_IOAS_MAP_FILE`: maps part of a memfd.
 pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
     let cmd = &ucmd.cmd;
-    if cmd.flags
-        & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
+    if cmd.flags & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
         != 0
     {
         return Err(EOPNOTSUPP);
     }
-    if cmd.iova >= u64::MAX || cmd.length >= u64::MAX {
+    // C: `>= ULONG_MAX`; ULONG_MAX is u64::MAX on the 64-bit kernels served.
+    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
         return Err(EOVERFLOW);
     }
     if cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) == 0 {

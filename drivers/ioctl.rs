@@ -26,7 +26,6 @@ use kernel::{
     prelude::*,
     sync::ArcBorrow, //
 };
-use zerocopy::Immutable;
 use zerocopy_derive::Immutable;
 
 use crate::{
@@ -34,7 +33,6 @@ use crate::{
     ioas,
     object,
     selftest,
-    vfio_compat,
     uapi::{
         IOMMUFD_CMD_BASE,
         IOMMUFD_CMD_LAST,
@@ -45,6 +43,7 @@ use crate::{
         Ucmd,
         UserCmd, //
     },
+    vfio_compat,
     IommufdCtx, //
 };
 
@@ -128,7 +127,9 @@ impl<const SIZE: usize, const MIN: usize> UserCmd for PendingCmd<SIZE, MIN> {
 }
 
 /// An ioctl of the uAPI this implementation does not serve yet.
-fn pending<const SIZE: usize, const MIN: usize>(_ucmd: &mut Ucmd<'_, PendingCmd<SIZE, MIN>>) -> Result {
+fn pending<const SIZE: usize, const MIN: usize>(
+    _ucmd: &mut Ucmd<'_, PendingCmd<SIZE, MIN>>,
+) -> Result {
     Err(EOPNOTSUPP)
 }
 

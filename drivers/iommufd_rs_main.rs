@@ -31,15 +31,14 @@ use kernel::{
             Relaxed, //
         },
         Arc,
-        ArcBorrow,
-        Mutex, //
+        ArcBorrow, //
     }, //
 };
 
 mod access;
-mod io_pagetable;
 mod device;
 mod hwpt;
+mod io_pagetable;
 mod ioas;
 mod ioctl;
 mod mock_iommu;

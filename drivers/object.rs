@@ -41,7 +41,6 @@ use kernel::{
 };
 
 use crate::{
-    IommufdCtx,
     access::Access,
     device::IDevice,
     hwpt::HwptPaging,
@@ -53,6 +52,7 @@ use crate::{
         UserCmd, //
     },
     xa::AllocXArray, //
+    IommufdCtx,
 };
 
 /// The ids objects can get: `xa_limit_31b` with index 0 never used.
@@ -368,7 +368,10 @@ impl ObjectTable {
         // cannot revive a dying object.
         obj.users.inc();
         // INVARIANT: The count just taken belongs to the new `ObjectRef`.
-        Ok(ObjectRef { obj: obj.into(), id })
+        Ok(ObjectRef {
+            obj: obj.into(),
+            id,
+        })
     }
 
     /// Removes the object `id` from the table and frees it.
@@ -426,25 +429,6 @@ impl ObjectTable {
             }
         };
         drop(removed);
-    }
-
-    pub(crate) fn destroy(&self, id: u32) -> Result {
-        let removed = {
-            let mut guard = self.xa.lock();
-            let obj = guard.get(id).ok_or(ENOENT)?;
-            // The table's count is the only one exactly when users is 1;
-            // taking it to 0 under the lock, together with the removal, means
-            // no lookup can find the object any more. This is
-            // `refcount_dec_if_one()`, which the kernel crate's `Refcount`
-            // does not wrap.
-            if obj.users.as_atomic().cmpxchg(1, 0, Release).is_err() {
-                return Err(EBUSY);
-            }
-            guard.remove(id)
-        };
-        // The object is freed here, outside the lock.
-        drop(removed);
-        Ok(())
     }
 }
 

@@ -10,6 +10,7 @@
 //! the locked-memory budget of the process that mapped it.
 
 use kernel::{
+    fs::File,
     mm::{
         pin::{
             capable_ipc_lock,
@@ -24,7 +25,6 @@ use kernel::{
     },
     new_mutex,
     page::PAGE_SIZE,
-    fs::File,
     prelude::*,
     rbtree::RBTree,
     sync::{
@@ -101,7 +101,12 @@ impl Pages {
     ///
     /// `mm_mode` selects mm accounting (`IOMMU_OPTION_RLIMIT_MODE` = 1) for processes without
     /// `CAP_IPC_LOCK`.
-    pub(crate) fn new_user(uptr: usize, length: usize, writable: bool, mm_mode: bool) -> Result<Arc<Pages>> {
+    pub(crate) fn new_user(
+        uptr: usize,
+        length: usize,
+        writable: bool,
+        mm_mode: bool,
+    ) -> Result<Arc<Pages>> {
         Self::new(Kind::User, uptr, length, writable, mm_mode)
     }
 
@@ -116,13 +121,20 @@ impl Pages {
         Self::new(Kind::File(file), start, length, writable, mm_mode)
     }
 
-    fn new(kind: Kind, uptr: usize, length: usize, writable: bool, mm_mode: bool) -> Result<Arc<Pages>> {
+    fn new(
+        kind: Kind,
+        uptr: usize,
+        length: usize,
+        writable: bool,
+        mm_mode: bool,
+    ) -> Result<Arc<Pages>> {
         if length == 0 {
             return Err(EINVAL);
         }
         let end = uptr.checked_add(length).ok_or(EOVERFLOW)?;
         let base = uptr & !(PAGE_SIZE - 1);
-        let npages = end.checked_add(PAGE_SIZE - 1).ok_or(EOVERFLOW)? / PAGE_SIZE - base / PAGE_SIZE;
+        let npages =
+            end.checked_add(PAGE_SIZE - 1).ok_or(EOVERFLOW)? / PAGE_SIZE - base / PAGE_SIZE;
         let mm = Mm::current().ok_or(EFAULT)?;
         let account = if capable_ipc_lock() {
             AccountMode::None
@@ -161,16 +173,6 @@ impl Pages {
         self.start_byte
     }
 
-    /// Length in bytes.
-    pub(crate) fn length(&self) -> usize {
-        self.length
-    }
-
-    /// Number of pages.
-    pub(crate) fn npages(&self) -> usize {
-        self.npages
-    }
-
     /// Whether devices may write.
     pub(crate) fn writable(&self) -> bool {
         self.writable
@@ -179,11 +181,6 @@ impl Pages {
     /// User address of the first byte.
     pub(crate) fn uptr(&self) -> usize {
         self.base + self.start_byte
-    }
-
-    /// Number of pages pinned right now.
-    pub(crate) fn npinned(&self) -> usize {
-        self.state.lock().npinned
     }
 
     /// Whether the memory is a file (only those may move with `IOMMU_IOAS_CHANGE_PROCESS`).
@@ -198,9 +195,7 @@ impl Pages {
         let moves = match st.src.account {
             AccountMode::None => false,
             AccountMode::Mm => !st.src.mm.is_current(),
-            AccountMode::User => {
-                !st.src.mm.is_current() || !st.src.user.is_current()
-            }
+            AccountMode::User => !st.src.mm.is_current() || !st.src.user.is_current(),
         };
         moves.then_some((st.src.account, st.npinned))
     }
@@ -317,7 +312,9 @@ impl Pages {
     }
 
     fn uses_mut(st: &mut PagesState, i: usize) -> Option<&mut u32> {
-        st.chunks.get_mut(&(i / CHUNK)).map(|c| &mut c.uses[i % CHUNK])
+        st.chunks
+            .get_mut(&(i / CHUNK))
+            .map(|c| &mut c.uses[i % CHUNK])
     }
 
     /// Last index of the run starting at `idx` whose pages are all unused, or all used, ending
@@ -372,10 +369,13 @@ impl Pages {
                     return Err(e.into());
                 }
             };
-            if let Err(e) = st.chunks.try_create_and_insert(key, chunk, GFP_KERNEL_ACCOUNT) {
+            if let Err(e) = st
+                .chunks
+                .try_create_and_insert(key, chunk, GFP_KERNEL_ACCOUNT)
+            {
                 drop(pinned);
                 Self::uncharge(&st.src, n);
-                return Err(e.into());
+                return Err(e);
             }
         }
         let chunk = st.chunks.get_mut(&key).ok_or(EINVAL)?;
@@ -390,7 +390,9 @@ impl Pages {
     fn charge(src: &Source, n: usize) -> Result {
         match src.account {
             AccountMode::None => {}
-            AccountMode::User => src.user.charge_locked_vm(n, memlock_limit_pages(&src.task))?,
+            AccountMode::User => src
+                .user
+                .charge_locked_vm(n, memlock_limit_pages(&src.task))?,
             AccountMode::Mm => src.mm.account_locked_vm(n, true, &src.task)?,
         }
         src.mm.add_pinned_vm(n as i64);

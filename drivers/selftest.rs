@@ -300,7 +300,8 @@ fn create_access(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     if a.flags & !MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES != 0 {
         return Err(EOPNOTSUPP);
     }
-    let fdr = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC).map_err(|_| ENOMEM)?;
+    let fdr =
+        FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC).map_err(|_| ENOMEM)?;
     let access = Access::new(a.flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES != 0)?;
     let new = ucmd
         .ictx
@@ -506,7 +507,11 @@ fn check_map(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let hwpt = obj.as_hwpt_paging().ok_or(ENOENT)?;
     let mock = crate::mock()?;
     let ps = mock.page_size(&hwpt.domain)? as u64;
-    if a.iova % ps != 0 || a.length % ps != 0 || a.uptr % ps != 0 || a.uptr.checked_add(a.length).is_none() {
+    if a.iova % ps != 0
+        || a.length % ps != 0
+        || a.uptr % ps != 0
+        || a.uptr.checked_add(a.length).is_none()
+    {
         return Err(EINVAL);
     }
     let mut off = 0u64;

@@ -18,6 +18,7 @@ use core::{
     cmp::min,
     mem::size_of, //
 };
+use kernel::sync::ArcBorrow;
 use kernel::{
     prelude::*,
     uaccess::{
@@ -26,7 +27,6 @@ use kernel::{
         UserSliceReader, //
     }, //
 };
-use kernel::sync::ArcBorrow;
 use zerocopy::Immutable;
 
 use crate::IommufdCtx;

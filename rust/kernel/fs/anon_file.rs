@@ -64,7 +64,11 @@ impl<T: AnonFileOps> Vtable<T> {
 ///
 /// `flags` are the open flags (`O_RDWR`, `O_CLOEXEC`...). The file is not in any descriptor
 /// table yet; see [`crate::fs::file::FileDescriptorReservation`].
-pub fn create<T: AnonFileOps>(name: &'static CStr, data: T::Data, flags: u32) -> Result<ARef<File>> {
+pub fn create<T: AnonFileOps>(
+    name: &'static CStr,
+    data: T::Data,
+    flags: u32,
+) -> Result<ARef<File>> {
     let ptr = data.into_foreign();
     // SAFETY: `name` is a NUL-terminated static string; the vtable is a static; `ptr` is handed
     // to the file and given back to `release`.

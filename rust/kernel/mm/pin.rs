@@ -163,12 +163,7 @@ fn pin_into(
             // SAFETY: `batch` has room for `want` page pointers; `mm` is the current address
             // space, which the fast path walks.
             let n = unsafe {
-                bindings::pin_user_pages_fast(
-                    addr,
-                    want as _,
-                    gup_flags as _,
-                    batch.as_mut_ptr(),
-                )
+                bindings::pin_user_pages_fast(addr, want as _, gup_flags as _, batch.as_mut_ptr())
             };
             n as isize
         } else {
@@ -341,7 +336,8 @@ impl Mm {
         unsafe { bindings::mmap_write_lock(mm) };
         // SAFETY: The mmap lock is held for writing, as `__account_locked_vm` requires; `task`
         // is a valid task.
-        let rc = unsafe { bindings::__account_locked_vm(mm, npages as _, inc, task.as_ptr(), false) };
+        let rc =
+            unsafe { bindings::__account_locked_vm(mm, npages as _, inc, task.as_ptr(), false) };
         // SAFETY: Taken above.
         unsafe { bindings::mmap_write_unlock(mm) };
         to_result(rc)
