@@ -32,6 +32,7 @@ use crate::{
         HwptPaging, //
     },
     ioas::Ioas,
+    mock_iommu::MockDevice,
     object::{
         ObjectKind,
         ObjectRef,
@@ -62,11 +63,18 @@ pub(crate) struct IDevice {
     _owner: DmaOwnerClaim,
     #[pin]
     state: Mutex<DevState>,
+    /// The device's owner when iommufd created it (a selftest mock device): dropped last, after
+    /// DMA ownership is released, since removing it takes the device off its IOMMU.
+    _backing: Option<MockDevice>,
 }
 
 impl IDevice {
     /// Binds `dev` to the context `ictx`: claims its DMA ownership.
-    pub(crate) fn bind(ictx: &IommufdCtx, dev: &Device) -> Result<Arc<IDevice>> {
+    pub(crate) fn bind(
+        ictx: &IommufdCtx,
+        dev: &Device,
+        backing: Option<MockDevice>,
+    ) -> Result<Arc<IDevice>> {
         if !device_capable(dev, Capability::CacheCoherency) {
             return Err(EINVAL);
         }
@@ -78,6 +86,7 @@ impl IDevice {
                 group,
                 _owner: owner,
                 state <- new_mutex!(DevState { attach: None }),
+                _backing: backing,
             }),
             GFP_KERNEL_ACCOUNT,
         )

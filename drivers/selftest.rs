@@ -11,6 +11,7 @@ use core::mem::{
 };
 use kernel::{
     bindings,
+    device::Device,
     fs::{
         anon_file::{
             self,
@@ -26,6 +27,7 @@ use kernel::{
     },
     prelude::*,
     sync::{
+        aref::ARef,
         atomic::{
             Atomic,
             Relaxed, //
@@ -424,10 +426,9 @@ struct CheckDevCache {
 
 /// A selftest device: a mock device bound to the context (the selftest object of upstream).
 pub(crate) struct StDev {
-    /// The DEVICE object (its user reference keeps user space from destroying it).
+    /// The DEVICE object (its user reference keeps user space from destroying it); it owns
+    /// the mock device.
     idev: ObjectRef,
-    /// Dropped last: the mock device leaves the bus after it is unbound.
-    _mock: MockDevice,
 }
 
 impl StDev {
@@ -452,7 +453,9 @@ fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
     let mock = crate::mock()?;
     let dev = MockDevice::create(&mock, flags)?;
     let idev_new = ictx.objects.reserve()?;
-    let idev = IDevice::bind(ictx, dev.device())?;
+    let device: ARef<Device> = dev.device().into();
+    // The device object owns the mock device from here on.
+    let idev = IDevice::bind(ictx, &device, Some(dev))?;
     let idev_id = idev_new.id();
     idev_new.publish(ObjectKind::Device(idev.clone()))?;
     let idev_ref = ictx.objects.get(idev_id, ObjectType::Device)?;
@@ -465,13 +468,7 @@ fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
         }
     };
     let st_id = st_new.id();
-    let stdev = Arc::new(
-        StDev {
-            idev: idev_ref,
-            _mock: dev,
-        },
-        GFP_KERNEL,
-    );
+    let stdev = Arc::new(StDev { idev: idev_ref }, GFP_KERNEL);
     let stdev = match stdev {
         Ok(s) => s,
         Err(e) => {
