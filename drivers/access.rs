@@ -151,10 +151,12 @@ impl Access {
     }
 
     /// Reads or writes `buf` at `iova`.
-    pub(crate) fn rw(&self, iova: u64, buf: &mut [u8], write: bool) -> Result {
+    pub(crate) fn rw(&self, iova: u64, buf: &mut [u8], write: bool, slow: bool) -> Result {
         let st = self.state.lock();
         let ioas_obj = st.ioas.as_ref().ok_or(ENOENT)?;
-        Self::ioas_of(ioas_obj)?.iopt.access_rw(iova, buf, write)
+        Self::ioas_of(ioas_obj)?
+            .iopt
+            .access_rw(iova, buf, write, slow)
     }
 
     /// `ioas` is unmapping `[iova, iova + length)`: unpin every item that touches it.

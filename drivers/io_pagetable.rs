@@ -925,17 +925,23 @@ impl IoPagetable {
     }
 
     /// Copies between `buf` and the memory mapped at `iova` (any alignment).
-    pub(crate) fn access_rw(&self, iova: u64, buf: &mut [u8], write: bool) -> Result {
+    /// Unless `slow`, memory of the current process nobody pinned is copied through its user
+    /// address (upstream's fast path); otherwise the pages are pinned for the copy.
+    pub(crate) fn access_rw(&self, iova: u64, buf: &mut [u8], write: bool, slow: bool) -> Result {
         let st = self.state.lock();
         let mut done = 0usize;
         Self::walk(&st, iova, buf.len() as u64, |_a_iova, area, off, len| {
             Self::check_access_prot(area, write)?;
             let (first, last) = area.page_span(off, len);
-            area.pages.take(first, last)?;
-            let part = buf.get_mut(done..done + len as usize).ok_or(EINVAL);
-            let res = part.and_then(|p| area.pages.rw(area.start_byte + off as usize, p, write));
-            area.pages.put(first, last);
+            let part = buf.get_mut(done..done + len as usize).ok_or(EINVAL)?;
             done += len as usize;
+            let byte = area.start_byte + off as usize;
+            if !slow && area.pages.rw_through_user(first, last, byte, part, write)? {
+                return Ok(());
+            }
+            area.pages.take(first, last)?;
+            let res = area.pages.rw(byte, part, write);
+            area.pages.put(first, last);
             res
         })
     }

@@ -32,7 +32,11 @@ use kernel::{
         Arc,
         Mutex, //
     },
-    task::Task, //
+    task::Task,
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    }, //
 };
 
 /// How pinned pages are charged (the values of `IOMMU_OPTION_RLIMIT_MODE` map onto `User`/`Mm`).
@@ -455,6 +459,37 @@ impl Pages {
             pos += n;
         }
         Ok(())
+    }
+}
+
+impl Pages {
+    /// Copies between `buf` and the memory `byte` bytes from the start of the first page
+    /// through the user address of the memory, when that is the same memory: user memory of
+    /// the current process whose pages `first..=last` nobody pinned. Returns `false` (having
+    /// done nothing) otherwise; the caller then pins.
+    pub(crate) fn rw_through_user(
+        &self,
+        first: usize,
+        last: usize,
+        byte: usize,
+        buf: &mut [u8],
+        write: bool,
+    ) -> Result<bool> {
+        if !matches!(self.kind, Kind::User) {
+            return Ok(false);
+        }
+        let st = self.state.lock();
+        if !st.src.mm.is_current() || (first..=last).any(|i| Self::uses(&st, i) != 0) {
+            return Ok(false);
+        }
+        let addr = self.base.checked_add(byte).ok_or(EOVERFLOW)?;
+        let user = UserSlice::new(UserPtr::from_addr(addr), buf.len());
+        if write {
+            user.writer().write_slice(buf)?;
+        } else {
+            user.reader().read_slice(buf)?;
+        }
+        Ok(true)
     }
 }
 

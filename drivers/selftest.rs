@@ -380,11 +380,12 @@ fn access_rw(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         let len = a.length as usize;
         let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
         let user = UserSlice::new(UserPtr::from_addr(a.uptr as usize), len);
+        let slow = a.flags & MOCK_ACCESS_RW_SLOW_PATH != 0;
         if a.flags & MOCK_ACCESS_RW_WRITE != 0 {
             user.reader().read_slice(&mut buf)?;
-            st.access.rw(a.iova, &mut buf, true)
+            st.access.rw(a.iova, &mut buf, true, slow)
         } else {
-            st.access.rw(a.iova, &mut buf, false)?;
+            st.access.rw(a.iova, &mut buf, false, slow)?;
             user.writer().write_slice(&buf)
         }
     })
