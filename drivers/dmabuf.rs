@@ -171,7 +171,11 @@ impl DmaBufImport {
         let phys = {
             let resv = buf.lock_resv();
             attach.pin(&resv)?;
-            phys_lookup(&buf, &resv)?
+            let phys = phys_lookup(&buf, &resv)?;
+            // A revoke between attaching and the lookup found nothing mapped; the lookup
+            // succeeded, so the memory is usable again.
+            tracker.inner.lock().revoked = false;
+            phys
         };
         Ok(Self {
             _attach: attach,

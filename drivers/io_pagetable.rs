@@ -170,7 +170,10 @@ impl IoptState {
     /// Tracks the dma-buf area at `iova` in every domain. On error nothing is tracked.
     fn track_all(&self, iova: u64, area: &Area) -> Result {
         for (key, dom) in self.domains.iter() {
-            if let Err(e) = area.pages.track(self.id(), iova, area.length(iova), *key, dom) {
+            if let Err(e) = area
+                .pages
+                .track(self.id(), iova, area.length(iova), *key, dom)
+            {
                 area.pages.untrack(self.id(), iova, None);
                 return Err(e);
             }

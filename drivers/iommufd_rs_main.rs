@@ -27,13 +27,13 @@ use kernel::{
     },
     prelude::*,
     sync::{
+        aref::ARef,
         atomic::{
             Atomic,
             Relaxed, //
         },
         Arc,
         ArcBorrow,
-        aref::ARef,
         Mutex, //
     }, //
 };

@@ -170,7 +170,8 @@ impl DmaBuf {
         let fd = unsafe { bindings::dma_buf_fd(this.as_raw(), flags as i32) };
         to_result(fd)?;
         // The file reference now belongs to the descriptor table.
-        core::mem::forget(this);
+        let _ = ARef::into_raw(this);
+        // CAST: `to_result` accepted `fd`, so it is not negative.
         Ok(fd as u32)
     }
 
@@ -188,7 +189,9 @@ impl DmaBuf {
         // SAFETY: The buffer was exported by `export::<T>`, so its private data came from
         // `Pin<KBox<T>>::into_foreign` and is released only when the buffer is, which cannot
         // happen while `self` is borrowed.
-        let data = unsafe { <Pin<KBox<T>> as ForeignOwnable>::borrow(bindings::dma_buf_priv_of(self.as_raw())) };
+        let data = unsafe {
+            <Pin<KBox<T>> as ForeignOwnable>::borrow(bindings::dma_buf_priv_of(self.as_raw()))
+        };
         Some(data.get_ref())
     }
 
@@ -310,7 +313,6 @@ impl<T: Importer> ImportVtable<T> {
     const OPS: bindings::dma_buf_attach_ops = bindings::dma_buf_attach_ops {
         allow_peer2peer: T::ALLOW_PEER2PEER,
         invalidate_mappings: Some(Self::invalidate_mappings),
-        ..pin_init::zeroed()
     };
 
     /// # Safety
@@ -358,7 +360,12 @@ impl<T: Importer> DynamicAttachment<T> {
         // SAFETY: `buf` and `dev` are valid; the ops are a constant; `ptr` stays valid until
         // the attachment is detached (in `drop`) or, on failure, is taken back below.
         let attach = unsafe {
-            bindings::dma_buf_dynamic_attach(buf.as_raw(), dev.as_raw(), &ImportVtable::<T>::OPS, ptr)
+            bindings::dma_buf_dynamic_attach(
+                buf.as_raw(),
+                dev.as_raw(),
+                &ImportVtable::<T>::OPS,
+                ptr,
+            )
         };
         match from_err_ptr(attach) {
             Ok(attach) => Ok(Self {
