@@ -97,6 +97,14 @@ pub(crate) fn test_revoke(fd: i32, revoked: bool) -> Result {
     Ok(())
 }
 
+/// A dma-buf, as `IOMMU_IOAS_MAP_FILE` holds it before importing it.
+pub(crate) type DmaBufRef = ARef<DmaBuf>;
+
+/// The dma-buf open as `fd` in the current process, if the file is one.
+pub(crate) fn get(fd: i32) -> Option<DmaBufRef> {
+    DmaBuf::get(fd).ok()
+}
+
 /// Asks the exporter of `buf` for its physical range.
 fn phys_lookup(buf: &DmaBuf, resv: &ResvGuard<'_>) -> Result<PhysVec> {
     match buf.exporter_data::<TestDmaBuf>() {
@@ -157,7 +165,7 @@ pub(crate) struct DmaBufImport {
 
 impl DmaBufImport {
     /// Attaches `dev` to `buf`, pins it and reads its physical range.
-    pub(crate) fn new(buf: ARef<DmaBuf>, dev: &Device) -> Result<Self> {
+    pub(crate) fn new(buf: DmaBufRef, dev: &Device) -> Result<Self> {
         let tracker = Arc::pin_init(
             pin_init!(Tracker {
                 inner <- new_mutex!(TrackerInner {

@@ -390,9 +390,9 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
     let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
     let writable = cmd.flags & IOMMU_IOAS_MAP_WRITEABLE != 0;
     // A dma-buf is imported; any other file must be a memfd (checked when pinning).
-    let pages = match kernel::dma_buf::DmaBuf::get(cmd.fd) {
-        Ok(buf) => Pages::new_dmabuf(buf, &ucmd.ictx.misc_dev, start, length, writable)?,
-        Err(_) => {
+    let pages = match crate::dmabuf::get(cmd.fd) {
+        Some(buf) => Pages::new_dmabuf(buf, &ucmd.ictx.misc_dev, start, length, writable)?,
+        None => {
             let file = kernel::mm::pin::fget_for_pinning(cmd.fd)?;
             Pages::new_file(file, start, length, writable, ucmd.ictx.account_mm())?
         }

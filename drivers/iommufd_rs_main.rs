@@ -41,6 +41,10 @@ use kernel::{
 mod access;
 mod io_pagetable;
 mod device;
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+mod dmabuf;
+#[cfg(not(CONFIG_DMA_SHARED_BUFFER))]
+#[path = "dmabuf_none.rs"]
 mod dmabuf;
 mod hwpt;
 mod ioas;

@@ -15,7 +15,6 @@
 
 use kernel::{
     device::Device,
-    dma_buf::DmaBuf,
     mm::{
         pin::{
             capable_ipc_lock,
@@ -42,7 +41,10 @@ use kernel::{
 };
 
 use crate::{
-    dmabuf::DmaBufImport,
+    dmabuf::{
+        DmaBufImport,
+        DmaBufRef, //
+    },
     io_pagetable::IoptDomain, //
 };
 
@@ -132,7 +134,7 @@ impl Pages {
     /// Creates the pages for `length` bytes of the dma-buf `buf` at offset `start`, importing
     /// it for the device `dev`. The range must be inside the buffer (`EINVAL`).
     pub(crate) fn new_dmabuf(
-        buf: ARef<DmaBuf>,
+        buf: DmaBufRef,
         dev: &Device,
         start: usize,
         length: usize,
