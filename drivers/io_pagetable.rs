@@ -29,6 +29,8 @@ pub(crate) const PROT_READ: u32 = 1 << 0;
 pub(crate) const PROT_WRITE: u32 = 1 << 1;
 /// `IOMMU_CACHE`.
 pub(crate) const PROT_CACHE: u32 = 1 << 2;
+/// `IOMMU_MMIO`: dma-buf memory is mapped as MMIO, without `IOMMU_CACHE`.
+const PROT_MMIO: u32 = 1 << 4;
 
 /// Largest IOVA alignment chosen for kernel-allocated IOVAs: the huge page size where
 /// transparent huge pages exist (2 MiB on both supported architectures), else `PAGE_SIZE`.
@@ -150,6 +152,25 @@ fn intersecting<'a, V>(
 }
 
 impl IoptState {
+    /// The identity of the I/O page table (dma-buf imports track areas by it).
+    fn id(&self) -> usize {
+        core::ptr::from_ref(self).addr()
+    }
+
+    /// Tracks the dma-buf area at `iova` in every domain. On error nothing is tracked.
+    fn track_all(&self, iova: u64, area: &Area) -> Result {
+        for (key, dom) in self.domains.iter() {
+            if let Err(e) = area
+                .pages
+                .track(self.id(), iova, area.length(iova), *key, dom)
+            {
+                area.pages.untrack(self.id(), iova, None);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether any area intersects `[first, last]`.
     pub(crate) fn area_in(&self, first: u64, last: u64) -> bool {
         intersecting(&self.areas, first, last, |a| a.last)
@@ -271,6 +292,11 @@ impl IoptState {
     /// Maps the area at `iova` into `domain`. On error the part mapped is unmapped.
     fn map_area_into(&self, domain: &dyn IoptDomain, iova: u64, area: &Area) -> Result {
         let len = area.length(iova);
+        let prot = if area.pages.is_dmabuf() {
+            (area.prot & !PROT_CACHE) | PROT_MMIO
+        } else {
+            area.prot
+        };
         let (first, last) = area.all_pages(iova);
         let mut cur_iova = iova;
         // Runs of physically contiguous memory are mapped in one call.
@@ -288,7 +314,7 @@ impl IoptState {
             match run {
                 Some((ri, rp, rs)) if large && rp + rs == p => run = Some((ri, rp, rs + size)),
                 Some((ri, rp, rs)) => {
-                    domain.map(ri, rp, rs, area.prot)?;
+                    domain.map(ri, rp, rs, prot)?;
                     run = Some((cur_iova, p, size));
                 }
                 None => run = Some((cur_iova, p, size)),
@@ -298,7 +324,7 @@ impl IoptState {
             Ok(())
         });
         let res = res.and_then(|()| match run {
-            Some((ri, rp, rs)) => domain.map(ri, rp, rs, area.prot),
+            Some((ri, rp, rs)) => domain.map(ri, rp, rs, prot),
             None => Ok(()),
         });
         if res.is_err() {
@@ -319,10 +345,18 @@ impl IoptState {
         let area = self.areas.get(&iova).ok_or(EINVAL)?;
         let (first, last) = area.all_pages(iova);
         area.pages.take(first, last)?;
+        if let Err(e) = self.track_all(iova, area) {
+            area.pages.put(first, last);
+            return Err(e);
+        }
         for (n, (_, dom)) in self.domains.iter().enumerate() {
             if let Err(e) = self.map_area_into(&**dom, iova, area) {
-                for (_, d) in self.domains.iter().take(n) {
-                    d.unmap(iova, area.length(iova));
+                if area.pages.is_dmabuf() {
+                    area.pages.untrack(self.id(), iova, None);
+                } else {
+                    for (_, d) in self.domains.iter().take(n) {
+                        d.unmap(iova, area.length(iova));
+                    }
                 }
                 area.pages.put(first, last);
                 return Err(e);
@@ -339,8 +373,12 @@ impl IoptState {
         if !area.in_domains {
             return;
         }
-        for (_, d) in self.domains.iter() {
-            d.unmap(iova, area.length(iova));
+        if area.pages.is_dmabuf() {
+            area.pages.untrack(self.id(), iova, None);
+        } else {
+            for (_, d) in self.domains.iter() {
+                d.unmap(iova, area.length(iova));
+            }
         }
         let (first, last) = area.all_pages(iova);
         area.pages.put(first, last);
@@ -640,7 +678,15 @@ impl IoPagetable {
                 if !area.in_domains {
                     area.pages.take(first, last)?;
                 }
-                if let Err(e) = st.map_area_into(&*domain, iova, area) {
+                let res = area
+                    .pages
+                    .track(st.id(), iova, area.length(iova), key, &domain)
+                    .and_then(|()| {
+                        st.map_area_into(&*domain, iova, area).inspect_err(|_| {
+                            area.pages.untrack(st.id(), iova, Some(key));
+                        })
+                    });
+                if let Err(e) = res {
                     if !area.in_domains {
                         area.pages.put(first, last);
                     }
@@ -652,7 +698,11 @@ impl IoPagetable {
                 st.reserved.retain(|r| r.2 != key);
                 for &j in done.iter() {
                     if let Some(area) = st.areas.get(&j) {
-                        domain.unmap(j, area.length(j));
+                        if area.pages.is_dmabuf() {
+                            area.pages.untrack(st.id(), j, Some(key));
+                        } else {
+                            domain.unmap(j, area.length(j));
+                        }
                         if !area.in_domains {
                             let (f, l) = area.all_pages(j);
                             area.pages.put(f, l);
@@ -686,7 +736,11 @@ impl IoPagetable {
         let last_domain = st.domains.is_empty();
         for (&iova, area) in st.areas.iter() {
             if area.in_domains {
-                domain.unmap(iova, area.length(iova));
+                if area.pages.is_dmabuf() {
+                    area.pages.untrack(st.id(), iova, Some(key));
+                } else {
+                    domain.unmap(iova, area.length(iova));
+                }
                 if last_domain {
                     let (f, l) = area.all_pages(iova);
                     area.pages.put(f, l);
@@ -805,6 +859,9 @@ impl IoPagetable {
         if area.num_accesses != 0 {
             return Err(EBUSY);
         }
+        if area.pages.is_dmabuf() {
+            return Err(EOPNOTSUPP);
+        }
         let head_len = iova - a_first + 1;
         if head_len & (align - 1) != 0 {
             return Err(EINVAL);
@@ -885,6 +942,9 @@ impl IoPagetable {
             if piece_last != last && (start + len as usize) % PAGE_SIZE != 0 {
                 return Err(EINVAL);
             }
+            if area.pages.is_dmabuf() {
+                return Err(EINVAL);
+            }
             let (first, lastp) = area.page_span(off, len);
             segs.reserve(1, GFP_KERNEL)?;
             area.pages.take(first, lastp)?;
@@ -932,6 +992,9 @@ impl IoPagetable {
         let mut done = 0usize;
         Self::walk(&st, iova, buf.len() as u64, |_a_iova, area, off, len| {
             Self::check_access_prot(area, write)?;
+            if area.pages.is_dmabuf() {
+                return Err(EINVAL);
+            }
             let (first, last) = area.page_span(off, len);
             let part = buf.get_mut(done..done + len as usize).ok_or(EINVAL)?;
             done += len as usize;

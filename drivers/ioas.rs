@@ -387,16 +387,17 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
         return Err(EINVAL);
     }
     cmd.start.checked_add(cmd.length - 1).ok_or(EOVERFLOW)?;
-    let file = kernel::mm::pin::fget_for_pinning(cmd.fd)?;
     let start = usize::try_from(cmd.start).map_err(|_| EOVERFLOW)?;
     let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
-    let pages = Pages::new_file(
-        file,
-        start,
-        length,
-        cmd.flags & IOMMU_IOAS_MAP_WRITEABLE != 0,
-        ucmd.ictx.account_mm(),
-    )?;
+    let writable = cmd.flags & IOMMU_IOAS_MAP_WRITEABLE != 0;
+    // A dma-buf is imported; any other file must be a memfd (checked when pinning).
+    let pages = match crate::dmabuf::get(cmd.fd) {
+        Some(buf) => Pages::new_dmabuf(buf, &ucmd.ictx.misc_dev, start, length, writable)?,
+        None => {
+            let file = kernel::mm::pin::fget_for_pinning(cmd.fd)?;
+            Pages::new_file(file, start, length, writable, ucmd.ictx.account_mm())?
+        }
+    };
     let start_byte = pages.start_byte();
     let slices = [PagesSlice {
         pages,

@@ -108,7 +108,7 @@ fn run<T: UserCmd>(
     }
     let mut ucmd = Ucmd::<T>::copy_in(ictx, arg, user_size)?;
     execute(&mut ucmd)?;
-    Ok(0)
+    Ok(ucmd.result())
 }
 
 /// The VFIO compatibility ioctls (`/dev/vfio/vfio` on top of iommufd).

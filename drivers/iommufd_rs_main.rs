@@ -18,6 +18,7 @@
 //! loaded fails, and the other way round.
 
 use kernel::{
+    device::Device,
     fs::File,
     miscdevice::{
         MiscDevice,
@@ -26,6 +27,7 @@ use kernel::{
     },
     prelude::*,
     sync::{
+        aref::ARef,
         atomic::{
             Atomic,
             Relaxed, //
@@ -37,6 +39,11 @@ use kernel::{
 
 mod access;
 mod device;
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+mod dmabuf;
+#[cfg(not(CONFIG_DMA_SHARED_BUFFER))]
+#[path = "dmabuf_none.rs"]
+mod dmabuf;
 mod hwpt;
 mod io_pagetable;
 mod ioas;
@@ -59,7 +66,7 @@ module! {
     authors: ["iommufd-rs developers"],
     description: "iommufd user API (/dev/iommu) in Rust",
     license: "GPL",
-    imports_ns: ["IOMMUFD_INTERNAL"],
+    imports_ns: ["IOMMUFD_INTERNAL", "DMA_BUF"],
     params: {
         mock_selfcheck: bool {
             default: false,
@@ -134,6 +141,8 @@ pub(crate) struct IommufdCtx {
     account_mm: Atomic<bool>,
     /// The id of the IOAS serving the VFIO compatibility ioctls, 0 for none.
     pub(crate) vfio_ioas: Atomic<u32>,
+    /// The device of `/dev/iommu` (dma-bufs are attached to it).
+    pub(crate) misc_dev: ARef<Device>,
 }
 
 impl IommufdCtx {
@@ -188,12 +197,13 @@ impl PinnedDrop for IommufdCtx {
 impl MiscDevice for IommufdCtx {
     type Ptr = Arc<Self>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Self>> {
         Arc::pin_init(
             try_pin_init!(IommufdCtx {
                 objects <- ObjectTable::new(),
                 account_mm: Atomic::new(false),
                 vfio_ioas: Atomic::new(0),
+                misc_dev: misc.device().into(),
             }),
             GFP_KERNEL_ACCOUNT,
         )

@@ -8,8 +8,13 @@
 //! range. A page is pinned when its first use is taken and unpinned when its last use is
 //! dropped, so each page is pinned once however many domains map it, and it is charged once to
 //! the locked-memory budget of the process that mapped it.
+//!
+//! A dma-buf range ([`Pages::new_dmabuf`]) is different: its memory is the exporter's physical
+//! range, pinned by the import as a whole, never page by page and never charged (see
+//! [`crate::dmabuf`]).
 
 use kernel::{
+    device::Device,
     fs::File,
     mm::{
         pin::{
@@ -37,6 +42,14 @@ use kernel::{
         UserPtr,
         UserSlice, //
     }, //
+};
+
+use crate::{
+    dmabuf::{
+        DmaBufImport,
+        DmaBufRef, //
+    },
+    io_pagetable::IoptDomain, //
 };
 
 /// How pinned pages are charged (the values of `IOMMU_OPTION_RLIMIT_MODE` map onto `User`/`Mm`).
@@ -80,6 +93,8 @@ enum Kind {
     User,
     /// A memfd, at file offsets.
     File(ARef<File>),
+    /// A dma-buf, at offsets into the buffer.
+    DmaBuf(DmaBufImport),
 }
 
 /// A range of user memory that areas map.
@@ -125,6 +140,29 @@ impl Pages {
         Self::new(Kind::File(file), start, length, writable, mm_mode)
     }
 
+    /// Creates the pages for `length` bytes of the dma-buf `buf` at offset `start`, importing
+    /// it for the device `dev`. The range must be inside the buffer (`EINVAL`).
+    pub(crate) fn new_dmabuf(
+        buf: DmaBufRef,
+        dev: &Device,
+        start: usize,
+        length: usize,
+        writable: bool,
+    ) -> Result<Arc<Pages>> {
+        if length == 0 {
+            return Err(EINVAL);
+        }
+        let last = start.checked_add(length - 1).ok_or(EOVERFLOW)?;
+        if buf.size() <= last || length / PAGE_SIZE >= u32::MAX as usize {
+            return Err(EINVAL);
+        }
+        if length > usize::MAX - PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        let import = DmaBufImport::new(buf, dev)?;
+        Self::new(Kind::DmaBuf(import), start, length, writable, false)
+    }
+
     fn new(
         kind: Kind,
         uptr: usize,
@@ -140,7 +178,8 @@ impl Pages {
         let npages =
             end.checked_add(PAGE_SIZE - 1).ok_or(EOVERFLOW)? / PAGE_SIZE - base / PAGE_SIZE;
         let mm = Mm::current().ok_or(EFAULT)?;
-        let account = if capable_ipc_lock() {
+        // A dma-buf is not pinned page by page, so it is never charged.
+        let account = if matches!(kind, Kind::DmaBuf(_)) || capable_ipc_lock() {
             AccountMode::None
         } else if mm_mode {
             AccountMode::Mm
@@ -192,6 +231,36 @@ impl Pages {
         matches!(self.kind, Kind::File(_))
     }
 
+    /// Whether the memory is a dma-buf.
+    pub(crate) fn is_dmabuf(&self) -> bool {
+        matches!(self.kind, Kind::DmaBuf(_))
+    }
+
+    /// For a dma-buf: records that the area at `iova` (`len` bytes) of the I/O page table
+    /// `iopt` is mapped into `domain` (key `key`), so that a revoke unmaps it. Nothing to do
+    /// for other memory.
+    pub(crate) fn track(
+        &self,
+        iopt: usize,
+        iova: u64,
+        len: u64,
+        key: usize,
+        domain: &Arc<dyn IoptDomain>,
+    ) -> Result {
+        match &self.kind {
+            Kind::DmaBuf(import) => import.track(iopt, iova, len, key, domain),
+            _ => Ok(()),
+        }
+    }
+
+    /// For a dma-buf: unmaps the area at `iova` of `iopt` from the domain with `key` (all for
+    /// `None`) unless the buffer was revoked (which unmapped it already), and forgets it.
+    pub(crate) fn untrack(&self, iopt: usize, iova: u64, key: Option<usize>) {
+        if let Kind::DmaBuf(import) = &self.kind {
+            import.untrack(iopt, iova, key);
+        }
+    }
+
     /// For `IOMMU_IOAS_CHANGE_PROCESS`: the pages this range would charge to the current
     /// process, as (mode, pinned pages), if its charge has to move.
     pub(crate) fn charge_to_move(&self) -> Option<(AccountMode, usize)> {
@@ -230,6 +299,10 @@ impl Pages {
         if first > last || last >= self.npages {
             return Err(EINVAL);
         }
+        if self.is_dmabuf() {
+            // The import pinned the whole buffer.
+            return Ok(());
+        }
         let mut st = self.state.lock();
         let mut idx = first;
         while idx <= last {
@@ -262,6 +335,9 @@ impl Pages {
     pub(crate) fn put(&self, first: usize, last: usize) {
         if first > last || last >= self.npages {
             pr_warn!("iommufd_rs: bad page range {first}..={last}\n");
+            return;
+        }
+        if self.is_dmabuf() {
             return;
         }
         let mut st = self.state.lock();
@@ -352,6 +428,7 @@ impl Pages {
             Kind::File(file) => {
                 pin_file_pages(file, (self.base + first * PAGE_SIZE) as u64, n, &mut pinned)
             }
+            Kind::DmaBuf(_) => Err(EINVAL),
         };
         if let Err(e) = res {
             Self::uncharge(&st.src, n);
@@ -415,12 +492,17 @@ impl Pages {
     }
 
     /// Calls `f(index, phys)` for every page of `first..=last`, which the caller holds a use of.
+    /// For a revoked dma-buf, `f` is not called.
     pub(crate) fn for_each_phys(
         &self,
         first: usize,
         last: usize,
         mut f: impl FnMut(usize, u64) -> Result,
     ) -> Result {
+        if let Kind::DmaBuf(import) = &self.kind {
+            // Nothing for a revoked buffer: its areas stay unmapped.
+            return import.for_each_phys(self.base, first, last, f);
+        }
         let st = self.state.lock();
         for i in first..=last {
             let phys = st
@@ -437,6 +519,9 @@ impl Pages {
     /// Copies between `buf` and the memory `byte` bytes from the start of the first page. The
     /// caller holds a use of the pages touched.
     pub(crate) fn rw(&self, byte: usize, buf: &mut [u8], write: bool) -> Result {
+        if self.is_dmabuf() {
+            return Err(EINVAL);
+        }
         let st = self.state.lock();
         let mut pos = byte;
         let mut done = 0;

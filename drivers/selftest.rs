@@ -76,6 +76,8 @@ mod op {
     pub(super) const ACCESS_REPLACE_IOAS: u32 = 11;
     pub(super) const MOCK_DOMAIN_FLAGS: u32 = 12;
     pub(super) const DEV_CHECK_CACHE: u32 = 16;
+    pub(super) const DMABUF_GET: u32 = 22;
+    pub(super) const DMABUF_REVOKE: u32 = 23;
 }
 
 /// `MOCK_FLAGS_ACCESS_WRITE`.
@@ -183,8 +185,34 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
             MEMORY_LIMIT.store(a.limit, Relaxed);
             Ok(())
         }
+        op::DMABUF_GET => {
+            let a: DmabufGet = args(&ucmd.cmd)?;
+            let fd = crate::dmabuf::test_get(a.length, a.open_flags)?;
+            ucmd.set_result(fd);
+            Ok(())
+        }
+        op::DMABUF_REVOKE => {
+            let a: DmabufRevoke = args(&ucmd.cmd)?;
+            crate::dmabuf::test_revoke(a.dmabuf_fd, a.revoked != 0)
+        }
         _ => Err(EOPNOTSUPP),
     }
+}
+
+/// `dmabuf_get`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct DmabufGet {
+    length: u32,
+    open_flags: u32,
+}
+
+/// `dmabuf_revoke`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct DmabufRevoke {
+    dmabuf_fd: i32,
+    revoked: u32,
 }
 
 fn add_reserved(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {

@@ -78,6 +78,8 @@ pub(crate) struct Ucmd<'a, T: UserCmd> {
     ubuffer: UserPtr,
     /// The size of the user's structure (its first field).
     user_size: usize,
+    /// The value the ioctl returns on success (0 unless the command sets it).
+    result: isize,
 }
 
 impl<'a, T: UserCmd> Ucmd<'a, T> {
@@ -134,7 +136,18 @@ impl<'a, T: UserCmd> Ucmd<'a, T> {
             cmd,
             ubuffer,
             user_size: usize_,
+            result: 0,
         })
+    }
+
+    /// Makes the ioctl return `value` on success (a new file descriptor, say).
+    pub(crate) fn set_result(&mut self, value: isize) {
+        self.result = value;
+    }
+
+    /// The value the ioctl returns on success.
+    pub(crate) fn result(&self) -> isize {
+        self.result
     }
 
     /// Copies the command structure back to user space, as much of it as the
