@@ -82,6 +82,9 @@ pub(crate) struct HwptPaging {
     pub(crate) auto_domain: bool,
     /// Allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`.
     pub(crate) nest_parent: bool,
+    /// Allocated with `IOMMU_HWPT_ALLOC_PASID`: PASIDs may attach to it, and a device attached
+    /// to it may have PASIDs attached elsewhere.
+    pub(crate) pasid_compat: bool,
 }
 
 impl HwptPaging {
@@ -100,6 +103,7 @@ impl HwptPaging {
                 ioas,
                 auto_domain,
                 nest_parent: flags & IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
+                pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
             },
             GFP_KERNEL_ACCOUNT,
         )?;

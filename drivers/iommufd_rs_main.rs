@@ -39,6 +39,8 @@ use kernel::{
 mod access;
 mod io_pagetable;
 mod device;
+mod dirty;
+mod hw_info;
 mod hwpt;
 mod ioas;
 mod ioctl;
