@@ -144,11 +144,16 @@ fn read_dirty_chunk(
     iova: usize,
     length: usize,
 ) -> Result {
-    IoPagetable::walk(st, iova as u64, length as u64, |area_iova, _area, off, len| {
-        let start = ulong(area_iova + off)?;
-        domain.read_and_clear_dirty(start, ulong(len)?, flags, Some(chunk))?;
-        Ok(())
-    })
+    IoPagetable::walk(
+        st,
+        iova as u64,
+        length as u64,
+        |area_iova, _area, off, len| {
+            let start = ulong(area_iova + off)?;
+            domain.read_and_clear_dirty(start, ulong(len)?, flags, Some(chunk))?;
+            Ok(())
+        },
+    )
 }
 
 /// `IOMMU_HWPT_GET_DIRTY_BITMAP`: reports the dirty pages of a range into a user bitmap.
@@ -172,10 +177,16 @@ pub(crate) fn get_dirty_bitmap_ioctl(ucmd: &mut Ucmd<'_, IommuHwptGetDirtyBitmap
         return Err(EOPNOTSUPP);
     }
     let data = UserPtr::from_addr(ulong(cmd.data)?);
-    let mut bitmap = IovaBitmap::alloc(ulong(cmd.iova)?, ulong(cmd.length)?, ulong(cmd.page_size)?, data)
-        .map_err(|_| ENOMEM)?;
+    let mut bitmap = IovaBitmap::alloc(
+        ulong(cmd.iova)?,
+        ulong(cmd.length)?,
+        ulong(cmd.page_size)?,
+        data,
+    )
+    .map_err(|_| ENOMEM)?;
     // As upstream, a failure part way (a gap between areas, a driver error) is not reported:
     // the bitmap holds what was read until then.
-    let _ = bitmap.for_each(|chunk, iova, length| read_dirty_chunk(&st, domain, flags, chunk, iova, length));
+    let _ = bitmap
+        .for_each(|chunk, iova, length| read_dirty_chunk(&st, domain, flags, chunk, iova, length));
     Ok(())
 }

@@ -81,7 +81,8 @@ impl IDevice {
         })?;
         let att = att.ok_or(EINVAL)?;
         let id = hwpt.id();
-        st.pasids.push(PasidAttach { att, hwpt }, GFP_KERNEL_ACCOUNT)?;
+        st.pasids
+            .push(PasidAttach { att, hwpt }, GFP_KERNEL_ACCOUNT)?;
         Ok(id)
     }
 
@@ -127,7 +128,8 @@ impl IDevice {
         match (res, new_att, cur_att) {
             (Ok(hwpt), Some(att), _) => {
                 let id = hwpt.id();
-                st.pasids.push(PasidAttach { att, hwpt }, GFP_KERNEL_ACCOUNT)?;
+                st.pasids
+                    .push(PasidAttach { att, hwpt }, GFP_KERNEL_ACCOUNT)?;
                 drop(st);
                 Self::put_hwpt(ictx, cur.hwpt);
                 Ok(id)

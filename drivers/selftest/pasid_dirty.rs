@@ -117,7 +117,9 @@ pub(super) fn pasid_attach(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
 pub(super) fn pasid_replace(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let mut a: PasidAttachArgs = args(&ucmd.cmd)?;
     let obj = stdev(ucmd)?;
-    a.pt_id = st_of(&obj)?.idev()?.pasid_replace(&ucmd.ictx, a.pasid, a.pt_id)?;
+    a.pt_id = st_of(&obj)?
+        .idev()?
+        .pasid_replace(&ucmd.ictx, a.pasid, a.pt_id)?;
     set_args(&mut ucmd.cmd, &a)?;
     ucmd.respond()
 }
