@@ -21,7 +21,6 @@ use kernel::{
     prelude::*,
     uaccess::UserPtr, //
 };
-use zerocopy::Immutable;
 use zerocopy_derive::Immutable;
 
 use crate::{

@@ -24,7 +24,6 @@ use kernel::{
         UserSlice, //
     }, //
 };
-use zerocopy::Immutable;
 use zerocopy_derive::Immutable;
 
 use crate::{

@@ -61,7 +61,7 @@ module! {
     authors: ["iommufd-rs developers"],
     description: "iommufd user API (/dev/iommu) in Rust",
     license: "GPL",
-    imports_ns: ["IOMMUFD_INTERNAL"],
+    imports_ns: ["IOMMUFD", "IOMMUFD_INTERNAL"],
     params: {
         mock_selfcheck: bool {
             default: false,

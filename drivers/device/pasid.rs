@@ -145,6 +145,13 @@ impl IDevice {
                 // Either the PASID already was on the HWPT (success) or nothing changed.
                 res.map(|hwpt| hwpt.id())
             }
+            (Err(e), Some(att), None) => {
+                // Moved, but the new HWPT could not be kept: the PASID ends up detached.
+                drop(st);
+                drop(att);
+                Self::put_hwpt(ictx, cur.hwpt);
+                Err(e)
+            }
             (res, None, None) => res.and(Err(EINVAL)),
         }
     }

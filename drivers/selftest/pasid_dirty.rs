@@ -11,7 +11,6 @@ use kernel::{
         UserSlice, //
     }, //
 };
-use zerocopy::Immutable;
 use zerocopy_derive::Immutable;
 
 use super::{
