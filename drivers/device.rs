@@ -41,6 +41,8 @@ use crate::{
     IommufdCtx, //
 };
 
+mod pasid;
+
 /// `IOMMU_RESV_DIRECT_RELAXABLE`: reserved regions user space may still map over.
 const IOMMU_RESV_DIRECT_RELAXABLE: u32 = 1;
 
@@ -53,6 +55,8 @@ struct Attach {
 
 struct DevState {
     attach: Option<Attach>,
+    /// The attached PASIDs.
+    pasids: KVec<pasid::PasidAttach>,
 }
 
 /// A bound device.
@@ -85,7 +89,10 @@ impl IDevice {
                 dev: dev.into(),
                 group,
                 _owner: owner,
-                state <- new_mutex!(DevState { attach: None }),
+                state <- new_mutex!(DevState {
+                    attach: None,
+                    pasids: KVec::new(),
+                }),
                 _backing: backing,
             }),
             GFP_KERNEL_ACCOUNT,
@@ -180,8 +187,12 @@ impl IDevice {
             None => pt.as_hwpt_paging().ok_or(EINVAL)?.ioas()?.clone(),
         };
         self.reserve_regions(&target_ioas)?;
+        let has_pasids = !st.pasids.is_empty();
         let mut ga = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
+            if has_pasids && !h.pasid_compat {
+                return Err(EINVAL);
+            }
             ga = Some(GroupAttachment::attach(
                 self.group.clone(),
                 h.domain.clone(),
@@ -227,9 +238,13 @@ impl IDevice {
                 return Err(e);
             }
         }
+        let has_pasids = !st.pasids.is_empty();
         let mut cur_group = Some(cur.group);
         let mut new_group = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
+            if has_pasids && !h.pasid_compat {
+                return Err(EINVAL);
+            }
             let g = cur_group.take().ok_or(EINVAL)?;
             match g.replace(h.domain.clone()) {
                 Ok(n) => {

@@ -79,6 +79,9 @@ pub(crate) struct HwptPaging {
     ioas: ObjectRef,
     /// Created by attaching a device to an IOAS; destroyed with its last device.
     pub(crate) auto_domain: bool,
+    /// Allocated with `IOMMU_HWPT_ALLOC_PASID`: PASIDs may attach to it, and a device attached
+    /// to it may have PASIDs attached elsewhere.
+    pub(crate) pasid_compat: bool,
 }
 
 impl HwptPaging {
@@ -88,6 +91,7 @@ impl HwptPaging {
         ioas: ObjectRef,
         domain: PagingDomain,
         auto_domain: bool,
+        flags: u32,
     ) -> Result<Arc<HwptPaging>> {
         let domain = Arc::new(domain, GFP_KERNEL_ACCOUNT)?;
         let hwpt = Arc::new(
@@ -95,6 +99,7 @@ impl HwptPaging {
                 domain,
                 ioas,
                 auto_domain,
+                pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
             },
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -170,7 +175,7 @@ pub(crate) fn alloc_paging(
         return Err(EOPNOTSUPP);
     }
     let domain = PagingDomain::alloc_user(idev.device(), flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
-    HwptPaging::new(ioas, domain, auto_domain)
+    HwptPaging::new(ioas, domain, auto_domain, flags)
 }
 
 /// `IOMMU_HWPT_ALLOC`.

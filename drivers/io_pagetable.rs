@@ -415,6 +415,13 @@ impl IoptState {
     }
 }
 
+impl IoptState {
+    /// The IOVA range `(first, last)` of every area, lowest first.
+    pub(crate) fn area_ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.areas.iter().map(|(&iova, area)| (iova, area.last))
+    }
+}
+
 impl IoPagetable {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
@@ -891,7 +898,7 @@ impl IoPagetable {
 
     /// Walks the areas covering `[iova, iova + length)` without gaps (`ENOENT` otherwise),
     /// calling `f(area_iova, area, offset_in_area, len)` for each piece.
-    fn walk(
+    pub(crate) fn walk(
         st: &IoptState,
         iova: u64,
         length: u64,

@@ -29,6 +29,8 @@ use kernel::{
 use zerocopy_derive::Immutable;
 
 use crate::{
+    dirty,
+    hw_info,
     hwpt,
     ioas,
     object,
@@ -159,9 +161,9 @@ pub(crate) fn dispatch(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) ->
         nr::VFIO_IOAS => run(ictx, cmd, arg, vfio_compat::vfio_ioas_ioctl),
         // Not implemented yet: the size rules apply, then EOPNOTSUPP.
         nr::HWPT_ALLOC => run(ictx, cmd, arg, hwpt::alloc_ioctl),
-        nr::GET_HW_INFO => run(ictx, cmd, arg, pending::<40, 32>),
-        nr::HWPT_SET_DIRTY_TRACKING => run(ictx, cmd, arg, pending::<16, 16>),
-        nr::HWPT_GET_DIRTY_BITMAP => run(ictx, cmd, arg, pending::<48, 48>),
+        nr::GET_HW_INFO => run(ictx, cmd, arg, hw_info::get_hw_info_ioctl),
+        nr::HWPT_SET_DIRTY_TRACKING => run(ictx, cmd, arg, dirty::set_dirty_tracking_ioctl),
+        nr::HWPT_GET_DIRTY_BITMAP => run(ictx, cmd, arg, dirty::get_dirty_bitmap_ioctl),
         nr::HWPT_INVALIDATE => run(ictx, cmd, arg, pending::<32, 32>),
         nr::FAULT_QUEUE_ALLOC => run(ictx, cmd, arg, pending::<16, 16>),
         nr::IOAS_MAP_FILE => run(ictx, cmd, arg, ioas::map_file_ioctl),

@@ -39,11 +39,13 @@ use kernel::{
 
 mod access;
 mod device;
+mod dirty;
 #[cfg(CONFIG_DMA_SHARED_BUFFER)]
 mod dmabuf;
 #[cfg(not(CONFIG_DMA_SHARED_BUFFER))]
 #[path = "dmabuf_none.rs"]
 mod dmabuf;
+mod hw_info;
 mod hwpt;
 mod io_pagetable;
 mod ioas;
@@ -66,7 +68,7 @@ module! {
     authors: ["iommufd-rs developers"],
     description: "iommufd user API (/dev/iommu) in Rust",
     license: "GPL",
-    imports_ns: ["IOMMUFD_INTERNAL", "DMA_BUF"],
+    imports_ns: ["IOMMUFD", "IOMMUFD_INTERNAL", "DMA_BUF"],
     params: {
         mock_selfcheck: bool {
             default: false,

@@ -464,23 +464,42 @@ impl DomainOps for MockDomain {
         }
         let last = iova.saturating_add(size - 1);
         let clear = flags & kernel::iommu::domain::DIRTY_NO_CLEAR == 0;
-        let mut table = self.table.lock();
-        let start = lookup(&table, iova).map_or(iova, |(key, _)| key);
-        let mut cursor = table.cursor_lower_bound_mut(&start);
-        while let Some(mut c) = cursor {
-            let (key, pte) = c.current_mut();
-            let key = *key;
-            if key > last {
-                break;
-            }
-            if pte.dirty {
-                // The whole entry is reported, as a hardware table would.
-                dirty.record(key, pte.size);
-                if clear {
-                    pte.dirty = false;
+        // Recording into a user bitmap may pin its pages, which can sleep: dirty entries are
+        // collected in batches under the lock and recorded after it is dropped.
+        const BATCH: usize = 32;
+        let mut next = Some(iova);
+        while let Some(from) = next {
+            let mut batch = [(0usize, 0usize); BATCH];
+            let mut n = 0;
+            next = None;
+            {
+                let mut table = self.table.lock();
+                let start = lookup(&table, from).map_or(from, |(key, _)| key);
+                let mut cursor = table.cursor_lower_bound_mut(&start);
+                while let Some(mut c) = cursor {
+                    let (key, pte) = c.current_mut();
+                    let key = *key;
+                    if key > last {
+                        break;
+                    }
+                    if pte.dirty {
+                        let Some(slot) = batch.get_mut(n) else {
+                            next = Some(key);
+                            break;
+                        };
+                        // The whole entry is reported, as a hardware table would.
+                        *slot = (key, pte.size);
+                        n += 1;
+                        if clear {
+                            pte.dirty = false;
+                        }
+                    }
+                    cursor = c.move_next();
                 }
             }
-            cursor = c.move_next();
+            for &(key, len) in batch.iter().take(n) {
+                dirty.record(key, len);
+            }
         }
         Ok(())
     }

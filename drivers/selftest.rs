@@ -75,10 +75,17 @@ mod op {
     pub(super) const MOCK_DOMAIN_REPLACE: u32 = 10;
     pub(super) const ACCESS_REPLACE_IOAS: u32 = 11;
     pub(super) const MOCK_DOMAIN_FLAGS: u32 = 12;
+    pub(super) const DIRTY: u32 = 13;
     pub(super) const DEV_CHECK_CACHE: u32 = 16;
+    pub(super) const PASID_ATTACH: u32 = 18;
+    pub(super) const PASID_REPLACE: u32 = 19;
+    pub(super) const PASID_DETACH: u32 = 20;
+    pub(super) const PASID_CHECK_HWPT: u32 = 21;
     pub(super) const DMABUF_GET: u32 = 22;
     pub(super) const DMABUF_REVOKE: u32 = 23;
 }
+
+mod pasid_dirty;
 
 /// `MOCK_FLAGS_ACCESS_WRITE`.
 const MOCK_FLAGS_ACCESS_WRITE: u32 = 1 << 0;
@@ -159,6 +166,11 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         op::MOCK_DOMAIN_FLAGS => mock_domain(ucmd, true),
         op::MOCK_DOMAIN_REPLACE => mock_domain_replace(ucmd),
         op::MD_CHECK_MAP => check_map(ucmd),
+        op::DIRTY => pasid_dirty::dirty(ucmd),
+        op::PASID_ATTACH => pasid_dirty::pasid_attach(ucmd),
+        op::PASID_REPLACE => pasid_dirty::pasid_replace(ucmd),
+        op::PASID_DETACH => pasid_dirty::pasid_detach(ucmd),
+        op::PASID_CHECK_HWPT => pasid_dirty::pasid_check_hwpt(ucmd),
         op::DEV_CHECK_CACHE => {
             let a: CheckDevCache = args(&ucmd.cmd)?;
             let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::Device)?;
@@ -469,6 +481,7 @@ impl StDev {
     pub(crate) fn teardown(&self, ictx: &IommufdCtx) {
         if let Ok(idev) = self.idev() {
             idev.detach(ictx);
+            idev.pasid_detach_all(ictx);
         }
         ictx.objects.remove(self.idev.id(), ObjectType::Device);
     }

@@ -63,12 +63,14 @@ pub enum Capability {
     DeferredFlush,
     /// The IOMMU can track dirty pages.
     DirtyTracking,
+    /// The IOMMU lets a PCI device use ATS.
+    PciAtsSupported,
     /// Another capability, by its raw value.
     Other(u32),
 }
 
 impl Capability {
-    const TABLE: [(Capability, bindings::iommu_cap); 5] = [
+    const TABLE: [(Capability, bindings::iommu_cap); 6] = [
         (
             Self::CacheCoherency,
             bindings::iommu_cap::IOMMU_CAP_CACHE_COHERENCY,
@@ -85,6 +87,10 @@ impl Capability {
         (
             Self::DirtyTracking,
             bindings::iommu_cap::IOMMU_CAP_DIRTY_TRACKING,
+        ),
+        (
+            Self::PciAtsSupported,
+            bindings::iommu_cap::IOMMU_CAP_PCI_ATS_SUPPORTED,
         ),
     ];
 
@@ -124,6 +130,21 @@ pub struct HwInfoData {
     pub info_type: u32,
     /// The driver's structure, as bytes.
     pub data: KVec<u8>,
+}
+
+/// Returns whether the driver of the IOMMU translating `dev` reports
+/// hardware information (`iommu_ops.hw_info`); false when no IOMMU
+/// translates `dev`.
+pub fn device_has_hw_info(dev: &Device) -> bool {
+    // SAFETY: `dev` is valid; `dev->iommu` is set while the device is probed.
+    let iommu = unsafe { (*dev.as_raw()).iommu };
+    if iommu.is_null() {
+        return false;
+    }
+    // SAFETY: A probed device has a valid `iommu_dev` whose ops are valid.
+    let ops = unsafe { (*(*iommu).iommu_dev).ops };
+    // SAFETY: `ops` points to the driver's valid ops table.
+    unsafe { (*ops).hw_info }.is_some()
 }
 
 /// Asks the driver of `dev` for its hardware information of type
