@@ -33,7 +33,7 @@ for p in "$TOP"/kernel/patches/*.patch; do
 	g apply "$p"
 	g add -A
 	# The patch's header (Subject: line and body up to the diff) is the message.
-	sed -n '/^diff --git/q;p' "$p" | sed '1s/^Subject: \(\[PATCH\] \)\{0,1\}//' | g commit -q -F -
+	sed -n -e '/^diff --git/q' -e '/^--- a\//q' -e p "$p" | sed '1s/^Subject: \(\[PATCH\] \)\{0,1\}//' | g commit -q -F -
 done
 
 while read -r f; do
