@@ -83,6 +83,24 @@ impl Ioas {
         )
     }
 
+    /// Maps all of `pages` (`length` bytes) at `iova`, or at a kernel-chosen IOVA for `None`;
+    /// returns the IOVA.
+    pub(crate) fn map_all(
+        &self,
+        pages: Arc<Pages>,
+        length: u64,
+        iova: Option<u64>,
+        prot: u32,
+    ) -> Result<u64> {
+        let start_byte = pages.start_byte();
+        let slices = [PagesSlice {
+            pages,
+            start_byte,
+            length,
+        }];
+        self.iopt.map_pages(&slices, iova, prot)
+    }
+
     /// Whether every domain of the IOAS enforces cache coherency (true with none).
     pub(crate) fn enforce_cache_coherency(&self) -> bool {
         self.iopt.enforce_cache_coherency()
@@ -99,6 +117,10 @@ impl Ioas {
         self.iopt.unmap_range(first, last, &notify)
     }
 }
+
+/// The flags `IOMMU_IOAS_MAP`, `_MAP_FILE` and `_COPY` know.
+const MAP_FLAGS: u32 =
+    IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE;
 
 /// Upstream's `conv_iommu_prot`: IOMMU_CACHE always, plus read/write as asked.
 fn map_prot(flags: u32) -> u32 {
@@ -203,10 +225,7 @@ impl UserCmd for IommuIoasMap {
 
 pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMap>) -> Result {
     let cmd = &ucmd.cmd;
-    if cmd.flags & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
-        != 0
-        || cmd.reserved != 0
-    {
+    if cmd.flags & !MAP_FLAGS != 0 || cmd.reserved != 0 {
         return Err(EOPNOTSUPP);
     }
     // C: `>= ULONG_MAX`; ULONG_MAX is u64::MAX on the 64-bit kernels served.
@@ -227,14 +246,8 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMap>) -> Result {
         cmd.flags & IOMMU_IOAS_MAP_WRITEABLE != 0,
         ucmd.ictx.account_mm(),
     )?;
-    let start_byte = pages.start_byte();
-    let slices = [PagesSlice {
-        pages,
-        start_byte,
-        length: cmd.length,
-    }];
     let fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA != 0).then_some(cmd.iova);
-    let iova = ioas.iopt.map_pages(&slices, fixed, map_prot(cmd.flags))?;
+    let iova = ioas.map_all(pages, cmd.length, fixed, map_prot(cmd.flags))?;
     ucmd.cmd.iova = iova;
     ucmd.respond()
 }
@@ -245,9 +258,7 @@ impl UserCmd for IommuIoasCopy {
 
 pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_, IommuIoasCopy>) -> Result {
     let cmd = &ucmd.cmd;
-    if cmd.flags & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
-        != 0
-    {
+    if cmd.flags & !MAP_FLAGS != 0 {
         return Err(EOPNOTSUPP);
     }
     // C: `>= ULONG_MAX`, which is u64::MAX here.
@@ -369,9 +380,7 @@ impl UserCmd for IommuIoasMapFile {
 /// `IOMMU_IOAS_MAP_FILE`: maps part of a memfd.
 pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
     let cmd = &ucmd.cmd;
-    if cmd.flags & !(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)
-        != 0
-    {
+    if cmd.flags & !MAP_FLAGS != 0 {
         return Err(EOPNOTSUPP);
     }
     // C: `>= ULONG_MAX`; ULONG_MAX is u64::MAX on the 64-bit kernels served.
@@ -398,14 +407,8 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
             Pages::new_file(file, start, length, writable, ucmd.ictx.account_mm())?
         }
     };
-    let start_byte = pages.start_byte();
-    let slices = [PagesSlice {
-        pages,
-        start_byte,
-        length: cmd.length,
-    }];
     let fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA != 0).then_some(cmd.iova);
-    let iova = ioas.iopt.map_pages(&slices, fixed, map_prot(cmd.flags))?;
+    let iova = ioas.map_all(pages, cmd.length, fixed, map_prot(cmd.flags))?;
     ucmd.cmd.iova = iova;
     ucmd.respond()
 }

@@ -23,7 +23,6 @@ use zerocopy_derive::Immutable;
 
 use crate::{
     io_pagetable::{
-        PagesSlice,
         PROT_CACHE,
         PROT_READ,
         PROT_WRITE, //
@@ -208,13 +207,7 @@ fn map_dma(ictx: &IommufdCtx, arg: usize) -> Result {
     let length = usize::try_from(map.size).map_err(|_| EOVERFLOW)?;
     let uptr = usize::try_from(map.vaddr).map_err(|_| EOVERFLOW)?;
     let pages = Pages::new_user(uptr, length, prot & PROT_WRITE != 0, ictx.account_mm())?;
-    let start_byte = pages.start_byte();
-    let slices = [PagesSlice {
-        pages,
-        start_byte,
-        length: map.size,
-    }];
-    ioas.iopt.map_pages(&slices, Some(map.iova), prot)?;
+    ioas.map_all(pages, map.size, Some(map.iova), prot)?;
     Ok(())
 }
 
