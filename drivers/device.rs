@@ -64,9 +64,12 @@ struct DevState {
 pub(crate) struct IDevice {
     dev: ARef<Device>,
     group: ARef<Group>,
-    _owner: DmaOwnerClaim,
     #[pin]
     state: Mutex<DevState>,
+    /// The device's IOMMU can enforce cache coherency, so every domain it attaches to must.
+    enforce_cc: bool,
+    /// After `state`: DMA ownership is released only once every attachment is gone.
+    _owner: DmaOwnerClaim,
     /// The device's owner when iommufd created it (a selftest mock device): dropped last, after
     /// DMA ownership is released, since removing it takes the device off its IOMMU.
     _backing: Option<MockDevice>,
@@ -89,6 +92,7 @@ impl IDevice {
                 dev: dev.into(),
                 group,
                 _owner: owner,
+                enforce_cc: device_capable(dev, Capability::EnforceCacheCoherency),
                 state <- new_mutex!(DevState {
                     attach: None,
                     pasids: KVec::new(),
@@ -193,6 +197,9 @@ impl IDevice {
             if has_pasids && !h.pasid_compat {
                 return Err(EINVAL);
             }
+            if self.enforce_cc {
+                h.enforce_cache_coherency()?;
+            }
             ga = Some(GroupAttachment::attach(
                 self.group.clone(),
                 h.domain.clone(),
@@ -244,6 +251,9 @@ impl IDevice {
         let res = self.to_hwpt(ictx, pt, &mut |h| {
             if has_pasids && !h.pasid_compat {
                 return Err(EINVAL);
+            }
+            if self.enforce_cc {
+                h.enforce_cache_coherency()?;
             }
             let g = cur_group.take().ok_or(EINVAL)?;
             match g.replace(h.domain.clone()) {
@@ -298,11 +308,8 @@ impl IDevice {
 
     /// Drops a device's reference to a HWPT; an automatic HWPT nobody uses any more goes away.
     fn put_hwpt(ictx: &IommufdCtx, hwpt: ObjectRef) {
-        let auto = hwpt.as_hwpt_paging().is_some_and(|h| h.auto_domain);
-        let id = hwpt.id();
-        drop(hwpt);
-        if auto {
-            let _ = ictx.destroy_object(id);
+        if hwpt.as_hwpt_paging().is_some_and(|h| h.auto_domain) {
+            ictx.objects.put_and_try_destroy(ictx, hwpt);
         }
     }
 }

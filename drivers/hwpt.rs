@@ -16,7 +16,13 @@ use kernel::{
         UserData, //
     },
     prelude::*,
-    sync::Arc,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc, //
+    },
     uaccess::UserPtr, //
 };
 use zerocopy_derive::Immutable;
@@ -82,9 +88,29 @@ pub(crate) struct HwptPaging {
     /// Allocated with `IOMMU_HWPT_ALLOC_PASID`: PASIDs may attach to it, and a device attached
     /// to it may have PASIDs attached elsewhere.
     pub(crate) pasid_compat: bool,
+    /// The domain enforces cache coherency (set once a device that can asks for it).
+    enforce_cc: Atomic<bool>,
 }
 
 impl HwptPaging {
+    /// Makes the domain enforce cache coherency, for a device whose IOMMU can
+    /// (`IOMMU_CAP_ENFORCE_CACHE_COHERENCY`); `EINVAL` if the domain cannot.
+    pub(crate) fn enforce_cache_coherency(&self) -> Result {
+        if self.enforce_cc.load(Relaxed) {
+            return Ok(());
+        }
+        if !self.domain.enforce_cache_coherency() {
+            return Err(EINVAL);
+        }
+        self.enforce_cc.store(true, Relaxed);
+        Ok(())
+    }
+
+    /// Whether the domain enforces cache coherency.
+    pub(crate) fn enforces_cache_coherency(&self) -> bool {
+        self.enforce_cc.load(Relaxed)
+    }
+
     /// Makes `domain` mirror the IOAS `ioas`: adds it to the IOAS's page table (aperture,
     /// alignment, every area). On error the domain is freed.
     pub(crate) fn new(
@@ -100,6 +126,7 @@ impl HwptPaging {
                 ioas,
                 auto_domain,
                 pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
+                enforce_cc: Atomic::new(false),
             },
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -193,9 +220,12 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
     let idev_obj = ictx.objects.get(cmd.dev_id, ObjectType::Device)?;
     let idev = idev_obj.as_device().ok_or(ENOENT)?;
     let pt = ictx.objects.get_any(cmd.pt_id).map_err(|_| EINVAL)?;
-    if pt.as_ioas().is_none() {
+    if pt.as_hwpt_paging().is_some() {
         // Nested HWPTs (on a HWPT_PAGING or a vIOMMU) are the next part.
         return Err(EOPNOTSUPP);
+    }
+    if pt.as_ioas().is_none() {
+        return Err(EINVAL);
     }
     if cmd.flags & IOMMU_HWPT_FAULT_ID_VALID != 0 {
         return Err(EOPNOTSUPP);

@@ -57,10 +57,6 @@ pub(crate) trait IoptDomain: Send + Sync {
     fn aperture(&self) -> (u64, u64) {
         (0, u64::MAX)
     }
-    /// Whether the domain enforces cache coherency (`IOMMU_CAP_ENFORCE_CACHE_COHERENCY`).
-    fn enforce_cache_coherency(&self) -> bool {
-        true
-    }
 }
 
 /// One mapping of a slice of a [`Pages`] at an IOVA range.
@@ -299,7 +295,11 @@ impl IoptState {
         };
         let (first, last) = area.all_pages(iova);
         let mut cur_iova = iova;
-        // Runs of physically contiguous memory are mapped in one call.
+        // Bytes from `iova` mapped so far (to undo exactly that on failure).
+        let mut mapped = 0u64;
+        // Runs of physically contiguous memory are mapped in one call; every map happens
+        // inside `for_each_phys`, under the lock that a dma-buf revoke takes, so a revoke
+        // either sees the mapping (and removes it) or prevents it.
         let mut run: Option<(u64, u64, u64)> = None; // (iova, phys, size)
         let mut remaining = len;
         let large = !self.disable_large_pages;
@@ -315,24 +315,23 @@ impl IoptState {
                 Some((ri, rp, rs)) if large && rp + rs == p => run = Some((ri, rp, rs + size)),
                 Some((ri, rp, rs)) => {
                     domain.map(ri, rp, rs, prot)?;
+                    mapped += rs;
                     run = Some((cur_iova, p, size));
                 }
                 None => run = Some((cur_iova, p, size)),
             }
             cur_iova += size;
             remaining -= size;
+            if i == last {
+                if let Some((ri, rp, rs)) = run.take() {
+                    domain.map(ri, rp, rs, prot)?;
+                    mapped += rs;
+                }
+            }
             Ok(())
         });
-        let res = res.and_then(|()| match run {
-            Some((ri, rp, rs)) => domain.map(ri, rp, rs, prot),
-            None => Ok(()),
-        });
-        if res.is_err() {
-            // Undo whatever part was mapped (unmapping unmapped IOVA is harmless).
-            let done = cur_iova - iova;
-            if done != 0 {
-                domain.unmap(iova, len);
-            }
+        if res.is_err() && mapped != 0 {
+            domain.unmap(iova, mapped);
         }
         res
     }
@@ -821,12 +820,6 @@ impl IoPagetable {
         st.domains
             .iter()
             .fold(u64::MAX, |acc, (_, d)| acc & d.pgsize_bitmap())
-    }
-
-    /// Whether every attached domain enforces cache coherency.
-    pub(crate) fn enforce_cache_coherency(&self) -> bool {
-        let st = self.state.lock();
-        st.domains.iter().all(|(_, d)| d.enforce_cache_coherency())
     }
 
     /// The ranges of `[0, u64::MAX]` not reserved (allowed ranges ignored), in order.

@@ -101,11 +101,6 @@ impl Ioas {
         self.iopt.map_pages(&slices, iova, prot)
     }
 
-    /// Whether every domain of the IOAS enforces cache coherency (true with none).
-    pub(crate) fn enforce_cache_coherency(&self) -> bool {
-        self.iopt.enforce_cache_coherency()
-    }
-
     /// Unmaps everything; accesses pinning pages are told to unpin.
     pub(crate) fn unmap_all(&self, ictx: &IommufdCtx) -> (u64, Result) {
         self.unmap(ictx, 0, u64::MAX)

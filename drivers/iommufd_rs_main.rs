@@ -153,6 +153,11 @@ impl IommufdCtx {
         self.objects.destroy_with(self, id)
     }
 
+    /// Clears the VFIO compat IOAS if it is `id` (the IOAS is being destroyed).
+    pub(crate) fn forget_vfio_ioas(&self, id: u32) {
+        let _ = self.vfio_ioas.cmpxchg(id, 0, Relaxed);
+    }
+
     /// Whether pinned pages are charged to the mm rather than the user.
     pub(crate) fn account_mm(&self) -> bool {
         self.account_mm.load(Relaxed)

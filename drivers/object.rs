@@ -163,9 +163,12 @@ impl Object {
 
     /// What must happen when the object is destroyed, beyond dropping it: detaching a device,
     /// destroying the objects a selftest device owns.
-    fn on_destroy(&self, ictx: &IommufdCtx) {
-        if let ObjectKind::Selftest(st) = &self.kind {
-            st.teardown(ictx);
+    fn on_destroy(&self, ictx: &IommufdCtx, id: u32) {
+        match &self.kind {
+            ObjectKind::Selftest(st) => st.teardown(ictx),
+            // A destroyed IOAS stops being the VFIO compat IOAS.
+            ObjectKind::Ioas(_) => ictx.forget_vfio_ioas(id),
+            _ => {}
         }
     }
 
@@ -189,6 +192,8 @@ impl Object {
 pub(crate) struct ObjectRef {
     obj: Arc<Object>,
     id: u32,
+    /// Whether this reference still holds its `users` count.
+    counted: bool,
 }
 
 impl ObjectRef {
@@ -208,8 +213,10 @@ impl core::ops::Deref for ObjectRef {
 
 impl Drop for ObjectRef {
     fn drop(&mut self) {
-        // The count taken in `ObjectTable::get` (type invariant).
-        self.obj.users.dec();
+        // The count taken in `ObjectTable::get` (type invariant), unless given back.
+        if self.counted {
+            self.obj.users.dec();
+        }
     }
 }
 
@@ -332,6 +339,7 @@ impl ObjectTable {
         Ok(ObjectRef {
             obj: obj.into(),
             id,
+            counted: true,
         })
     }
 
@@ -347,7 +355,7 @@ impl ObjectTable {
             guard.remove(id)
         };
         if let Some(obj) = removed {
-            obj.on_destroy(ictx);
+            obj.on_destroy(ictx, id);
             drop(obj);
         }
         Ok(())
@@ -371,6 +379,7 @@ impl ObjectTable {
         Ok(ObjectRef {
             obj: obj.into(),
             id,
+            counted: true,
         })
     }
 
@@ -396,7 +405,14 @@ impl ObjectTable {
                         if obj.kind.object_type() == ty {
                             obj.users.inc();
                             let obj: Arc<Object> = obj.into();
-                            Some((id, Some(ObjectRef { obj, id })))
+                            Some((
+                                id,
+                                Some(ObjectRef {
+                                    obj,
+                                    id,
+                                    counted: true,
+                                }),
+                            ))
                         } else {
                             Some((id, None))
                         }
@@ -429,6 +445,49 @@ impl ObjectTable {
             }
         };
         drop(removed);
+    }
+
+    /// Removes the object `r` refers to from the table, if it is still there (its id may
+    /// have been destroyed and reused meanwhile: then nothing happens). `r` keeps it alive.
+    pub(crate) fn remove_same(&self, r: &ObjectRef) {
+        let removed = {
+            let mut guard = self.xa.lock();
+            match guard.get(r.id) {
+                Some(obj) if core::ptr::eq(&*obj, &*r.obj) => guard.remove(r.id),
+                _ => None,
+            }
+        };
+        drop(removed);
+    }
+
+    /// Drops the reference `r` and destroys its object if nothing else uses it and it is
+    /// still in the table (upstream's `put_and_try_destroy`).
+    pub(crate) fn put_and_try_destroy(&self, ictx: &IommufdCtx, r: ObjectRef) {
+        let removed = {
+            let mut guard = self.xa.lock();
+            match guard.get(r.id) {
+                Some(obj)
+                    if core::ptr::eq(&*obj, &*r.obj)
+                        && obj.users.as_atomic().cmpxchg(2, 1, Release).is_ok() =>
+                {
+                    // Our count is given back above; the table's one goes with the entry.
+                    let mut r = r;
+                    r.counted = false;
+                    match obj.users.as_atomic().cmpxchg(1, 0, Release) {
+                        Ok(_) => guard.remove(r.id).map(|o| (r.id, o)),
+                        Err(_) => None,
+                    }
+                }
+                _ => {
+                    drop(r);
+                    None
+                }
+            }
+        };
+        if let Some((id, obj)) = removed {
+            obj.on_destroy(ictx, id);
+            drop(obj);
+        }
     }
 }
 

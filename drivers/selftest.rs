@@ -312,14 +312,17 @@ fn set_args<T: IntoBytes + Immutable>(cmd: &mut IommuTestCmd, v: &T) -> Result {
 pub(crate) struct StAccess {
     /// The iommufd context, kept alive while the access file is open.
     ctx: Arc<IommufdCtx>,
-    /// The access object's id in the context.
-    id: u32,
+    /// The access object (its user reference makes `IOMMU_DESTROY` of it `EBUSY`, as the
+    /// access belongs to the file).
+    obj: Option<ObjectRef>,
     access: Arc<Access>,
 }
 
 impl Drop for StAccess {
     fn drop(&mut self) {
-        self.ctx.objects.remove(self.id, ObjectType::Access);
+        if let Some(obj) = self.obj.take() {
+            self.ctx.objects.remove_same(&obj);
+        }
     }
 }
 
@@ -351,17 +354,23 @@ fn create_access(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         .alloc(ObjectKind::Access(access.clone()))?;
     let id = new.id();
     new.finalize()?;
+    let obj = match ucmd.ictx.objects.get(id, ObjectType::Access) {
+        Ok(obj) => obj,
+        Err(e) => {
+            ucmd.ictx.objects.remove(id, ObjectType::Access);
+            return Err(e);
+        }
+    };
     let ctx: Arc<IommufdCtx> = ucmd.ictx.into();
     // From here on, dropping `st` removes the object again.
     let st = KBox::new(
         StAccess {
             ctx,
-            id,
+            obj: Some(obj),
             access: access.clone(),
         },
         GFP_KERNEL,
-    )
-    .inspect_err(|_| ucmd.ictx.objects.remove(id, ObjectType::Access))?;
+    )?;
     access.attach(&ucmd.ictx, ucmd.cmd.id)?;
     let file = anon_file::create::<StAccessFile>(
         c"[iommufd_test_staccess]",
@@ -483,7 +492,7 @@ impl StDev {
             idev.detach(ictx);
             idev.pasid_detach_all(ictx);
         }
-        ictx.objects.remove(self.idev.id(), ObjectType::Device);
+        ictx.objects.remove_same(&self.idev);
     }
 }
 
@@ -504,8 +513,7 @@ fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
     let hwpt_id = match idev.attach(ictx, ucmd.cmd.id) {
         Ok(id) => id,
         Err(e) => {
-            drop(idev_ref);
-            ictx.objects.remove(idev_id, ObjectType::Device);
+            ictx.objects.remove_same(&idev_ref);
             return Err(e);
         }
     };
@@ -514,6 +522,7 @@ fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
     let stdev = match stdev {
         Ok(s) => s,
         Err(e) => {
+            // `idev_ref` went with the failed allocation.
             idev.detach(ictx);
             ictx.objects.remove(idev_id, ObjectType::Device);
             return Err(e.into());
@@ -527,7 +536,12 @@ fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
     a.out_hwpt_id = hwpt_id;
     a.out_idev_id = idev_id;
     set_args(&mut ucmd.cmd, &a)?;
-    ucmd.respond()
+    if let Err(e) = ucmd.respond() {
+        // User space never learns the ids: undo everything.
+        let _ = ictx.destroy_object(st_id);
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn mock_domain_replace(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {

@@ -168,9 +168,20 @@ fn check_extension(ictx: &IommufdCtx, ext: usize) -> Result<isize> {
     match ext {
         VFIO_TYPE1_IOMMU | VFIO_TYPE1V2_IOMMU | VFIO_UNMAP_ALL => Ok(1),
         VFIO_DMA_CC_IOMMU => {
+            // 1 unless a HWPT of the compat IOAS does not enforce cache coherency.
             let obj = compat_ioas(ictx)?;
-            let ioas = ioas_of(&obj)?;
-            Ok(isize::from(ioas.enforce_cache_coherency()))
+            let ioas = ioas_of(&obj)?.clone();
+            let mut all = true;
+            ictx.objects.for_each(ObjectType::HwptPaging, |h| {
+                if let Some(h) = h.as_hwpt_paging() {
+                    if h.ioas().is_ok_and(|i| Arc::ptr_eq(i, &ioas))
+                        && !h.enforces_cache_coherency()
+                    {
+                        all = false;
+                    }
+                }
+            });
+            Ok(isize::from(all))
         }
         _ => Ok(0),
     }
