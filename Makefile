@@ -10,6 +10,7 @@
 #   make patches   write the kernel changes as a git format-patch series to out/patches
 #   make lint      rustfmt check and clippy on the module (x86_64 object dir)
 #   make reference rerun the C iommufd reference counts into Documentation/
+#   make bench     micro-benchmarks, Rust / C ratios from one VM (not a test)
 #
 # Variables: DEBUG=1 (debug variant), IMPL=c|rust|both, ARCHS=..., JOBS=N,
 # IOMMUFD_RS_CACHE=dir (default ~/.cache/iommufd-rs).
@@ -17,7 +18,7 @@
 ARCHS ?= x86_64 arm64
 export ARCHS
 
-.PHONY: run check setup kernel patches lint reference
+.PHONY: run check setup kernel patches lint reference bench
 
 run:
 	@scripts/run.sh
@@ -39,3 +40,6 @@ lint:
 
 reference:
 	@scripts/reference.sh
+
+bench:
+	@scripts/bench.sh

@@ -63,8 +63,9 @@ pub(crate) enum AccountMode {
     Mm,
 }
 
-/// Pages per chunk of the pin map.
-const CHUNK: usize = 512;
+/// Pages per chunk of the pin map (a chunk is allocated when its first page is pinned and freed
+/// with its last one, so small chunks keep small maps cheap).
+const CHUNK: usize = 32;
 
 /// One chunk of the sparse pin map: the pinned pages and the number of uses of each.
 struct Chunk {

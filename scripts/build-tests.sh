@@ -49,7 +49,7 @@ build "$out/iommufd_fail_nth" "$st/iommu/iommufd_fail_nth.c" "${deps[@]}" -- \
 	-I"$st" "$st/iommu/iommufd_fail_nth.c" -lcap -lpthread
 
 # The project's own guest programs.
-for src in "$TOP"/tools/*.c "$TOP"/tools/selftests/*.c; do
+for src in "$TOP"/tools/*.c "$TOP"/tools/selftests/*.c "$TOP"/tools/bench/*.c; do
 	[ -e "$src" ] || continue
 	hdrs=("$TOP"/tools/selftests/*.h)
 	[ -e "${hdrs[0]}" ] || hdrs=()
