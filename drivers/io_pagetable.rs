@@ -147,6 +147,63 @@ fn intersecting<'a, V>(
         .filter(move |&(s, l)| overlaps(s, l, first, last))
 }
 
+/// The areas intersecting `[cur, last]`, in IOVA order, as `(first, last)`. Areas do not
+/// overlap, so each step is one tree lookup.
+struct AreasIn<'a> {
+    areas: &'a RBTree<u64, Area>,
+    cur: u64,
+    last: u64,
+    done: bool,
+}
+
+impl Iterator for AreasIn<'_> {
+    type Item = (u64, u64);
+
+    fn next(&mut self) -> Option<(u64, u64)> {
+        if self.done || self.cur > self.last {
+            return None;
+        }
+        let found = first_area_in(self.areas, self.cur, self.last);
+        match found {
+            Some((_, l)) if l < self.last => self.cur = l + 1,
+            _ => self.done = true,
+        }
+        found
+    }
+}
+
+/// The first area intersecting `[first, last]`.
+fn first_area_in(areas: &RBTree<u64, Area>, first: u64, last: u64) -> Option<(u64, u64)> {
+    match areas.cursor_lower_bound(&first) {
+        Some(c) => {
+            // An area starting before `first` may reach into the range.
+            if let Some((&k, a)) = c.peek_prev() {
+                if a.last >= first {
+                    return Some((k, a.last));
+                }
+            }
+            let (&k, a) = c.current();
+            (k <= last).then_some((k, a.last))
+        }
+        None => {
+            // Every area starts before `first`: only the last one can reach into the range.
+            let c = areas.cursor_back()?;
+            let (&k, a) = c.current();
+            (a.last >= first).then_some((k, a.last))
+        }
+    }
+}
+
+/// The areas intersecting `[first, last]`.
+fn areas_in(areas: &RBTree<u64, Area>, first: u64, last: u64) -> AreasIn<'_> {
+    AreasIn {
+        areas,
+        cur: first,
+        last,
+        done: false,
+    }
+}
+
 impl IoptState {
     /// The identity of the I/O page table (dma-buf imports track areas by it).
     fn id(&self) -> usize {
@@ -169,9 +226,7 @@ impl IoptState {
 
     /// Whether any area intersects `[first, last]`.
     pub(crate) fn area_in(&self, first: u64, last: u64) -> bool {
-        intersecting(&self.areas, first, last, |a| a.last)
-            .next()
-            .is_some()
+        areas_in(&self.areas, first, last).next().is_some()
     }
 
     fn reserved_in(&self, first: u64, last: u64) -> bool {
@@ -208,7 +263,7 @@ impl IoptState {
     /// Unused holes (not an area, not reserved) within `[lo, hi]`, in order.
     fn holes(&self, lo: u64, hi: u64) -> Result<KVec<(u64, u64)>> {
         let mut used: KVec<(u64, u64)> = KVec::new();
-        for r in intersecting(&self.areas, lo, hi, |a| a.last) {
+        for r in areas_in(&self.areas, lo, hi) {
             used.push(r, GFP_KERNEL)?;
         }
         for r in self.reserved_within(lo, hi)?.iter().copied() {
@@ -536,7 +591,7 @@ impl IoPagetable {
         let mut tries = 0u32;
         loop {
             let mut st = self.state.lock();
-            let next = intersecting(&st.areas, first, last, |a| a.last).next();
+            let next = first_area_in(&st.areas, first, last);
             let Some((a_first, a_last)) = next else {
                 return (unmapped, Ok(()));
             };
@@ -580,7 +635,7 @@ impl IoPagetable {
         let st = self.state.lock();
         let mut out = KVec::new();
         let mut cur = iova;
-        for (a_first, a_last) in intersecting(&st.areas, iova, last, |a| a.last) {
+        for (a_first, a_last) in areas_in(&st.areas, iova, last) {
             if a_first > cur {
                 return Err(ENOENT);
             }
@@ -847,7 +902,7 @@ impl IoPagetable {
     pub(crate) fn cut(&self, iova: u64) -> Result {
         let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
         let mut st = self.state.lock();
-        let found = intersecting(&st.areas, iova, iova, |a| a.last).next();
+        let found = first_area_in(&st.areas, iova, iova);
         let Some((a_first, a_last)) = found else {
             return Ok(());
         };
@@ -902,7 +957,7 @@ impl IoPagetable {
         }
         let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
         let mut cur = iova;
-        for (a_first, a_last) in intersecting(&st.areas, iova, last, |a| a.last) {
+        for (a_first, a_last) in areas_in(&st.areas, iova, last) {
             if a_first > cur {
                 return Err(ENOENT);
             }

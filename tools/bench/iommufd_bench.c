@@ -116,9 +116,13 @@ static void report(const char *name, uint64_t ns, unsigned long ops)
 	fflush(stdout);
 }
 
-/* Map and unmap `len` bytes of `buf`, `ops` times, with `ndomains` mock domains. */
+/*
+ * Map and unmap `len` bytes of `buf`, `ops` times, with `ndomains` mock
+ * devices and `nareas` other one-page areas mapped below the measured one.
+ */
 static void bench_map_unmap(const char *name, void *buf, size_t len,
-			    unsigned int ndomains, unsigned long ops)
+			    unsigned int ndomains, unsigned long nareas,
+			    unsigned long ops)
 {
 	int fd = open("/dev/iommu", O_RDWR);
 	uint64_t t0, t;
@@ -130,6 +134,9 @@ static void bench_map_unmap(const char *name, void *buf, size_t len,
 	ioas = ioas_alloc(fd);
 	for (i = 0; i != ndomains; i++)
 		mock_domain(fd, ioas);
+	for (i = 0; i != nareas; i++)
+		map_fixed(fd, ioas, buf, 4096,
+			  MOCK_APERTURE_START + (1ULL << 30) + i * 8192);
 	/* Warm up (first-touch costs are not what is measured). */
 	map_fixed(fd, ioas, buf, len, MOCK_APERTURE_START);
 	unmap(fd, ioas, MOCK_APERTURE_START, len);
@@ -183,9 +190,11 @@ int main(void)
 	bench_ioctl_round_trip(20000);
 	for (nd = 0; nd <= 4; nd = nd ? nd * 2 : 1) {
 		snprintf(name, sizeof(name), "map_unmap_4k_%udev", nd);
-		bench_map_unmap(name, small, 4096, nd, 2000);
+		bench_map_unmap(name, small, 4096, nd, 0, 2000);
 		snprintf(name, sizeof(name), "map_unmap_2m_%udev", nd);
-		bench_map_unmap(name, big, huge, nd, 200);
+		bench_map_unmap(name, big, huge, nd, 0, 200);
 	}
+	bench_map_unmap("map_unmap_4k_0dev_4096areas", small, 4096, 0, 4096,
+			2000);
 	return 0;
 }
