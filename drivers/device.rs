@@ -59,6 +59,16 @@ struct DevState {
     pasids: KVec<pasid::PasidAttach>,
 }
 
+/// The IOAS behind `pt`: the IOAS itself, or the IOAS of a HWPT_PAGING; `EINVAL` for any other
+/// object.
+fn pt_ioas(pt: &ObjectRef) -> Result<Arc<Ioas>> {
+    match (pt.as_ioas(), pt.as_hwpt_paging()) {
+        (Some(ioas), _) => Ok(ioas.clone()),
+        (None, Some(h)) => Ok(h.ioas()?.clone()),
+        (None, None) => Err(EINVAL),
+    }
+}
+
 /// A bound device.
 #[pin_data]
 pub(crate) struct IDevice {
@@ -176,6 +186,19 @@ impl IDevice {
         ictx.objects.get(id, ObjectType::HwptPaging)
     }
 
+    /// Whether the device, with PASIDs attached or not (`has_pasids`), may use `h`: a device
+    /// with PASIDs attached only uses HWPTs allocated for PASIDs (`EINVAL`), and a device whose
+    /// IOMMU can enforce cache coherency makes the HWPT enforce it.
+    fn check_hwpt(&self, h: &HwptPaging, has_pasids: bool) -> Result {
+        if has_pasids && !h.pasid_compat {
+            return Err(EINVAL);
+        }
+        if self.enforce_cc {
+            h.enforce_cache_coherency()?;
+        }
+        Ok(())
+    }
+
     /// Attaches the device to `pt_id` (IOAS or HWPT_PAGING); returns the HWPT id.
     pub(crate) fn attach(&self, ictx: &IommufdCtx, pt_id: u32) -> Result<u32> {
         let mut st = self.state.lock();
@@ -183,23 +206,12 @@ impl IDevice {
             return Err(EINVAL);
         }
         let pt = ictx.objects.get_any(pt_id)?;
-        if pt.as_ioas().is_none() && pt.as_hwpt_paging().is_none() {
-            return Err(EINVAL);
-        }
-        let target_ioas = match pt.as_ioas() {
-            Some(i) => i.clone(),
-            None => pt.as_hwpt_paging().ok_or(EINVAL)?.ioas()?.clone(),
-        };
+        let target_ioas = pt_ioas(&pt)?;
         self.reserve_regions(&target_ioas)?;
         let has_pasids = !st.pasids.is_empty();
         let mut ga = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
-            if has_pasids && !h.pasid_compat {
-                return Err(EINVAL);
-            }
-            if self.enforce_cc {
-                h.enforce_cache_coherency()?;
-            }
+            self.check_hwpt(h, has_pasids)?;
             ga = Some(GroupAttachment::attach(
                 self.group.clone(),
                 h.domain.clone(),
@@ -223,9 +235,7 @@ impl IDevice {
     pub(crate) fn replace(&self, ictx: &IommufdCtx, pt_id: u32) -> Result<u32> {
         let mut st = self.state.lock();
         let pt = ictx.objects.get_any(pt_id)?;
-        if pt.as_ioas().is_none() && pt.as_hwpt_paging().is_none() {
-            return Err(EINVAL);
-        }
+        let new_ioas = pt_ioas(&pt)?;
         let Some(cur) = st.attach.take() else {
             return Err(EINVAL);
         };
@@ -234,10 +244,6 @@ impl IDevice {
             return Ok(pt_id);
         }
         let old_ioas = cur.hwpt.as_hwpt_paging().ok_or(EINVAL)?.ioas()?.clone();
-        let new_ioas = match pt.as_ioas() {
-            Some(i) => i.clone(),
-            None => pt.as_hwpt_paging().ok_or(EINVAL)?.ioas()?.clone(),
-        };
         let moved_ioas = !Arc::ptr_eq(&old_ioas, &new_ioas);
         if moved_ioas {
             if let Err(e) = self.reserve_regions(&new_ioas) {
@@ -249,12 +255,7 @@ impl IDevice {
         let mut cur_group = Some(cur.group);
         let mut new_group = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
-            if has_pasids && !h.pasid_compat {
-                return Err(EINVAL);
-            }
-            if self.enforce_cc {
-                h.enforce_cache_coherency()?;
-            }
+            self.check_hwpt(h, has_pasids)?;
             let g = cur_group.take().ok_or(EINVAL)?;
             match g.replace(h.domain.clone()) {
                 Ok(n) => {

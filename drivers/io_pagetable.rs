@@ -194,6 +194,27 @@ fn first_area_in(areas: &RBTree<u64, Area>, first: u64, last: u64) -> Option<(u6
     }
 }
 
+/// The parts of `[lo, hi]` that none of the (possibly overlapping, unsorted) ranges `used`
+/// covers, in order. Sorts `used`.
+fn gaps(used: &mut [(u64, u64)], lo: u64, hi: u64) -> Result<KVec<(u64, u64)>> {
+    used.sort_unstable_by_key(|r| r.0);
+    let mut out = KVec::new();
+    let mut cur = lo;
+    for &(s, l) in used.iter() {
+        if s > cur {
+            out.push((cur, s - 1), GFP_KERNEL)?;
+        }
+        if l >= hi {
+            return Ok(out);
+        }
+        cur = cur.max(l + 1);
+    }
+    if cur <= hi {
+        out.push((cur, hi), GFP_KERNEL)?;
+    }
+    Ok(out)
+}
+
 /// The areas intersecting `[first, last]`.
 fn areas_in(areas: &RBTree<u64, Area>, first: u64, last: u64) -> AreasIn<'_> {
     AreasIn {
@@ -262,31 +283,23 @@ impl IoptState {
 
     /// Unused holes (not an area, not reserved) within `[lo, hi]`, in order.
     fn holes(&self, lo: u64, hi: u64) -> Result<KVec<(u64, u64)>> {
-        let mut used: KVec<(u64, u64)> = KVec::new();
+        let mut used = self.reserved_within(lo, hi)?;
         for r in areas_in(&self.areas, lo, hi) {
             used.push(r, GFP_KERNEL)?;
         }
-        for r in self.reserved_within(lo, hi)?.iter().copied() {
-            used.push(r, GFP_KERNEL)?;
+        gaps(&mut used, lo, hi)
+    }
+
+    /// `EADDRINUSE` unless `[first, last]` may be reserved: no area and no allowed range in it.
+    fn check_reservable(&self, first: u64, last: u64) -> Result {
+        if self.area_in(first, last)
+            || intersecting(&self.allowed, first, last, |&l| l)
+                .next()
+                .is_some()
+        {
+            return Err(EADDRINUSE);
         }
-        used.sort_unstable_by_key(|r| r.0);
-        let mut holes = KVec::new();
-        let mut cur = lo;
-        let mut done = false;
-        for (s, l) in used.iter().copied() {
-            if s > cur {
-                holes.push((cur, s - 1), GFP_KERNEL)?;
-            }
-            if l >= hi {
-                done = true;
-                break;
-            }
-            cur = cur.max(l + 1);
-        }
-        if !done && cur <= hi {
-            holes.push((cur, hi), GFP_KERNEL)?;
-        }
-        Ok(holes)
+        Ok(())
     }
 
     /// Finds an IOVA for `length` bytes whose user address is `addr`.
@@ -628,33 +641,20 @@ impl IoPagetable {
     /// The slices of pages backing `[iova, iova + length)`, which areas must cover without gaps
     /// (`ENOENT` otherwise).
     pub(crate) fn get_pages(&self, iova: u64, length: u64) -> Result<KVec<PagesSlice>> {
-        if length == 0 {
-            return Err(EINVAL);
-        }
-        let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
         let st = self.state.lock();
         let mut out = KVec::new();
-        let mut cur = iova;
-        for (a_first, a_last) in areas_in(&st.areas, iova, last) {
-            if a_first > cur {
-                return Err(ENOENT);
-            }
-            let area = st.areas.get(&a_first).ok_or(ENOENT)?;
-            let end = a_last.min(last);
+        Self::walk(&st, iova, length, |_, area, off, len| {
             out.push(
                 PagesSlice {
                     pages: area.pages.clone(),
-                    start_byte: area.start_byte + (cur - a_first) as usize,
-                    length: end - cur + 1,
+                    start_byte: area.start_byte + off as usize,
+                    length: len,
                 },
                 GFP_KERNEL,
             )?;
-            if end == last {
-                return Ok(out);
-            }
-            cur = end + 1;
-        }
-        Err(ENOENT)
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Replaces the allowed ranges. Fails with `EADDRINUSE` if a range outside them is in use.
@@ -675,13 +675,7 @@ impl IoPagetable {
     /// Reserves `[first, last]` for `owner`. `EADDRINUSE` if mapped or outside allowed ranges.
     pub(crate) fn reserve(&self, first: u64, last: u64, owner: usize) -> Result {
         let mut st = self.state.lock();
-        if st.area_in(first, last)
-            || intersecting(&st.allowed, first, last, |&l| l)
-                .next()
-                .is_some()
-        {
-            return Err(EADDRINUSE);
-        }
+        st.check_reservable(first, last)?;
         st.reserved.push((first, last, owner), GFP_KERNEL_ACCOUNT)?;
         Ok(())
     }
@@ -715,9 +709,7 @@ impl IoPagetable {
         }
         st.reserved.reserve(outside.len(), GFP_KERNEL_ACCOUNT)?;
         for &(s, l) in outside.iter() {
-            if st.area_in(s, l) || intersecting(&st.allowed, s, l, |&l| l).next().is_some() {
-                return Err(EADDRINUSE);
-            }
+            st.check_reservable(s, l)?;
         }
         for &(s, l) in outside.iter() {
             let _ = st.reserved.push((s, l, key), GFP_KERNEL_ACCOUNT);
@@ -880,21 +872,7 @@ impl IoPagetable {
     /// The ranges of `[0, u64::MAX]` not reserved (allowed ranges ignored), in order.
     pub(crate) fn unreserved_ranges(&self) -> Result<KVec<(u64, u64)>> {
         let st = self.state.lock();
-        let mut res = st.reserved_within(0, u64::MAX)?;
-        res.sort_unstable_by_key(|r| r.0);
-        let mut out = KVec::new();
-        let mut cur = 0u64;
-        for (s, l) in res.iter().copied() {
-            if s > cur {
-                out.push((cur, s - 1), GFP_KERNEL)?;
-            }
-            if l == u64::MAX {
-                return Ok(out);
-            }
-            cur = cur.max(l + 1);
-        }
-        out.push((cur, u64::MAX), GFP_KERNEL)?;
-        Ok(out)
+        gaps(&mut st.reserved_within(0, u64::MAX)?, 0, u64::MAX)
     }
 
     /// Splits the area containing `iova` so that one area ends at `iova` (VFIO type1 partial

@@ -117,6 +117,22 @@ impl Ioas {
 const MAP_FLAGS: u32 =
     IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE;
 
+/// The checks `IOMMU_IOAS_MAP`, `_MAP_FILE` and `_COPY` share, in upstream's order: unknown
+/// flags (`EOPNOTSUPP`), an IOVA or length of `ULONG_MAX` or more (`EOVERFLOW`; `ULONG_MAX` is
+/// `u64::MAX` on the 64-bit kernels served), neither read nor write (`EINVAL`).
+fn check_map_args(flags: u32, iovas_and_length: &[u64]) -> Result {
+    if flags & !MAP_FLAGS != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if iovas_and_length.contains(&u64::MAX) {
+        return Err(EOVERFLOW);
+    }
+    if flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) == 0 {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
 /// Upstream's `conv_iommu_prot`: IOMMU_CACHE always, plus read/write as asked.
 fn map_prot(flags: u32) -> u32 {
     let mut prot = PROT_CACHE;
@@ -220,16 +236,10 @@ impl UserCmd for IommuIoasMap {
 
 pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMap>) -> Result {
     let cmd = &ucmd.cmd;
-    if cmd.flags & !MAP_FLAGS != 0 || cmd.reserved != 0 {
+    if cmd.reserved != 0 {
         return Err(EOPNOTSUPP);
     }
-    // C: `>= ULONG_MAX`; ULONG_MAX is u64::MAX on the 64-bit kernels served.
-    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
-        return Err(EOVERFLOW);
-    }
-    if cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) == 0 {
-        return Err(EINVAL);
-    }
+    check_map_args(cmd.flags, &[cmd.iova, cmd.length])?;
     let obj = ucmd.ictx.objects.get(cmd.ioas_id, ObjectType::Ioas)?;
     let ioas = obj.as_ioas().ok_or(ENOENT)?;
 
@@ -253,16 +263,7 @@ impl UserCmd for IommuIoasCopy {
 
 pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_, IommuIoasCopy>) -> Result {
     let cmd = &ucmd.cmd;
-    if cmd.flags & !MAP_FLAGS != 0 {
-        return Err(EOPNOTSUPP);
-    }
-    // C: `>= ULONG_MAX`, which is u64::MAX here.
-    if cmd.length == u64::MAX || cmd.src_iova == u64::MAX || cmd.dst_iova == u64::MAX {
-        return Err(EOVERFLOW);
-    }
-    if cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) == 0 {
-        return Err(EINVAL);
-    }
+    check_map_args(cmd.flags, &[cmd.length, cmd.src_iova, cmd.dst_iova])?;
     let src_obj = ucmd.ictx.objects.get(cmd.src_ioas_id, ObjectType::Ioas)?;
     let src = src_obj.as_ioas().ok_or(ENOENT)?;
     let slices = src.iopt.get_pages(cmd.src_iova, cmd.length)?;
@@ -375,16 +376,7 @@ impl UserCmd for IommuIoasMapFile {
 /// `IOMMU_IOAS_MAP_FILE`: maps part of a memfd.
 pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
     let cmd = &ucmd.cmd;
-    if cmd.flags & !MAP_FLAGS != 0 {
-        return Err(EOPNOTSUPP);
-    }
-    // C: `>= ULONG_MAX`; ULONG_MAX is u64::MAX on the 64-bit kernels served.
-    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
-        return Err(EOVERFLOW);
-    }
-    if cmd.flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) == 0 {
-        return Err(EINVAL);
-    }
+    check_map_args(cmd.flags, &[cmd.iova, cmd.length])?;
     let obj = ucmd.ictx.objects.get(cmd.ioas_id, ObjectType::Ioas)?;
     let ioas = obj.as_ioas().ok_or(ENOENT)?;
     if cmd.length == 0 {

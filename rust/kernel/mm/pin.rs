@@ -128,8 +128,17 @@ pub fn pin_user_pages(
     write: bool,
     out: &mut crate::alloc::KVec<PinnedPage>,
 ) -> Result {
+    all_or_nothing(out, |out| pin_into(mm, start, nr, write, out))
+}
+
+/// Runs `f`, which appends pinned pages to `out`; if it fails, the pages it appended are
+/// released again and `out` is left as it was.
+fn all_or_nothing(
+    out: &mut crate::alloc::KVec<PinnedPage>,
+    f: impl FnOnce(&mut crate::alloc::KVec<PinnedPage>) -> Result,
+) -> Result {
     let before = out.len();
-    let res = pin_into(mm, start, nr, write, out);
+    let res = f(out);
     if res.is_err() {
         out.truncate(before);
     }
@@ -410,8 +419,7 @@ pub fn pin_file_pages(
     if offset % PAGE_SIZE as u64 != 0 {
         return Err(EINVAL);
     }
-    let before = out.len();
-    let res = (|| -> Result {
+    all_or_nothing(out, |out| {
         out.reserve(nr, GFP_KERNEL)?;
         for i in 0..nr {
             let start = offset
@@ -449,11 +457,7 @@ pub fn pin_file_pages(
             out.push(PinnedPage { page }, GFP_KERNEL)?;
         }
         Ok(())
-    })();
-    if res.is_err() {
-        out.truncate(before);
-    }
-    res
+    })
 }
 
 /// Takes a reference to the file of the descriptor `fd`, to pin pages of it later.
