@@ -21,6 +21,7 @@ use crate::{
     io_pagetable::PinSeg,
     ioas::Ioas,
     object::{
+        ObjectKind,
         ObjectRef,
         ObjectType, //
     },
@@ -42,11 +43,34 @@ struct AccessState {
     next_id: u32,
 }
 
+/// The in-kernel owner of an access created through `iommufd_access_create()` (an emulated VFIO
+/// device): its `struct iommufd_access_ops` and their data.
+struct KernelOwner {
+    ops: *const c_void,
+    data: *mut c_void,
+}
+
+// SAFETY: The owner's ops and data are for use from any thread (upstream calls `ops->unmap` from
+// whichever thread unmaps).
+unsafe impl Send for KernelOwner {}
+// SAFETY: See above; the pointers are only passed back to C.
+unsafe impl Sync for KernelOwner {}
+
+extern "C" {
+    /// `drivers/vfio_api.c`: calls `ops->unmap(data, iova, length)`.
+    fn iommufd_rs_access_call_unmap(ops: *const c_void, data: *mut c_void, iova: u64, length: u64);
+    /// `drivers/vfio_api.c`: `ops->needs_pin_pages`.
+    fn iommufd_rs_access_needs_pin_pages(ops: *const c_void) -> bool;
+}
+
 /// An access object.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Access {
     /// Alignment the access needs of IOVAs: `PAGE_SIZE` for accesses that pin pages.
     iova_alignment: u64,
+    /// The in-kernel owner, told to unpin when user space unmaps what it pinned; `None` for the
+    /// selftest's accesses, whose pins the access drops itself.
+    owner: Option<KernelOwner>,
     #[pin]
     state: Mutex<AccessState>,
 }
@@ -54,9 +78,14 @@ pub(crate) struct Access {
 impl Access {
     /// Creates an access; `pins` for one that will pin pages.
     pub(crate) fn new(pins: bool) -> Result<Arc<Access>> {
+        Self::with_owner(pins, None)
+    }
+
+    fn with_owner(pins: bool, owner: Option<KernelOwner>) -> Result<Arc<Access>> {
         Arc::pin_init(
             pin_init!(Access {
                 iova_alignment: if pins { PAGE_SIZE as u64 } else { 1 },
+                owner,
                 state <- new_mutex!(AccessState {
                     ioas: None,
                     items: KVec::new(),
@@ -159,8 +188,67 @@ impl Access {
             .access_rw(iova, buf, write, slow)
     }
 
+    /// Whether the access has pinned anything of `[iova, iova + length)` in `ioas`.
+    fn pinned_in(&self, ioas: &Ioas, iova: u64, length: u64) -> bool {
+        let st = self.state.lock();
+        let Some(Ok(mine)) = st.ioas.as_ref().map(Self::ioas_of) else {
+            return false;
+        };
+        if !core::ptr::eq(&**mine, ioas) {
+            return false;
+        }
+        let last = iova.saturating_add(length.saturating_sub(1));
+        st.items.iter().any(|it| {
+            let it_last = it.iova.saturating_add(it.length.saturating_sub(1));
+            it.iova <= last && iova <= it_last
+        })
+    }
+
+    /// Leaves the IOAS, unpinning whatever is still pinned.
+    pub(crate) fn detach(&self) {
+        let key = self.key();
+        let mut st = self.state.lock();
+        let items = core::mem::take(&mut st.items);
+        if let Some(obj) = st.ioas.take() {
+            if let Ok(ioas) = Self::ioas_of(&obj) {
+                for item in items.iter() {
+                    ioas.iopt.access_unpin(&item.segs);
+                }
+                ioas.iopt.remove_access(key);
+            }
+        }
+    }
+
+    /// Whether the access is attached to an IOAS.
+    fn is_attached(&self) -> bool {
+        self.state.lock().ioas.is_some()
+    }
+
+    /// Unpins the pin of exactly `[iova, iova + length)` (`ENOENT` if there is none).
+    fn unpin_range(&self, iova: u64, length: u64) -> Result {
+        let id = {
+            let st = self.state.lock();
+            st.items
+                .iter()
+                .find(|i| i.iova == iova && i.length == length)
+                .map(|i| i.id)
+                .ok_or(ENOENT)?
+        };
+        self.unpin(id)
+    }
+
     /// `ioas` is unmapping `[iova, iova + length)`: unpin every item that touches it.
     fn unmap_notify(&self, ioas: &Ioas, iova: u64, length: u64) {
+        if let Some(owner) = &self.owner {
+            if self.pinned_in(ioas, iova, length) {
+                // The owner unpins from its callback (`iommufd_access_unpin_pages()`), which
+                // takes the lock: it is not held here. The unmap checks again afterwards.
+                // SAFETY: The owner's ops and data are valid until the access is destroyed,
+                // which cannot happen during the callback (the caller holds a reference).
+                unsafe { iommufd_rs_access_call_unmap(owner.ops, owner.data, iova, length) };
+            }
+            return;
+        }
         let mut st = self.state.lock();
         let Some(obj) = &st.ioas else {
             return;
@@ -225,4 +313,224 @@ pub(crate) fn notify_unmap(ictx: &IommufdCtx, ioas: &Ioas, iova: u64, length: u6
             access.unmap_notify(ioas, iova, length);
         }
     });
+}
+
+/// `IOMMUFD_ACCESS_RW_WRITE`: pin for writing / write into the IOAS.
+const IOMMUFD_ACCESS_RW_WRITE: u32 = 1 << 0;
+/// `IOMMUFD_ACCESS_RW_KTHREAD`: the caller is a kernel thread, the user address cannot be used.
+const IOMMUFD_ACCESS_RW_KTHREAD: u32 = 1 << 1;
+
+/// An access created by an in-kernel user (`struct iommufd_access *` in C, see
+/// `drivers/vfio_api.rs`): the ACCESS object, a user reference to it (user space cannot destroy
+/// it) and a reference to the context.
+pub(crate) struct KernelAccess {
+    ictx: Arc<IommufdCtx>,
+    access: Arc<Access>,
+    obj: ObjectRef,
+}
+
+impl KernelAccess {
+    fn create(ictx: Arc<IommufdCtx>, ops: *const c_void, data: *mut c_void) -> Result<KBox<Self>> {
+        // SAFETY: `ops` is the caller's valid ops table.
+        let pins = unsafe { iommufd_rs_access_needs_pin_pages(ops) };
+        let access = Access::with_owner(pins, Some(KernelOwner { ops, data }))?;
+        let new = ictx.objects.alloc(ObjectKind::Access(access.clone()))?;
+        let id = new.id();
+        new.finalize()?;
+        let obj = ictx.objects.get(id, ObjectType::Access)?;
+        match KBox::new(
+            KernelAccess {
+                ictx: ictx.clone(),
+                access,
+                obj,
+            },
+            GFP_KERNEL,
+        ) {
+            Ok(b) => Ok(b),
+            Err(e) => {
+                ictx.objects.remove(id, ObjectType::Access);
+                Err(e.into())
+            }
+        }
+    }
+}
+
+impl Drop for KernelAccess {
+    fn drop(&mut self) {
+        self.access.detach();
+        self.ictx.objects.remove_same(&self.obj);
+    }
+}
+
+/// Borrows the access behind a `struct iommufd_access *`.
+///
+/// # Safety
+///
+/// `access` must come from [`iommufd_rs_access_create`] and not be destroyed yet.
+unsafe fn kaccess<'a>(access: *const KernelAccess) -> &'a KernelAccess {
+    // SAFETY: By the function's safety requirements the box is alive.
+    unsafe { &*access }
+}
+
+fn errno(r: Result) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `iommufd_access_create()`: a new access of the context for an emulated device; `ops` tell it
+/// whether the device pins pages and how to make it unpin.
+///
+/// # Safety
+///
+/// `ictx` must be a live context reference (`drivers/vfio_api.rs`); `ops` and `data` must stay
+/// valid until the access is destroyed; `out` and `id` must be valid for writes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn iommufd_rs_access_create(
+    ictx: *const IommufdCtx,
+    ops: *const c_void,
+    data: *mut c_void,
+    out: *mut *mut KernelAccess,
+    id: *mut u32,
+) -> c_int {
+    // SAFETY: The context reference is live by the function's safety requirements.
+    let ctx: Arc<IommufdCtx> = unsafe { kernel::sync::ArcBorrow::from_raw(ictx) }.into();
+    match KernelAccess::create(ctx, ops, data) {
+        Ok(b) => {
+            let obj_id = b.obj.id();
+            // SAFETY: `out` and `id` are valid for writes.
+            unsafe {
+                *id = obj_id;
+                *out = KBox::into_raw(b);
+            }
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `iommufd_access_destroy()`: unpins what is left, leaves the IOAS and destroys the object.
+///
+/// # Safety
+///
+/// `access` must come from [`iommufd_rs_access_create`] and not be destroyed yet; it is freed.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn iommufd_rs_access_destroy(access: *mut KernelAccess) {
+    // SAFETY: The box was handed out by `iommufd_rs_access_create` and is given back once.
+    drop(unsafe { KBox::from_raw(access) });
+}
+
+/// `iommufd_access_attach()` (`replace` false: `EINVAL` if attached) and
+/// `iommufd_access_replace()` (`replace` true: `ENOENT` if not attached).
+///
+/// # Safety
+///
+/// `access` must be a live access.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn iommufd_rs_access_attach(
+    access: *const KernelAccess,
+    ioas_id: u32,
+    replace: bool,
+) -> c_int {
+    // SAFETY: By the function's safety requirements.
+    let ka = unsafe { kaccess(access) };
+    let attached = ka.access.is_attached();
+    if attached != replace {
+        return if replace { ENOENT } else { EINVAL }.to_errno();
+    }
+    errno(ka.access.attach(&ka.ictx, ioas_id))
+}
+
+/// `iommufd_access_detach()`.
+///
+/// # Safety
+///
+/// `access` must be a live access.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn iommufd_rs_access_detach(access: *const KernelAccess) {
+    // SAFETY: By the function's safety requirements.
+    unsafe { kaccess(access) }.access.detach();
+}
+
+/// `iommufd_access_pin_pages()`: pins `[iova, iova + length)` and writes the page frame numbers
+/// of its pages to `out_pfns` (the C shim turns them into `struct page` pointers).
+///
+/// # Safety
+///
+/// `access` must be a live access; `out_pfns` must have room for every page the range touches.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn iommufd_rs_access_pin_pages(
+    access: *const KernelAccess,
+    iova: usize,
+    length: usize,
+    out_pfns: *mut usize,
+    flags: u32,
+) -> c_int {
+    // SAFETY: By the function's safety requirements.
+    let ka = unsafe { kaccess(access) };
+    if !ka.access.pins_pages() || ka.access.owner.is_none() || length == 0 {
+        return EINVAL.to_errno();
+    }
+    if iova.checked_add(length - 1).is_none() {
+        return EOVERFLOW.to_errno();
+    }
+    let write = flags & IOMMUFD_ACCESS_RW_WRITE != 0;
+    match ka.access.pin(iova as u64, length as u64, write) {
+        Ok((_, phys)) => {
+            for (i, p) in phys.iter().enumerate() {
+                // SAFETY: The caller's array has room for every page of the range, and `phys`
+                // has one entry per page.
+                unsafe { *out_pfns.add(i) = (*p >> kernel::page::PAGE_SHIFT) as usize };
+            }
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `iommufd_access_unpin_pages()`: unpins a range pinned before with exactly these bounds.
+///
+/// # Safety
+///
+/// `access` must be a live access.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn iommufd_rs_access_unpin_pages(
+    access: *const KernelAccess,
+    iova: usize,
+    length: usize,
+) {
+    // SAFETY: By the function's safety requirements.
+    let ka = unsafe { kaccess(access) };
+    if ka.access.unpin_range(iova as u64, length as u64).is_err() {
+        pr_warn!("iommufd_access_unpin_pages: nothing pinned at {iova:#x}+{length:#x}\n");
+    }
+}
+
+/// `iommufd_access_rw()`: reads or writes `len` bytes at `data` from or to the IOAS at `iova`.
+///
+/// # Safety
+///
+/// `access` must be a live access and `data` valid for `len` bytes of reads and writes.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn iommufd_rs_access_rw(
+    access: *const KernelAccess,
+    iova: usize,
+    data: *mut u8,
+    len: usize,
+    flags: u32,
+) -> c_int {
+    // SAFETY: By the function's safety requirements.
+    let ka = unsafe { kaccess(access) };
+    if len == 0 {
+        return EINVAL.to_errno();
+    }
+    if iova.checked_add(len - 1).is_none() {
+        return EOVERFLOW.to_errno();
+    }
+    // SAFETY: `data` is valid for `len` bytes by the function's safety requirements.
+    let buf = unsafe { core::slice::from_raw_parts_mut(data, len) };
+    let write = flags & IOMMUFD_ACCESS_RW_WRITE != 0;
+    let kthread = flags & IOMMUFD_ACCESS_RW_KTHREAD != 0;
+    errno(ka.access.rw(iova as u64, buf, write, kthread))
 }

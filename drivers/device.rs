@@ -78,6 +78,9 @@ pub(crate) struct IDevice {
     state: Mutex<DevState>,
     /// The device's IOMMU can enforce cache coherency, so every domain it attaches to must.
     enforce_cc: bool,
+    /// The start of the device's `IOMMU_RESV_SW_MSI` window: its MSI doorbells are mapped there in
+    /// every domain it attaches to ([`crate::sw_msi`]).
+    sw_msi_window: Option<u64>,
     /// After `state`: DMA ownership is released only once every attachment is gone.
     _owner: DmaOwnerClaim,
     /// The device's owner when iommufd created it (a selftest mock device): dropped last, after
@@ -96,11 +99,27 @@ impl IDevice {
             return Err(EINVAL);
         }
         let group = Group::get(dev).ok_or(ENODEV)?;
+        // A device whose MSIs are not isolated could make a plain DMA write trigger an interrupt
+        // outside this context. As VFIO always did, such devices are refused unless the
+        // administrator allows it; the selftest's mock devices have no MSIs.
+        if backing.is_none() && !group.has_isolated_msi() {
+            if !crate::allow_unsafe_interrupts() {
+                return Err(EPERM);
+            }
+            dev_warn!(
+                dev,
+                "MSI interrupts are not secure, they cannot be isolated by the platform. \
+                 Check that platform features like interrupt remapping are enabled. \
+                 Use the \"allow_unsafe_interrupts\" module parameter to override\n"
+            );
+        }
+        let sw_msi_window = crate::sw_msi::window_of(dev)?;
         let owner = DmaOwnerClaim::claim(dev.into(), core::ptr::from_ref(ictx) as usize)?;
         Arc::pin_init(
             pin_init!(IDevice {
                 dev: dev.into(),
                 group,
+                sw_msi_window,
                 _owner: owner,
                 enforce_cc: device_capable(dev, Capability::EnforceCacheCoherency),
                 state <- new_mutex!(DevState {
@@ -111,6 +130,11 @@ impl IDevice {
             }),
             GFP_KERNEL_ACCOUNT,
         )
+    }
+
+    /// The device's IOMMU group.
+    pub(crate) fn group(&self) -> &Group {
+        &self.group
     }
 
     /// The device.
@@ -179,7 +203,7 @@ impl IDevice {
         }
         // A new automatic HWPT.
         let new = ictx.objects.reserve()?;
-        let hwpt = hwpt::alloc_paging(self, pt, 0, None, true)?;
+        let hwpt = hwpt::alloc_paging(ictx, self, pt, 0, None, true)?;
         attach(&hwpt)?;
         let id = new.id();
         new.publish(ObjectKind::HwptPaging(hwpt))?;
@@ -189,12 +213,18 @@ impl IDevice {
     /// Whether the device, with PASIDs attached or not (`has_pasids`), may use `h`: a device
     /// with PASIDs attached only uses HWPTs allocated for PASIDs (`EINVAL`), and a device whose
     /// IOMMU can enforce cache coherency makes the HWPT enforce it.
-    fn check_hwpt(&self, h: &HwptPaging, has_pasids: bool) -> Result {
+    ///
+    /// The MSI doorbells the device may already use are mapped into the HWPT's domain before the
+    /// device moves there.
+    fn check_hwpt(&self, ictx: &IommufdCtx, h: &HwptPaging, has_pasids: bool) -> Result {
         if has_pasids && !h.pasid_compat {
             return Err(EINVAL);
         }
         if self.enforce_cc {
             h.enforce_cache_coherency()?;
+        }
+        if let Some(window) = self.sw_msi_window {
+            ictx.sw_msi.install_all(&h.msi, &h.domain, window)?;
         }
         Ok(())
     }
@@ -211,7 +241,7 @@ impl IDevice {
         let has_pasids = !st.pasids.is_empty();
         let mut ga = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
-            self.check_hwpt(h, has_pasids)?;
+            self.check_hwpt(ictx, h, has_pasids)?;
             ga = Some(GroupAttachment::attach(
                 self.group.clone(),
                 h.domain.clone(),
@@ -255,7 +285,7 @@ impl IDevice {
         let mut cur_group = Some(cur.group);
         let mut new_group = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
-            self.check_hwpt(h, has_pasids)?;
+            self.check_hwpt(ictx, h, has_pasids)?;
             let g = cur_group.take().ok_or(EINVAL)?;
             match g.replace(h.domain.clone()) {
                 Ok(n) => {

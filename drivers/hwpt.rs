@@ -35,6 +35,10 @@ use crate::{
         ObjectRef,
         ObjectType, //
     },
+    sw_msi::{
+        SwMsiDomain,
+        SwMsiMaps, //
+    },
     ucmd::{
         Ucmd,
         UserCmd, //
@@ -90,6 +94,9 @@ pub(crate) struct HwptPaging {
     pub(crate) pasid_compat: bool,
     /// The domain enforces cache coherency (set once a device that can asks for it).
     enforce_cc: Atomic<bool>,
+    /// The MSI doorbell pages mapped in the domain (the domain holds it too, as its
+    /// `IOMMU_COOKIE_SW_MSI` owner).
+    pub(crate) msi: Arc<SwMsiDomain>,
 }
 
 impl HwptPaging {
@@ -118,8 +125,10 @@ impl HwptPaging {
         domain: PagingDomain,
         auto_domain: bool,
         flags: u32,
+        msi_maps: &Arc<SwMsiMaps>,
     ) -> Result<Arc<HwptPaging>> {
-        let domain = Arc::new(domain, GFP_KERNEL_ACCOUNT)?;
+        let msi = SwMsiDomain::new(msi_maps)?;
+        let domain = Arc::new(domain.with_sw_msi_owner(msi.clone())?, GFP_KERNEL_ACCOUNT)?;
         let hwpt = Arc::new(
             HwptPaging {
                 domain,
@@ -127,6 +136,7 @@ impl HwptPaging {
                 auto_domain,
                 pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
                 enforce_cc: Atomic::new(false),
+                msi,
             },
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -182,6 +192,7 @@ impl UserCmd for IommuHwptAlloc {
 
 /// Allocates a paging domain for the device `idev` with `flags` and makes it mirror `ioas`.
 pub(crate) fn alloc_paging(
+    ictx: &IommufdCtx,
     idev: &crate::device::IDevice,
     ioas: ObjectRef,
     flags: u32,
@@ -202,7 +213,7 @@ pub(crate) fn alloc_paging(
         return Err(EOPNOTSUPP);
     }
     let domain = PagingDomain::alloc_user(idev.device(), flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
-    HwptPaging::new(ioas, domain, auto_domain, flags)
+    HwptPaging::new(ioas, domain, auto_domain, flags, &ictx.sw_msi)
 }
 
 /// `IOMMU_HWPT_ALLOC`.
@@ -237,7 +248,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
             cmd.data_len as usize,
         )
     });
-    let hwpt = alloc_paging(idev, pt, cmd.flags, data.as_ref(), false)?;
+    let hwpt = alloc_paging(ictx, idev, pt, cmd.flags, data.as_ref(), false)?;
     let new = ictx.objects.alloc(ObjectKind::HwptPaging(hwpt))?;
     ucmd.cmd.out_hwpt_id = new.id();
     ucmd.respond()?;

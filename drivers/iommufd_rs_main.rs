@@ -22,6 +22,7 @@ use kernel::{
     fs::File,
     miscdevice::{
         MiscDevice,
+        MiscDeviceNode,
         MiscDeviceOptions,
         MiscDeviceRegistration, //
     },
@@ -55,8 +56,10 @@ mod object;
 mod pages;
 mod selftest;
 mod stats;
+mod sw_msi;
 mod uapi;
 mod ucmd;
+mod vfio_api;
 mod vfio_compat;
 mod xa;
 
@@ -74,12 +77,49 @@ module! {
             default: false,
             description: "Run the mock IOMMU self-test at load time",
         },
+        allow_unsafe_interrupts: bool {
+            default: false,
+            description: "Allow IOMMUFD to bind to devices even if the platform cannot isolate \
+                the MSI interrupt window. Enabling this is a security weakness.",
+        },
     },
 }
 
 kernel::sync::global_lock! {
     // SAFETY: Initialised in the module initialiser, before `/dev/iommu` exists.
     unsafe(uninit) static MOCK: Mutex<Option<mock_iommu::MockIommu>> = None;
+}
+
+/// Whether devices whose MSIs the platform cannot isolate may be bound (module parameter).
+pub(crate) fn allow_unsafe_interrupts() -> bool {
+    module_parameters::allow_unsafe_interrupts.value()
+}
+
+/// `include/linux/miscdevice.h`: the minor of `/dev/vfio/vfio`.
+const VFIO_MINOR: i32 = 196;
+
+extern "C" {
+    /// `drivers/vfio_api.c`: tells `iommufd_ctx_from_file()` which files are ours.
+    fn iommufd_rs_publish_fops(fops: *const c_void);
+}
+
+/// While it lives, `iommufd_ctx_from_file()` accepts files of the registration it was made for.
+struct PublishedFops;
+
+impl PublishedFops {
+    fn new(reg: &MiscDeviceRegistration<IommufdCtx>) -> Self {
+        // SAFETY: The registration is live, so its `struct miscdevice` is valid; its file
+        // operations are static.
+        unsafe { iommufd_rs_publish_fops((*reg.as_raw()).fops.cast()) };
+        PublishedFops
+    }
+}
+
+impl Drop for PublishedFops {
+    fn drop(&mut self) {
+        // SAFETY: Clearing is always allowed.
+        unsafe { iommufd_rs_publish_fops(core::ptr::null()) };
+    }
 }
 
 /// The mock IOMMU, while the module is loaded.
@@ -92,6 +132,11 @@ pub(crate) fn mock() -> Result<mock_iommu::MockIommu> {
 struct IommufdModule {
     #[pin]
     _dev: MiscDeviceRegistration<IommufdCtx>,
+    /// `/dev/vfio/vfio`, the VFIO container, served by the same file operations when the kernel
+    /// has iommufd provide it (`CONFIG_IOMMUFD_VFIO_CONTAINER`), as upstream's iommufd does.
+    _vfio_dev: Option<Pin<KBox<MiscDeviceRegistration<IommufdCtx>>>>,
+    /// Declared after the registrations, dropped before them.
+    _published: PublishedFops,
     /// The selftest mock IOMMU (registers nothing without `CONFIG_IOMMUFD_TEST`).
     _mock: mock_iommu::MockIommu,
     /// debugfs `iommufd_rs/stats`.
@@ -118,6 +163,20 @@ impl kernel::InPlaceModule for IommufdModule {
             _debugfs: kernel::debugfs::Dir::new(c"iommufd_rs"),
             _stats <- _debugfs.read_only_file(c"stats", stats::Stats),
             _dev <- MiscDeviceRegistration::register(options),
+            _vfio_dev: if cfg!(CONFIG_IOMMUFD_VFIO_CONTAINER) {
+                let node = MiscDeviceNode {
+                    minor: VFIO_MINOR,
+                    nodename: c"vfio/vfio",
+                    mode: 0o666,
+                };
+                Some(KBox::pin_init(
+                    MiscDeviceRegistration::register_node(MiscDeviceOptions { name: c"vfio" }, node),
+                    GFP_KERNEL,
+                )?)
+            } else {
+                None
+            },
+            _published: PublishedFops::new(&_dev),
         })
     }
 }
@@ -145,6 +204,10 @@ pub(crate) struct IommufdCtx {
     pub(crate) vfio_ioas: Atomic<u32>,
     /// The device of `/dev/iommu` (dma-bufs are attached to it).
     pub(crate) misc_dev: ARef<Device>,
+    /// A VFIO no-IOMMU group uses the context as its container: no compat IOAS may be made.
+    pub(crate) no_iommu: Atomic<bool>,
+    /// The MSI doorbell pages mapped in the context's domains.
+    pub(crate) sw_msi: Arc<sw_msi::SwMsiMaps>,
 }
 
 impl IommufdCtx {
@@ -211,6 +274,8 @@ impl MiscDevice for IommufdCtx {
                 account_mm: Atomic::new(false),
                 vfio_ioas: Atomic::new(0),
                 misc_dev: misc.device().into(),
+                no_iommu: Atomic::new(false),
+                sw_msi: sw_msi::SwMsiMaps::new()?,
             }),
             GFP_KERNEL_ACCOUNT,
         )

@@ -2,92 +2,164 @@
 /*
  * The in-kernel iommufd API that VFIO links against, exported by iommufd_rs.
  *
- * These are the 23 symbols the C iommufd.ko exports in the namespace
- * "IOMMUFD", with the same prototypes (include/linux/iommufd.h). vfio.ko
- * resolves them at load time against whichever iommufd implementation is
- * loaded, so exporting them here is what routes VFIO to the Rust module
- * (Documentation/design.md, "the hook").
+ * These are the 23 symbols the C iommufd.ko exports, with the same
+ * prototypes (include/linux/iommufd.h) and namespaces ("IOMMUFD", and
+ * "IOMMUFD_VFIO" for the VFIO compat helpers). vfio.ko resolves them at load
+ * time against whichever iommufd implementation is loaded, so exporting them
+ * here is what routes VFIO to the Rust module (Documentation/design.md,
+ * "the hook"). Each function is a thin shim over its Rust implementation in
+ * drivers/vfio_api.rs (device binding and attachment) and drivers/access.rs
+ * (access objects); the opaque types are Rust objects:
  *
- * The Rust core does not serve in-kernel users yet. Until it does, every
- * function behaves as upstream's !CONFIG_IOMMUFD fallbacks in
- * include/linux/iommufd.h do: no file is accepted as an iommufd, so no
- * context, device or access object can ever reach the other functions, and
- * VFIO_DEVICE_BIND_IOMMUFD fails with EOPNOTSUPP. When the core lands, each
- * body becomes a call into Rust.
+ *   struct iommufd_ctx *     a counted reference to a context
+ *   struct iommufd_device *  a device bound by the caller
+ *   struct iommufd_access *  an access created by the caller
  */
 #include <linux/err.h>
 #include <linux/export.h>
+#include <linux/file.h>
+#include <linux/fs.h>
 #include <linux/iommufd.h>
+
+/* drivers/vfio_api.rs */
+struct iommufd_ctx *iommufd_rs_ctx_from_private(void *private_data);
+void iommufd_rs_ctx_get(struct iommufd_ctx *ictx);
+void iommufd_rs_ctx_put(struct iommufd_ctx *ictx);
+bool iommufd_rs_ctx_has_group(struct iommufd_ctx *ictx,
+			      struct iommu_group *group);
+int iommufd_rs_device_bind(struct iommufd_ctx *ictx, struct device *dev,
+			   struct iommufd_device **out, u32 *id);
+void iommufd_rs_device_unbind(struct iommufd_device *idev);
+int iommufd_rs_device_attach(struct iommufd_device *idev, ioasid_t pasid,
+			     u32 *pt_id);
+int iommufd_rs_device_replace(struct iommufd_device *idev, ioasid_t pasid,
+			      u32 *pt_id);
+void iommufd_rs_device_detach(struct iommufd_device *idev, ioasid_t pasid);
+struct iommufd_ctx *iommufd_rs_device_to_ictx(struct iommufd_device *idev);
+u32 iommufd_rs_device_to_id(struct iommufd_device *idev);
+int iommufd_rs_vfio_compat_ioas_get_id(struct iommufd_ctx *ictx,
+				       u32 *out_ioas_id);
+int iommufd_rs_vfio_compat_ioas_create(struct iommufd_ctx *ictx);
+int iommufd_rs_vfio_compat_set_no_iommu(struct iommufd_ctx *ictx);
+
+/* drivers/access.rs */
+int iommufd_rs_access_create(struct iommufd_ctx *ictx,
+			     const struct iommufd_access_ops *ops, void *data,
+			     struct iommufd_access **out, u32 *id);
+void iommufd_rs_access_destroy(struct iommufd_access *access);
+int iommufd_rs_access_attach(struct iommufd_access *access, u32 ioas_id,
+			     bool replace);
+void iommufd_rs_access_detach(struct iommufd_access *access);
+int iommufd_rs_access_pin_pages(struct iommufd_access *access,
+				unsigned long iova, unsigned long length,
+				unsigned long *out_pfns, unsigned int flags);
+void iommufd_rs_access_unpin_pages(struct iommufd_access *access,
+				   unsigned long iova, unsigned long length);
+int iommufd_rs_access_rw(struct iommufd_access *access, unsigned long iova,
+			 void *data, size_t len, unsigned int flags);
+
+/*
+ * The file operations of the module's misc devices (/dev/iommu and
+ * /dev/vfio/vfio), set by the module while they are registered: a file is an
+ * iommufd exactly when it has them.
+ */
+static const struct file_operations *iommufd_rs_fops;
+
+void iommufd_rs_publish_fops(const struct file_operations *fops)
+{
+	WRITE_ONCE(iommufd_rs_fops, fops);
+}
 
 struct iommufd_ctx *iommufd_ctx_from_file(struct file *file)
 {
-	return ERR_PTR(-EOPNOTSUPP);
+	const struct file_operations *fops = READ_ONCE(iommufd_rs_fops);
+
+	if (!fops || file->f_op != fops)
+		return ERR_PTR(-EBADFD);
+	return iommufd_rs_ctx_from_private(file->private_data);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_from_file, "IOMMUFD");
 
 struct iommufd_ctx *iommufd_ctx_from_fd(int fd)
 {
-	return ERR_PTR(-EOPNOTSUPP);
+	struct iommufd_ctx *ictx;
+	struct file *file;
+
+	file = fget(fd);
+	if (!file)
+		return ERR_PTR(-EBADF);
+	ictx = iommufd_ctx_from_file(file);
+	fput(file);
+	return ictx;
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_from_fd, "IOMMUFD");
 
-/* No context can exist (see above), so there is nothing to count. */
 void iommufd_ctx_get(struct iommufd_ctx *ictx)
 {
+	iommufd_rs_ctx_get(ictx);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_get, "IOMMUFD");
 
 void iommufd_ctx_put(struct iommufd_ctx *ictx)
 {
+	iommufd_rs_ctx_put(ictx);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_put, "IOMMUFD");
 
 bool iommufd_ctx_has_group(struct iommufd_ctx *ictx, struct iommu_group *group)
 {
-	return false;
+	if (!ictx || !group)
+		return false;
+	return iommufd_rs_ctx_has_group(ictx, group);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_has_group, "IOMMUFD");
 
 struct iommufd_device *iommufd_device_bind(struct iommufd_ctx *ictx,
 					   struct device *dev, u32 *id)
 {
-	return ERR_PTR(-EOPNOTSUPP);
+	struct iommufd_device *idev;
+	int rc;
+
+	rc = iommufd_rs_device_bind(ictx, dev, &idev, id);
+	return rc ? ERR_PTR(rc) : idev;
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_device_bind, "IOMMUFD");
 
 void iommufd_device_unbind(struct iommufd_device *idev)
 {
+	iommufd_rs_device_unbind(idev);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_device_unbind, "IOMMUFD");
 
 int iommufd_device_attach(struct iommufd_device *idev, ioasid_t pasid,
 			  u32 *pt_id)
 {
-	return -EOPNOTSUPP;
+	return iommufd_rs_device_attach(idev, pasid, pt_id);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_device_attach, "IOMMUFD");
 
 int iommufd_device_replace(struct iommufd_device *idev, ioasid_t pasid,
 			   u32 *pt_id)
 {
-	return -EOPNOTSUPP;
+	return iommufd_rs_device_replace(idev, pasid, pt_id);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_device_replace, "IOMMUFD");
 
 void iommufd_device_detach(struct iommufd_device *idev, ioasid_t pasid)
 {
+	iommufd_rs_device_detach(idev, pasid);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_device_detach, "IOMMUFD");
 
 struct iommufd_ctx *iommufd_device_to_ictx(struct iommufd_device *idev)
 {
-	return NULL;
+	return iommufd_rs_device_to_ictx(idev);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_device_to_ictx, "IOMMUFD");
 
 u32 iommufd_device_to_id(struct iommufd_device *idev)
 {
-	return 0;
+	return iommufd_rs_device_to_id(idev);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_device_to_id, "IOMMUFD");
 
@@ -95,67 +167,102 @@ struct iommufd_access *
 iommufd_access_create(struct iommufd_ctx *ictx,
 		      const struct iommufd_access_ops *ops, void *data, u32 *id)
 {
-	return ERR_PTR(-EOPNOTSUPP);
+	struct iommufd_access *access;
+	int rc;
+
+	rc = iommufd_rs_access_create(ictx, ops, data, &access, id);
+	return rc ? ERR_PTR(rc) : access;
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_access_create, "IOMMUFD");
 
 void iommufd_access_destroy(struct iommufd_access *access)
 {
+	iommufd_rs_access_destroy(access);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_access_destroy, "IOMMUFD");
 
 int iommufd_access_attach(struct iommufd_access *access, u32 ioas_id)
 {
-	return -EOPNOTSUPP;
+	return iommufd_rs_access_attach(access, ioas_id, false);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_access_attach, "IOMMUFD");
 
 int iommufd_access_replace(struct iommufd_access *access, u32 ioas_id)
 {
-	return -EOPNOTSUPP;
+	return iommufd_rs_access_attach(access, ioas_id, true);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_access_replace, "IOMMUFD");
 
 void iommufd_access_detach(struct iommufd_access *access)
 {
+	iommufd_rs_access_detach(access);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_access_detach, "IOMMUFD");
 
+/*
+ * The Rust side returns page frame numbers; struct page pointers are made
+ * here, where the memory model's pfn_to_page() is at hand.
+ */
 int iommufd_access_pin_pages(struct iommufd_access *access, unsigned long iova,
 			     unsigned long length, struct page **out_pages,
 			     unsigned int flags)
 {
-	return -EOPNOTSUPP;
+	unsigned long *pfns = (unsigned long *)out_pages;
+	unsigned long i, npages;
+	int rc;
+
+	BUILD_BUG_ON(sizeof(unsigned long) != sizeof(struct page *));
+	rc = iommufd_rs_access_pin_pages(access, iova, length, pfns, flags);
+	if (rc)
+		return rc;
+	npages = (ALIGN(iova + length, PAGE_SIZE) - ALIGN_DOWN(iova, PAGE_SIZE)) /
+		 PAGE_SIZE;
+	for (i = 0; i != npages; i++)
+		out_pages[i] = pfn_to_page(pfns[i]);
+	return 0;
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_access_pin_pages, "IOMMUFD");
 
 void iommufd_access_unpin_pages(struct iommufd_access *access,
 				unsigned long iova, unsigned long length)
 {
+	iommufd_rs_access_unpin_pages(access, iova, length);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_access_unpin_pages, "IOMMUFD");
 
 int iommufd_access_rw(struct iommufd_access *access, unsigned long iova,
 		      void *data, size_t len, unsigned int flags)
 {
-	return -EOPNOTSUPP;
+	return iommufd_rs_access_rw(access, iova, data, len, flags);
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_access_rw, "IOMMUFD");
 
 int iommufd_vfio_compat_ioas_get_id(struct iommufd_ctx *ictx, u32 *out_ioas_id)
 {
-	return -EOPNOTSUPP;
+	return iommufd_rs_vfio_compat_ioas_get_id(ictx, out_ioas_id);
 }
-EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_ioas_get_id, "IOMMUFD");
+EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_ioas_get_id, "IOMMUFD_VFIO");
 
 int iommufd_vfio_compat_ioas_create(struct iommufd_ctx *ictx)
 {
-	return -EOPNOTSUPP;
+	return iommufd_rs_vfio_compat_ioas_create(ictx);
 }
-EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_ioas_create, "IOMMUFD");
+EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_ioas_create, "IOMMUFD_VFIO");
 
 int iommufd_vfio_compat_set_no_iommu(struct iommufd_ctx *ictx)
 {
-	return -EOPNOTSUPP;
+	return iommufd_rs_vfio_compat_set_no_iommu(ictx);
 }
-EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_set_no_iommu, "IOMMUFD");
+EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_set_no_iommu, "IOMMUFD_VFIO");
+
+/* Calls of drivers/access.rs into an access owner's ops. */
+void iommufd_rs_access_call_unmap(const struct iommufd_access_ops *ops,
+				  void *data, u64 iova, u64 length)
+{
+	ops->unmap(data, iova, length);
+}
+
+bool iommufd_rs_access_needs_pin_pages(const struct iommufd_access_ops *ops)
+{
+	return ops->needs_pin_pages;
+}

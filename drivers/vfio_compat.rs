@@ -131,7 +131,7 @@ fn copy_out(arg: usize, bytes: &[u8]) -> Result {
 }
 
 /// The compat IOAS, or `ENODEV` if none is set (or it was destroyed).
-fn compat_ioas(ictx: &IommufdCtx) -> Result<ObjectRef> {
+pub(crate) fn compat_ioas(ictx: &IommufdCtx) -> Result<ObjectRef> {
     let id = ictx.vfio_ioas.load(Relaxed);
     if id == 0 {
         return Err(ENODEV);
@@ -166,7 +166,8 @@ pub(crate) fn vfio_ioctl(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isiz
 
 fn check_extension(ictx: &IommufdCtx, ext: usize) -> Result<isize> {
     match ext {
-        VFIO_TYPE1_IOMMU | VFIO_TYPE1V2_IOMMU | VFIO_UNMAP_ALL => Ok(1),
+        VFIO_TYPE1_IOMMU | VFIO_TYPE1V2_IOMMU => Ok(isize::from(!ictx.no_iommu.load(Relaxed))),
+        VFIO_UNMAP_ALL => Ok(1),
         VFIO_DMA_CC_IOMMU => {
             // 1 unless a HWPT of the compat IOAS does not enforce cache coherency.
             let obj = compat_ioas(ictx)?;
@@ -188,7 +189,7 @@ fn check_extension(ictx: &IommufdCtx, ext: usize) -> Result<isize> {
 }
 
 fn set_iommu(ictx: &IommufdCtx, ty: usize) -> Result {
-    if ty != VFIO_TYPE1_IOMMU && ty != VFIO_TYPE1V2_IOMMU {
+    if (ty != VFIO_TYPE1_IOMMU && ty != VFIO_TYPE1V2_IOMMU) || ictx.no_iommu.load(Relaxed) {
         return Err(EINVAL);
     }
     let obj = compat_ioas(ictx)?;

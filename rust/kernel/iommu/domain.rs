@@ -453,6 +453,9 @@ impl UserData {
 /// `ptr` points to a valid paging domain owned by this object.
 pub struct PagingDomain {
     ptr: NonNull<bindings::iommu_domain>,
+    /// Releases the MSI doorbell owner given with [`PagingDomain::with_sw_msi_owner`], after the
+    /// domain is freed.
+    sw_msi_release: Option<unsafe fn(*mut c_void)>,
 }
 
 // SAFETY: A domain can be freed from any thread.
@@ -471,7 +474,10 @@ impl PagingDomain {
         })?;
         let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
         // INVARIANT: The core returned a new paging domain that we own.
-        Ok(Self { ptr })
+        Ok(Self {
+            ptr,
+            sw_msi_release: None,
+        })
     }
 
     /// Allocates a paging domain with driver-specific `data`, as iommufd does
@@ -499,14 +505,22 @@ impl PagingDomain {
         // record the ops it came from.
         unsafe { (*ptr.as_ptr()).owner = ops };
         // INVARIANT: We own the new domain.
-        Ok(Self { ptr })
+        Ok(Self {
+            ptr,
+            sw_msi_release: None,
+        })
     }
 
     /// Returns the raw domain pointer and gives up ownership.
-    pub fn into_raw(self) -> *mut bindings::iommu_domain {
+    ///
+    /// A domain with an MSI doorbell owner cannot be given up (`EBUSY`).
+    pub fn into_raw(self) -> Result<*mut bindings::iommu_domain> {
+        if self.sw_msi_release.is_some() {
+            return Err(EBUSY);
+        }
         let ptr = self.ptr.as_ptr();
         core::mem::forget(self);
-        ptr
+        Ok(ptr)
     }
 
     /// Takes ownership of a C paging domain.
@@ -516,7 +530,94 @@ impl PagingDomain {
     /// `ptr` must be a valid paging domain that the caller owns and hands over.
     pub unsafe fn from_raw(ptr: NonNull<bindings::iommu_domain>) -> Self {
         // INVARIANT: Ownership is handed over by the caller.
-        Self { ptr }
+        Self {
+            ptr,
+            sw_msi_release: None,
+        }
+    }
+}
+
+impl PagingDomain {
+    /// Makes `owner` map MSI doorbells into this domain (`IOMMU_COOKIE_SW_MSI`): when the irq
+    /// layer prepares an MSI of a device attached to the domain whose doorbell is translated by
+    /// the IOMMU (`iommu_dma_prepare_msi()`), [`SwMsiOwner::map_msi`] is called. The domain holds
+    /// `owner` until it is freed.
+    ///
+    /// Fails with `EBUSY` if the domain already has a cookie; `owner` is dropped then.
+    pub fn with_sw_msi_owner<T: SwMsiOwner>(mut self, owner: Arc<T>) -> Result<Self> {
+        let data = Arc::into_raw(owner).cast_mut();
+        // SAFETY: The domain is valid and owned by `self` (type invariant), and not attached to
+        // anything yet. `data` stays valid until `sw_msi_release` runs after the domain is freed,
+        // so the callback never sees it dangling.
+        let res = to_result(unsafe {
+            bindings::iommu_domain_set_sw_msi(
+                self.ptr.as_ptr(),
+                Some(sw_msi_callback::<T>),
+                data.cast(),
+            )
+        });
+        if let Err(e) = res {
+            // SAFETY: `data` came from `Arc::into_raw` above and was not handed out.
+            drop(unsafe { Arc::from_raw(data) });
+            return Err(e);
+        }
+        self.sw_msi_release = Some(sw_msi_release::<T>);
+        Ok(self)
+    }
+}
+
+/// Drops the owner given with [`PagingDomain::with_sw_msi_owner`].
+///
+/// # Safety
+///
+/// `data` must come from `Arc::<T>::into_raw` in [`PagingDomain::with_sw_msi_owner`], and the
+/// domain it was given to must be freed.
+unsafe fn sw_msi_release<T: SwMsiOwner>(data: *mut c_void) {
+    // SAFETY: By the function's safety requirements.
+    drop(unsafe { Arc::<T>::from_raw(data.cast()) });
+}
+
+/// The owner of a paging domain that maps MSI doorbells into it itself.
+pub trait SwMsiOwner: Sync {
+    /// Maps the doorbell at physical address `msi_addr` into `domain` for `dev`.
+    ///
+    /// Returns the IOVA of the page the doorbell is mapped at (the doorbell's offset in its page
+    /// is kept), or `None` when the device's doorbell is not translated and the MSI message stays
+    /// as it is. Called under the group's mutex.
+    fn map_msi(&self, domain: &Domain, dev: &Device, msi_addr: PhysAddr) -> Result<Option<u64>>;
+}
+
+/// `iommu_domain::sw_msi` of domains given an owner with [`PagingDomain::with_sw_msi_owner`].
+///
+/// # Safety
+///
+/// Called by the IOMMU core with a valid attached domain whose data is a `*const T` set by
+/// [`PagingDomain::with_sw_msi_owner`], and a valid MSI descriptor of an attached device.
+unsafe extern "C" fn sw_msi_callback<T: SwMsiOwner>(
+    domain: *mut bindings::iommu_domain,
+    desc: *mut bindings::msi_desc,
+    msi_addr: bindings::phys_addr_t,
+) -> c_int {
+    // SAFETY: The domain is valid by the function's safety requirements.
+    let owner = unsafe { bindings::iommu_domain_sw_msi_data(domain) }.cast::<T>();
+    if owner.is_null() {
+        return 0;
+    }
+    // SAFETY: `desc` is valid; an MSI descriptor always names its device.
+    let dev_ptr = unsafe { bindings::msi_desc_to_dev(desc) };
+    // SAFETY: The domain holds its owner until it is freed (`with_sw_msi_owner`); the domain
+    // and the device are valid for the call.
+    let (owner, domain_ref, dev) = unsafe { (&*owner, Domain::from_raw(domain), Device::from_raw(dev_ptr)) };
+    match owner.map_msi(domain_ref, dev, msi_addr) {
+        Ok(Some(iova)) => {
+            // SAFETY: `desc` is valid for the call.
+            unsafe {
+                bindings::msi_desc_set_iommu_msi_iova(desc, iova, bindings::PAGE_SHIFT as u32)
+            };
+            0
+        }
+        Ok(None) => 0,
+        Err(e) => e.to_errno(),
     }
 }
 
@@ -531,9 +632,16 @@ impl core::ops::Deref for PagingDomain {
 
 impl Drop for PagingDomain {
     fn drop(&mut self) {
+        let ptr = self.ptr.as_ptr();
+        // SAFETY: The domain is valid (type invariant); only read before it is freed.
+        let data = unsafe { bindings::iommu_domain_sw_msi_data(ptr) };
         // SAFETY: By the type invariant we own the domain; nothing uses it
         // after this (attachments borrow the owner, see `DomainOwner`).
-        unsafe { bindings::iommu_domain_free(self.ptr.as_ptr()) };
+        unsafe { bindings::iommu_domain_free(ptr) };
+        if let Some(release) = self.sw_msi_release {
+            // SAFETY: `data` is the owner given with `with_sw_msi_owner`; the domain is freed.
+            unsafe { release(data) };
+        }
     }
 }
 
@@ -877,6 +985,17 @@ impl Drop for DmaOwnerClaim {
         unsafe { bindings::iommu_device_release_dma_owner(self.dev.as_raw()) };
     }
 }
+
+/// Reserved region type: directly mapped memory the device uses (`IOMMU_RESV_DIRECT`).
+pub const RESV_DIRECT: u32 = bindings::iommu_resv_type_IOMMU_RESV_DIRECT;
+/// Reserved region type: directly mapped, but user space may map over it
+/// (`IOMMU_RESV_DIRECT_RELAXABLE`).
+pub const RESV_DIRECT_RELAXABLE: u32 = bindings::iommu_resv_type_IOMMU_RESV_DIRECT_RELAXABLE;
+/// Reserved region type: hardware MSI doorbell range, not translated (`IOMMU_RESV_MSI`).
+pub const RESV_MSI: u32 = bindings::iommu_resv_type_IOMMU_RESV_MSI;
+/// Reserved region type: the IOVA window where software maps MSI doorbells
+/// (`IOMMU_RESV_SW_MSI`).
+pub const RESV_SW_MSI: u32 = bindings::iommu_resv_type_IOMMU_RESV_SW_MSI;
 
 /// One reserved region of a device (`struct iommu_resv_region`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
