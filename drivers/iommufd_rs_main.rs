@@ -99,26 +99,33 @@ pub(crate) fn allow_unsafe_interrupts() -> bool {
 const VFIO_MINOR: i32 = 196;
 
 extern "C" {
-    /// `drivers/vfio_api.c`: tells `iommufd_ctx_from_file()` which files are ours.
-    fn iommufd_rs_publish_fops(fops: *const c_void);
+    /// `drivers/vfio_api.c`: tells `iommufd_ctx_from_file()` which files are ours (slot 0:
+    /// `/dev/iommu`, slot 1: `/dev/vfio/vfio`).
+    fn iommufd_rs_publish_fops(slot: u32, fops: *const c_void);
 }
 
-/// While it lives, `iommufd_ctx_from_file()` accepts files of the registration it was made for.
+/// While it lives, `iommufd_ctx_from_file()` accepts files of the registrations it was made for.
 struct PublishedFops;
 
 impl PublishedFops {
-    fn new(reg: &MiscDeviceRegistration<IommufdCtx>) -> Self {
-        // SAFETY: The registration is live, so its `struct miscdevice` is valid; its file
-        // operations are static.
-        unsafe { iommufd_rs_publish_fops((*reg.as_raw()).fops.cast()) };
+    fn new(regs: [Option<&MiscDeviceRegistration<IommufdCtx>>; 2]) -> Self {
+        for (slot, reg) in (0u32..).zip(regs) {
+            if let Some(reg) = reg {
+                // SAFETY: The registration is live, so its `struct miscdevice` is valid; its
+                // file operations are static.
+                unsafe { iommufd_rs_publish_fops(slot, (*reg.as_raw()).fops.cast()) };
+            }
+        }
         PublishedFops
     }
 }
 
 impl Drop for PublishedFops {
     fn drop(&mut self) {
-        // SAFETY: Clearing is always allowed.
-        unsafe { iommufd_rs_publish_fops(core::ptr::null()) };
+        for slot in 0..2 {
+            // SAFETY: Clearing is always allowed.
+            unsafe { iommufd_rs_publish_fops(slot, core::ptr::null()) };
+        }
     }
 }
 
@@ -176,7 +183,7 @@ impl kernel::InPlaceModule for IommufdModule {
             } else {
                 None
             },
-            _published: PublishedFops::new(&_dev),
+            _published: PublishedFops::new([Some(&_dev), _vfio_dev.as_deref()]),
         })
     }
 }

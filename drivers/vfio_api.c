@@ -61,20 +61,33 @@ int iommufd_rs_access_rw(struct iommufd_access *access, unsigned long iova,
 /*
  * The file operations of the module's misc devices (/dev/iommu and
  * /dev/vfio/vfio), set by the module while they are registered: a file is an
- * iommufd exactly when it has them.
+ * iommufd exactly when it has them. Both devices are registered with the
+ * same Rust vtable, so the two slots normally hold the same pointer.
  */
-static const struct file_operations *iommufd_rs_fops;
+static const struct file_operations *iommufd_rs_fops[2];
 
-void iommufd_rs_publish_fops(const struct file_operations *fops)
+void iommufd_rs_publish_fops(unsigned int slot, const struct file_operations *fops)
 {
-	WRITE_ONCE(iommufd_rs_fops, fops);
+	if (slot < ARRAY_SIZE(iommufd_rs_fops))
+		WRITE_ONCE(iommufd_rs_fops[slot], fops);
+}
+
+static bool iommufd_rs_is_ours(struct file *file)
+{
+	unsigned int i;
+
+	for (i = 0; i != ARRAY_SIZE(iommufd_rs_fops); i++) {
+		const struct file_operations *fops = READ_ONCE(iommufd_rs_fops[i]);
+
+		if (fops && file->f_op == fops)
+			return true;
+	}
+	return false;
 }
 
 struct iommufd_ctx *iommufd_ctx_from_file(struct file *file)
 {
-	const struct file_operations *fops = READ_ONCE(iommufd_rs_fops);
-
-	if (!fops || file->f_op != fops)
+	if (!iommufd_rs_is_ours(file))
 		return ERR_PTR(-EBADFD);
 	return iommufd_rs_ctx_from_private(file->private_data);
 }

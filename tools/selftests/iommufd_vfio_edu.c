@@ -1,0 +1,1364 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * iommufd with a real device: QEMU's "edu" PCI device (1234:11e8) bound to
+ * vfio-pci, behind the emulated IOMMU of the test VM (intel-iommu in
+ * scalable mode on x86_64, SMMUv3 on arm64). The device copies 4 KiB
+ * between its own buffer and an IOVA, so every check looks at where the
+ * bytes really landed, with a fresh pattern each time:
+ *  - DMA through a paging HWPT and through the HWPT the kernel makes for an
+ *    IOAS; once detached, the device's writes reach nothing;
+ *  - an IOVA unmapped while attached: nothing is written and the IOMMU
+ *    driver logs a fault;
+ *  - VFIO_DEVICE_ATTACH_IOMMUFD_PT over an attachment replaces the
+ *    translation; IOMMU_DESTROY refuses the HWPT in use;
+ *  - closing the device or the iommufd first: the attachment lives as long
+ *    as the device file, nothing stays pinned (VmPin) and the device binds
+ *    again;
+ *  - IOMMU_HWPT_ALLOC_NEST_PARENT, as the IOMMU's capabilities allow it;
+ *  - IOMMU_GET_HW_INFO for the device;
+ *  - MSI to an eventfd while attached (interrupt remapping on x86_64, the
+ *    software MSI window on arm64);
+ *  - the legacy VFIO group and container (served by iommufd);
+ *  - the errno of bad ids and of binds that must be refused.
+ * The same binary runs against the C iommufd.ko and iommufd_rs.ko and must
+ * give the same results. SKIPs when the machine has no edu device. Built
+ * with the kselftest harness of the pristine kernel tree.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <linux/iommufd.h>
+#include <linux/pci_regs.h>
+#include <linux/vfio.h>
+
+#include "kselftest_harness.h"
+
+/* ioctl() must fail with exactly this errno. */
+#define EXPECT_ERRNO(expected, cmd)                 \
+	({                                          \
+		errno = 0;                          \
+		EXPECT_EQ(-1, cmd);                 \
+		EXPECT_EQ(expected, errno);         \
+	})
+
+#define PCI_DEVICES		"/sys/bus/pci/devices"
+#define EDU_VENDOR		0x1234
+#define EDU_DEVICE		0x11e8
+
+/* BAR0 registers of the device (QEMU hw/misc/edu.c). */
+#define EDU_IDENT		0x00
+#define EDU_LIVENESS		0x04
+#define EDU_IRQ_STATUS		0x24
+#define EDU_IRQ_RAISE		0x60
+#define EDU_IRQ_ACK		0x64
+#define EDU_DMA_SRC		0x80
+#define EDU_DMA_DST		0x88
+#define EDU_DMA_COUNT		0x90
+#define EDU_DMA_CMD		0x98
+
+#define EDU_IDENT_VALUE		0x010000edu
+#define EDU_CMD_RUN		0x1
+#define EDU_CMD_TO_RAM		0x2	/* device buffer -> IOVA */
+#define EDU_CMD_IRQ		0x4	/* raise EDU_IRQ_DMA when done */
+#define EDU_IRQ_DMA		0x100
+#define EDU_BUF			0x40000	/* its buffer, in its own space */
+#define XFER			4096	/* the size of that buffer */
+
+/*
+ * The device masks DMA addresses to 28 bits and arm64 reserves
+ * 0x8000000-0x80fffff for the software MSI window: all IOVAs are below
+ * 8 MiB. IOVA_GONE is only ever faulted on by unmap_then_dma.
+ */
+#define IOVA_SRC		0x200000ULL
+#define IOVA_DST		0x300000ULL
+#define IOVA_GONE		0x5f0000ULL
+
+#define DMA_TIMEOUT		30.0	/* s; a transfer takes 100 ms */
+#define LOG_TIMEOUT		20.0	/* s, for the fault message */
+#define MSI_TIMEOUT		10000	/* ms */
+
+#define MARK			0x5a	/* in what no DMA may reach */
+#define MARK2			0xa5
+
+/* Page-aligned buffers: 0 the source, 1 and 2 destinations, 3 a copy. */
+#define NBUF			4
+#define BUF(n)			(self->mem + (n) * self->bufsz)
+
+#if defined(__x86_64__)
+#define HW_INFO_TYPE		IOMMU_HW_INFO_TYPE_INTEL_VTD
+#define HW_INFO_LEN		sizeof(struct iommu_hw_info_vtd)
+#define HW_INFO_OTHER		IOMMU_HW_INFO_TYPE_ARM_SMMUV3
+#elif defined(__aarch64__)
+#define HW_INFO_TYPE		IOMMU_HW_INFO_TYPE_ARM_SMMUV3
+#define HW_INFO_LEN		sizeof(struct iommu_hw_info_arm_smmuv3)
+#define HW_INFO_OTHER		IOMMU_HW_INFO_TYPE_INTEL_VTD
+#endif
+
+union hw_data {
+	struct iommu_hw_info_vtd vtd;
+	struct iommu_hw_info_arm_smmuv3 smmu;
+	uint8_t raw[256];
+};
+
+FIXTURE(edu)
+{
+	char bdf[NAME_MAX + 1];
+	char cdev[NAME_MAX + 32];
+	int group;
+	int iommufd;
+	int devfd;
+	int groupfd;
+	int containerfd;
+	int efd;
+	int kmsg;
+	uint32_t devid;
+	volatile uint8_t *bar;	/* BAR0 mmap, or NULL: pread/pwrite */
+	uint64_t bar_size;
+	uint64_t bar_offset;
+	uint64_t cfg_offset;
+	size_t bufsz;
+	uint8_t *mem;
+};
+
+/* --- sysfs: finding the device and binding it to vfio-pci -------------- */
+
+static int sysfs_read(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int sysfs_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n == (ssize_t)strlen(val) ? 0 : -1;
+}
+
+static unsigned long sysfs_hex(const char *bdf, const char *attr)
+{
+	char path[PATH_MAX], val[32];
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/%s", bdf, attr);
+	if (sysfs_read(path, val, sizeof(val)))
+		return ~0UL;
+	return strtoul(val, NULL, 0);
+}
+
+static bool find_edu(char *bdf, size_t len)
+{
+	DIR *dir = opendir(PCI_DEVICES);
+	struct dirent *e;
+	bool found = false;
+
+	if (!dir)
+		return false;
+	while (!found && (e = readdir(dir))) {
+		if (e->d_name[0] == '.' ||
+		    sysfs_hex(e->d_name, "vendor") != EDU_VENDOR ||
+		    sysfs_hex(e->d_name, "device") != EDU_DEVICE)
+			continue;
+		snprintf(bdf, len, "%s", e->d_name);
+		found = true;
+	}
+	closedir(dir);
+	return found;
+}
+
+/* The last component of the symlink PCI_DEVICES/bdf/name, or "". */
+static void link_name(const char *bdf, const char *name, char *out,
+		      size_t len)
+{
+	char path[PATH_MAX], target[PATH_MAX];
+	const char *base;
+	ssize_t n;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/%s", bdf, name);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n <= 0)
+		return;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	n = strlen(base) < len ? strlen(base) : len - 1;
+	memcpy(out, base, n);
+	out[n] = '\0';
+}
+
+static bool bound_to_vfio(const char *bdf)
+{
+	char drv[NAME_MAX + 1];
+
+	link_name(bdf, "driver", drv, sizeof(drv));
+	return !strcmp(drv, "vfio-pci");
+}
+
+/* The VM's init binds it already; do it here when run elsewhere. */
+static int bind_vfio_pci(const char *bdf)
+{
+	char path[PATH_MAX];
+
+	if (bound_to_vfio(bdf))
+		return 0;
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver_override", bdf);
+	if (sysfs_write(path, "vfio-pci"))
+		return -1;
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver/unbind", bdf);
+	if (!access(path, F_OK))
+		sysfs_write(path, bdf);
+	sysfs_write("/sys/bus/pci/drivers_probe", bdf);
+	return bound_to_vfio(bdf) ? 0 : -1;
+}
+
+/* /dev/vfio/devices/vfioN of the device. */
+static int find_cdev(const char *bdf, char *out, size_t len)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *dir;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/vfio-dev", bdf);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir))) {
+		if (strncmp(e->d_name, "vfio", 4))
+			continue;
+		snprintf(out, len, "/dev/vfio/devices/%s", e->d_name);
+		rc = 0;
+		break;
+	}
+	closedir(dir);
+	return rc;
+}
+
+static int iommu_group_of(const char *bdf)
+{
+	char name[NAME_MAX + 1];
+
+	link_name(bdf, "iommu_group", name, sizeof(name));
+	return name[0] ? atoi(name) : -1;
+}
+
+/* --- iommufd and VFIO commands ----------------------------------------- */
+
+static int ioas_alloc(int fd, uint32_t *id)
+{
+	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+	int rc = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
+
+	if (!rc)
+		*id = cmd.out_ioas_id;
+	return rc;
+}
+
+static int hwpt_alloc(int fd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+		      uint32_t *id)
+{
+	struct iommu_hwpt_alloc cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.dev_id = dev_id,
+		.pt_id = pt_id,
+	};
+	int rc = ioctl(fd, IOMMU_HWPT_ALLOC, &cmd);
+
+	if (!rc)
+		*id = cmd.out_hwpt_id;
+	return rc;
+}
+
+static int destroy(int fd, uint32_t id)
+{
+	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+
+	return ioctl(fd, IOMMU_DESTROY, &cmd);
+}
+
+static int map_fixed(int fd, uint32_t ioas, uint64_t iova, void *buf,
+		     size_t len)
+{
+	struct iommu_ioas_map cmd = {
+		.size = sizeof(cmd),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = ioas,
+		.user_va = (uintptr_t)buf,
+		.length = len,
+		.iova = iova,
+	};
+
+	return ioctl(fd, IOMMU_IOAS_MAP, &cmd);
+}
+
+static int unmap_iova(int fd, uint32_t ioas, uint64_t iova, uint64_t len,
+		      uint64_t *unmapped)
+{
+	struct iommu_ioas_unmap cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = ioas,
+		.iova = iova,
+		.length = len,
+	};
+	int rc = ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
+
+	*unmapped = rc ? 0 : cmd.length;
+	return rc;
+}
+
+static int get_hw_info(int fd, uint32_t dev_id, void *data, uint32_t len,
+		       struct iommu_hw_info *out)
+{
+	struct iommu_hw_info cmd = {
+		.size = sizeof(cmd),
+		.dev_id = dev_id,
+		.data_len = len,
+		.data_uptr = (uintptr_t)data,
+	};
+	int rc = ioctl(fd, IOMMU_GET_HW_INFO, &cmd);
+
+	*out = cmd;
+	return rc;
+}
+
+static int dev_bind(int devfd, int iommufd, uint32_t *devid)
+{
+	struct vfio_device_bind_iommufd bind = {
+		.argsz = sizeof(bind),
+		.iommufd = iommufd,
+	};
+	int rc = ioctl(devfd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+
+	if (!rc)
+		*devid = bind.out_devid;
+	return rc;
+}
+
+/* On success *pt_id is the HWPT the device is attached to. */
+static int dev_attach(int devfd, uint32_t *pt_id)
+{
+	struct vfio_device_attach_iommufd_pt attach = {
+		.argsz = sizeof(attach),
+		.pt_id = *pt_id,
+	};
+	int rc = ioctl(devfd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach);
+
+	if (!rc)
+		*pt_id = attach.pt_id;
+	return rc;
+}
+
+static int dev_detach(int devfd)
+{
+	struct vfio_device_detach_iommufd_pt detach = {
+		.argsz = sizeof(detach),
+	};
+
+	return ioctl(devfd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach);
+}
+
+/* MSI vector 0 to efd, or MSI off when efd < 0. */
+static int set_msi(int devfd, int efd)
+{
+	struct vfio_irq_set *set;
+	int32_t fd = efd;
+	int rc;
+
+	set = calloc(1, sizeof(*set) + sizeof(fd));
+	if (!set)
+		return -1;
+	set->argsz = sizeof(*set);
+	set->flags = VFIO_IRQ_SET_ACTION_TRIGGER | VFIO_IRQ_SET_DATA_NONE;
+	set->index = VFIO_PCI_MSI_IRQ_INDEX;
+	if (efd >= 0) {
+		set->argsz += sizeof(fd);
+		set->flags = VFIO_IRQ_SET_ACTION_TRIGGER |
+			     VFIO_IRQ_SET_DATA_EVENTFD;
+		set->count = 1;
+		memcpy(set->data, &fd, sizeof(fd));
+	}
+	rc = ioctl(devfd, VFIO_DEVICE_SET_IRQS, set);
+	free(set);
+	return rc;
+}
+
+static int dma_map(int container, uint64_t iova, void *buf, size_t len)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uintptr_t)buf,
+		.iova = iova,
+		.size = len,
+	};
+
+	return ioctl(container, VFIO_IOMMU_MAP_DMA, &map);
+}
+
+static int dma_unmap(int container, uint64_t iova, uint64_t len,
+		     uint64_t *unmapped)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.iova = iova,
+		.size = len,
+	};
+	int rc = ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap);
+
+	*unmapped = rc ? 0 : unmap.size;
+	return rc;
+}
+
+/* --- the device --------------------------------------------------------- */
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint32_t bar_r32(FIXTURE_DATA(edu) *self, unsigned int reg)
+{
+	uint32_t val;
+
+	if (self->bar)
+		return *(volatile uint32_t *)(self->bar + reg);
+	if (pread(self->devfd, &val, 4, self->bar_offset + reg) != 4)
+		return ~0U;
+	return val;
+}
+
+static void bar_w32(FIXTURE_DATA(edu) *self, unsigned int reg, uint32_t val)
+{
+	if (self->bar)
+		*(volatile uint32_t *)(self->bar + reg) = val;
+	else if (pwrite(self->devfd, &val, 4, self->bar_offset + reg) != 4)
+		fprintf(stderr, "# BAR0 write at 0x%x failed\n", reg);
+}
+
+/* The DMA registers take 8-byte accesses. */
+static uint64_t bar_r64(FIXTURE_DATA(edu) *self, unsigned int reg)
+{
+	uint64_t val;
+
+	if (self->bar)
+		return *(volatile uint64_t *)(self->bar + reg);
+	if (pread(self->devfd, &val, 8, self->bar_offset + reg) != 8)
+		return ~0ULL;
+	return val;
+}
+
+static void bar_w64(FIXTURE_DATA(edu) *self, unsigned int reg, uint64_t val)
+{
+	if (self->bar)
+		*(volatile uint64_t *)(self->bar + reg) = val;
+	else if (pwrite(self->devfd, &val, 8, self->bar_offset + reg) != 8)
+		fprintf(stderr, "# BAR0 write at 0x%x failed\n", reg);
+}
+
+/* 0 once no transfer runs, -1 if one still does after DMA_TIMEOUT. */
+static int wait_dma(FIXTURE_DATA(edu) *self)
+{
+	double end = now() + DMA_TIMEOUT;
+
+	while (bar_r64(self, EDU_DMA_CMD) & EDU_CMD_RUN) {
+		if (now() > end)
+			return -1;
+		usleep(1000);
+	}
+	__sync_synchronize();
+	return 0;
+}
+
+/*
+ * One transfer of XFER bytes, waited for. The device ignores writes to its
+ * DMA registers while a transfer runs, so wait for the previous one first.
+ * A transfer the IOMMU refuses finishes all the same, having moved nothing.
+ */
+static int edu_dma(FIXTURE_DATA(edu) *self, uint64_t src, uint64_t dst,
+		   uint64_t cmd)
+{
+	if (wait_dma(self))
+		return -1;
+	bar_w64(self, EDU_DMA_SRC, src);
+	bar_w64(self, EDU_DMA_DST, dst);
+	bar_w64(self, EDU_DMA_COUNT, XFER);
+	bar_w64(self, EDU_DMA_CMD, cmd | EDU_CMD_RUN);
+	return wait_dma(self);
+}
+
+/* RAM at iova -> the device's buffer. */
+static int dma_in(FIXTURE_DATA(edu) *self, uint64_t iova)
+{
+	return edu_dma(self, iova, EDU_BUF, 0);
+}
+
+/* The device's buffer -> RAM at iova. */
+static int dma_out(FIXTURE_DATA(edu) *self, uint64_t iova, uint64_t flags)
+{
+	return edu_dma(self, EDU_BUF, iova, EDU_CMD_TO_RAM | flags);
+}
+
+/* --- checks ------------------------------------------------------------- */
+
+/* A new pattern on each call, and another one in the next test process. */
+static void fill_pattern(uint8_t *p, size_t len)
+{
+	static uint32_t count;
+	uint32_t x = (++count * 2654435761U) ^ ((uint32_t)getpid() << 12);
+
+	if (!x)
+		x = 1;
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = x >> 24;
+	}
+}
+
+/* The first offset where a and b differ, -1 if none. */
+static long first_diff(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (a[i] != b[i])
+			return i;
+	return -1;
+}
+
+/* The first offset not holding val, -1 if none. */
+static long first_not(const uint8_t *p, uint8_t val, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != val)
+			return i;
+	return -1;
+}
+
+static long vm_pin_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* 1 when efd is readable within timeout_ms, 0 if not, -1 on error. */
+static int wait_event(int efd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = efd, .events = POLLIN };
+
+	return poll(&pfd, 1, timeout_ms);
+}
+
+/*
+ * Kernel log records newer than kmsg_open(), from /dev/kmsg. A fault shows
+ * as "DMAR: [DMA Write NO_PASID] ... fault addr ..." (intel-iommu) or as
+ * "arm-smmu-v3 ...: event 0x10 received:" (SMMUv3).
+ */
+static int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0 && lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool fault_line(const char *s)
+{
+	return (strstr(s, "DMAR") && strstr(s, "fault")) ||
+	       (strstr(s, "arm-smmu-v3") && strstr(s, "event"));
+}
+
+/* The fault records not read yet, logged. */
+static int kmsg_faults(struct __test_metadata *_metadata, int fd)
+{
+	char rec[8192], *msg, *end;
+	ssize_t len;
+	int n = 0;
+
+	for (;;) {
+		len = read(fd, rec, sizeof(rec) - 1);
+		if (len < 0 && errno == EPIPE)
+			continue;	/* overwritten before we read them */
+		if (len <= 0)
+			return n;	/* EAGAIN: nothing more for now */
+		rec[len] = '\0';
+		/* "prio,seq,time,flags;text\n", then " KEY=value" lines */
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		end = strchr(msg, '\n');
+		if (end)
+			*end = '\0';
+		if (fault_line(msg)) {
+			TH_LOG("kernel: %s", msg);
+			n++;
+		}
+	}
+}
+
+/* New fault records, waiting up to LOG_TIMEOUT for the first one. */
+static int wait_faults(struct __test_metadata *_metadata, int fd)
+{
+	double end = now() + LOG_TIMEOUT;
+	int n = 0;
+
+	while (!(n = kmsg_faults(_metadata, fd)) && now() < end)
+		usleep(100000);
+	if (n) {
+		/* The rest of the report, for the log. */
+		usleep(200000);
+		n += kmsg_faults(_metadata, fd);
+	}
+	return n;
+}
+
+/* --- fixture -------------------------------------------------------------- */
+
+FIXTURE_SETUP(edu)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	self->iommufd = -1;
+	self->devfd = -1;
+	self->groupfd = -1;
+	self->containerfd = -1;
+	self->efd = -1;
+	self->kmsg = -1;
+	self->bar = NULL;
+	self->mem = NULL;
+
+	if (!find_edu(self->bdf, sizeof(self->bdf)))
+		SKIP(return, "no edu PCI device (%04x:%04x)", EDU_VENDOR,
+		     EDU_DEVICE);
+	ASSERT_EQ(0, bind_vfio_pci(self->bdf))
+		TH_LOG("%s cannot be bound to vfio-pci", self->bdf);
+	ASSERT_EQ(0, find_cdev(self->bdf, self->cdev, sizeof(self->cdev)))
+		TH_LOG("%s has no VFIO device cdev", self->bdf);
+	self->group = iommu_group_of(self->bdf);
+	ASSERT_LE(0, self->group);
+
+	self->bufsz = page > XFER ? page : XFER;
+	self->mem = mmap(NULL, NBUF * self->bufsz, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->mem);
+	memset(self->mem, 0, NBUF * self->bufsz);
+}
+
+/* The BAR mapping holds the device file too: unmap it first. */
+static void dev_close(FIXTURE_DATA(edu) *self)
+{
+	if (self->bar)
+		munmap((void *)self->bar, self->bar_size);
+	self->bar = NULL;
+	if (self->devfd >= 0)
+		close(self->devfd);
+	self->devfd = -1;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+FIXTURE_TEARDOWN(edu)
+{
+	if (self->devfd >= 0 && self->efd >= 0)
+		set_msi(self->devfd, -1);
+	dev_close(self);
+	close_fd(&self->efd);
+	close_fd(&self->kmsg);
+	close_fd(&self->groupfd);
+	close_fd(&self->containerfd);
+	close_fd(&self->iommufd);
+	if (self->mem && self->mem != MAP_FAILED)
+		munmap(self->mem, NBUF * self->bufsz);
+}
+
+/* The device's cdev bound to self->iommufd, a new one if none is open. */
+static void open_bind(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(edu) *self)
+{
+	if (self->iommufd < 0) {
+		self->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, self->iommufd);
+	}
+	self->devfd = open(self->cdev, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->devfd)
+		TH_LOG("open %s: %s", self->cdev, strerror(errno));
+	ASSERT_EQ(0, dev_bind(self->devfd, self->iommufd, &self->devid));
+	EXPECT_NE(0, self->devid);
+}
+
+/*
+ * Config space and BAR0 of the opened device, memory decoding and bus
+ * mastering on (without them the device's DMA goes nowhere), the device
+ * alive and idle.
+ */
+static void dev_setup(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(edu) *self)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	struct vfio_region_info cfg = {
+		.argsz = sizeof(cfg),
+		.index = VFIO_PCI_CONFIG_REGION_INDEX,
+	};
+	struct vfio_region_info bar = {
+		.argsz = sizeof(bar),
+		.index = VFIO_PCI_BAR0_REGION_INDEX,
+	};
+	const uint16_t on = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	uint16_t cmd;
+	uint32_t ids;
+	void *p;
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_INFO, &info));
+	ASSERT_TRUE(info.flags & VFIO_DEVICE_FLAGS_PCI);
+	ASSERT_LT(VFIO_PCI_CONFIG_REGION_INDEX, info.num_regions);
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_REGION_INFO, &cfg));
+	self->cfg_offset = cfg.offset;
+	ASSERT_EQ(4, pread(self->devfd, &ids, 4, cfg.offset + PCI_VENDOR_ID));
+	ASSERT_EQ(EDU_VENDOR | EDU_DEVICE << 16, ids);
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_REGION_INFO, &bar));
+	ASSERT_LE(EDU_DMA_CMD + 8, bar.size);
+	self->bar_offset = bar.offset;
+	if (bar.flags & VFIO_REGION_INFO_FLAG_MMAP) {
+		p = mmap(NULL, bar.size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 self->devfd, bar.offset);
+		if (p != MAP_FAILED) {
+			self->bar = p;
+			self->bar_size = bar.size;
+		}
+	}
+	if (!self->bar)
+		TH_LOG("BAR0 is not mmapped, using pread/pwrite");
+
+	ASSERT_EQ(2, pread(self->devfd, &cmd, 2, cfg.offset + PCI_COMMAND));
+	cmd |= on;
+	ASSERT_EQ(2, pwrite(self->devfd, &cmd, 2, cfg.offset + PCI_COMMAND));
+	ASSERT_EQ(2, pread(self->devfd, &cmd, 2, cfg.offset + PCI_COMMAND));
+	ASSERT_EQ(on, cmd & on);
+
+	ASSERT_EQ(EDU_IDENT_VALUE, bar_r32(self, EDU_IDENT));
+	bar_w32(self, EDU_LIVENESS, 0x13572468);
+	ASSERT_EQ(~0x13572468U, bar_r32(self, EDU_LIVENESS));
+	/* No transfer or interrupt left over from an earlier test. */
+	ASSERT_EQ(0, wait_dma(self));
+	bar_w32(self, EDU_IRQ_ACK, ~0U);
+	ASSERT_EQ(0, bar_r32(self, EDU_IRQ_STATUS));
+}
+
+/*
+ * A fresh pattern in src goes RAM -> device from src_iova and device ->
+ * RAM to dst_iova, and must arrive in dst. With a new pattern each time a
+ * stale device buffer or a stale dst cannot pass for a transfer.
+ */
+static void roundtrip(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(edu) *self, uint64_t src_iova,
+		      uint8_t *src, uint64_t dst_iova, uint8_t *dst)
+{
+	fill_pattern(src, XFER);
+	memset(dst, MARK, XFER);
+	ASSERT_EQ(0, dma_in(self, src_iova))
+		TH_LOG("RAM -> device transfer did not finish");
+	ASSERT_EQ(0, dma_out(self, dst_iova, 0))
+		TH_LOG("device -> RAM transfer did not finish");
+	ASSERT_EQ(-1, first_diff(src, dst, XFER));
+}
+
+/*
+ * Bound to a new iommufd, an IOAS with buffer 0 at IOVA_SRC and buffer 1 at
+ * IOVA_DST, attached to a paging HWPT of it (own_hwpt) or to the IOAS
+ * itself, the device ready for DMA.
+ */
+static void setup_dma(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(edu) *self, bool own_hwpt, uint32_t *ioas,
+		      uint32_t *hwpt)
+{
+	uint32_t pt;
+
+	open_bind(_metadata, self);
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, ioas));
+	if (own_hwpt) {
+		ASSERT_EQ(0, hwpt_alloc(self->iommufd, self->devid, *ioas, 0,
+					hwpt));
+		EXPECT_NE(*ioas, *hwpt);
+		pt = *hwpt;
+		ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+		EXPECT_EQ(*hwpt, pt);
+	} else {
+		pt = *ioas;
+		ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+		EXPECT_NE(*ioas, pt);
+		*hwpt = pt;
+	}
+	ASSERT_EQ(0, map_fixed(self->iommufd, *ioas, IOVA_SRC, BUF(0),
+			       self->bufsz));
+	ASSERT_EQ(0, map_fixed(self->iommufd, *ioas, IOVA_DST, BUF(1),
+			       self->bufsz));
+	dev_setup(_metadata, self);
+}
+
+/* Closes everything; then a new bind and a transfer must work again. */
+static void rebind_and_transfer(struct __test_metadata *_metadata,
+				FIXTURE_DATA(edu) *self)
+{
+	uint32_t ioas, hwpt;
+
+	dev_close(self);
+	close_fd(&self->iommufd);
+	setup_dma(_metadata, self, false, &ioas, &hwpt);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	dev_close(self);
+	close_fd(&self->iommufd);
+	EXPECT_EQ(0, vm_pin_kb());
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+TEST_F_TIMEOUT(edu, dma_roundtrip, 300)
+{
+	long pinned = 2 * self->bufsz / 1024;
+	uint32_t ioas, hwpt, pt;
+
+	setup_dma(_metadata, self, true, &ioas, &hwpt);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	/* Both buffers are pinned while a domain maps them. */
+	EXPECT_LE(pinned, vm_pin_kb());
+
+	/* In use: the HWPT by the device, the IOAS by the HWPT. */
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, hwpt));
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, ioas));
+
+	/* Detached, the device's writes reach nothing. */
+	ASSERT_EQ(0, dev_detach(self->devfd));
+	memset(BUF(1), MARK, XFER);
+	ASSERT_EQ(0, dma_out(self, IOVA_DST, 0));
+	EXPECT_EQ(-1, first_not(BUF(1), MARK, XFER));
+	ASSERT_EQ(0, destroy(self->iommufd, hwpt));
+
+	/* Attached to the IOAS: the kernel makes a HWPT and reports its id. */
+	pt = ioas;
+	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+	EXPECT_NE(ioas, pt);
+	EXPECT_NE(0, pt);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	EXPECT_LE(pinned, vm_pin_kb());
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, ioas));
+
+	/* That HWPT goes with the detach, and the pins with the last domain. */
+	ASSERT_EQ(0, dev_detach(self->devfd));
+	EXPECT_ERRNO(ENOENT, destroy(self->iommufd, pt));
+	EXPECT_EQ(0, vm_pin_kb());
+	ASSERT_EQ(0, destroy(self->iommufd, ioas));
+}
+
+TEST_F_TIMEOUT(edu, unmap_then_dma, 300)
+{
+	uint32_t ioas, hwpt;
+	uint64_t unmapped;
+
+	setup_dma(_metadata, self, true, &ioas, &hwpt);
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_GONE, BUF(2),
+			       self->bufsz));
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_GONE, BUF(2));
+
+	/* Unmapped while attached: the translation is gone at once. */
+	ASSERT_EQ(0, unmap_iova(self->iommufd, ioas, IOVA_GONE, self->bufsz,
+				&unmapped));
+	EXPECT_EQ(self->bufsz, unmapped);
+	memset(BUF(2), MARK, XFER);
+	self->kmsg = kmsg_open();
+	ASSERT_LE(0, self->kmsg);
+	ASSERT_EQ(0, dma_out(self, IOVA_GONE, 0));
+	EXPECT_EQ(-1, first_not(BUF(2), MARK, XFER));
+	EXPECT_LE(1, wait_faults(_metadata, self->kmsg))
+		TH_LOG("no IOMMU fault in the kernel log for IOVA 0x%llx",
+		       IOVA_GONE);
+	close_fd(&self->kmsg);
+
+	/* The other mappings still work, and the IOVA does once mapped. */
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_GONE, BUF(2),
+			       self->bufsz));
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_GONE, BUF(2));
+}
+
+TEST_F_TIMEOUT(edu, replace_hwpt, 300)
+{
+	uint32_t ioas_a, ioas_b, hwpt_a, hwpt_b, pt;
+	uint8_t *a = BUF(1), *b = BUF(2), *copy = BUF(3);
+	int fd;
+
+	open_bind(_metadata, self);
+	fd = self->iommufd;
+	/* The same IOVAs in both: the one source, and a or b. */
+	ASSERT_EQ(0, ioas_alloc(fd, &ioas_a));
+	ASSERT_EQ(0, ioas_alloc(fd, &ioas_b));
+	ASSERT_EQ(0, map_fixed(fd, ioas_a, IOVA_SRC, BUF(0), self->bufsz));
+	ASSERT_EQ(0, map_fixed(fd, ioas_b, IOVA_SRC, BUF(0), self->bufsz));
+	ASSERT_EQ(0, map_fixed(fd, ioas_a, IOVA_DST, a, self->bufsz));
+	ASSERT_EQ(0, map_fixed(fd, ioas_b, IOVA_DST, b, self->bufsz));
+	ASSERT_EQ(0, hwpt_alloc(fd, self->devid, ioas_a, 0, &hwpt_a));
+	ASSERT_EQ(0, hwpt_alloc(fd, self->devid, ioas_b, 0, &hwpt_b));
+	EXPECT_NE(hwpt_a, hwpt_b);
+
+	pt = hwpt_a;
+	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+	EXPECT_EQ(hwpt_a, pt);
+	dev_setup(_metadata, self);
+	memset(b, MARK2, XFER);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, a);
+	EXPECT_EQ(-1, first_not(b, MARK2, XFER));
+
+	/* Replaced without a detach: the IOVA now leads to b. */
+	pt = hwpt_b;
+	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+	EXPECT_EQ(hwpt_b, pt);
+	EXPECT_ERRNO(EBUSY, destroy(fd, hwpt_b));
+	ASSERT_EQ(0, destroy(fd, hwpt_a));
+	memcpy(copy, a, XFER);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, b);
+	EXPECT_EQ(-1, first_diff(copy, a, XFER));
+
+	/* Back to IOAS A, through the HWPT the kernel makes for it. */
+	pt = ioas_a;
+	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+	EXPECT_NE(ioas_a, pt);
+	EXPECT_NE(hwpt_b, pt);
+	ASSERT_EQ(0, destroy(fd, hwpt_b));
+	memcpy(copy, b, XFER);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, a);
+	EXPECT_EQ(-1, first_diff(copy, b, XFER));
+	EXPECT_ERRNO(EBUSY, destroy(fd, ioas_a));
+	ASSERT_EQ(0, destroy(fd, ioas_b));
+}
+
+TEST_F_TIMEOUT(edu, close_device_first, 300)
+{
+	long pinned = 2 * self->bufsz / 1024;
+	uint32_t ioas, hwpt;
+	uint64_t unmapped;
+
+	setup_dma(_metadata, self, true, &ioas, &hwpt);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	EXPECT_LE(pinned, vm_pin_kb());
+
+	/* Closing the device detached and unbound it: the HWPT is free. */
+	dev_close(self);
+	ASSERT_EQ(0, destroy(self->iommufd, hwpt));
+	/* No domain left: nothing pinned, the IOAS still has its mappings. */
+	EXPECT_EQ(0, vm_pin_kb());
+	ASSERT_EQ(0, unmap_iova(self->iommufd, ioas, IOVA_DST, self->bufsz,
+				&unmapped));
+	EXPECT_EQ(self->bufsz, unmapped);
+	close_fd(&self->iommufd);
+	EXPECT_EQ(0, vm_pin_kb());
+
+	rebind_and_transfer(_metadata, self);
+}
+
+TEST_F_TIMEOUT(edu, close_iommufd_first, 300)
+{
+	long pinned = 2 * self->bufsz / 1024;
+	uint32_t ioas, hwpt;
+
+	setup_dma(_metadata, self, true, &ioas, &hwpt);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+
+	/* The bound device holds the iommufd: still attached, still mapped. */
+	close_fd(&self->iommufd);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	EXPECT_LE(pinned, vm_pin_kb());
+
+	/* Its last user gone, the iommufd goes with all it held. */
+	dev_close(self);
+	EXPECT_EQ(0, vm_pin_kb());
+
+	rebind_and_transfer(_metadata, self);
+}
+
+TEST_F_TIMEOUT(edu, nest_parent, 300)
+{
+	struct iommu_hw_info info;
+	union hw_data data;
+	bool supported = false;
+	uint32_t ioas, hwpt, pt;
+
+	open_bind(_metadata, self);
+	ASSERT_EQ(0, get_hw_info(self->iommufd, self->devid, &data,
+				 sizeof(data), &info));
+#if defined(__x86_64__)
+	/* intel_iommu_domain_alloc_second_stage(): SMTS, NEST and SLTS */
+	ASSERT_EQ(IOMMU_HW_INFO_TYPE_INTEL_VTD, info.out_data_type);
+	supported = (data.vtd.ecap_reg >> 43 & 1) &&
+		    (data.vtd.ecap_reg >> 26 & 1) &&
+		    (data.vtd.ecap_reg >> 46 & 1);
+#elif defined(__aarch64__)
+	/* arm_smmu_device_hw_probe(): FEAT_NESTING needs S1P and S2P */
+	ASSERT_EQ(IOMMU_HW_INFO_TYPE_ARM_SMMUV3, info.out_data_type);
+	supported = (data.smmu.idr[0] & 3) == 3;
+#else
+	SKIP(return, "no expectation for this architecture");
+#endif
+	TH_LOG("the IOMMU %s nesting", supported ? "supports" : "lacks");
+
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &ioas));
+	if (!supported) {
+		EXPECT_ERRNO(EOPNOTSUPP,
+			     hwpt_alloc(self->iommufd, self->devid, ioas,
+					IOMMU_HWPT_ALLOC_NEST_PARENT, &hwpt));
+		/* Nothing left behind that holds the IOAS. */
+		ASSERT_EQ(0, destroy(self->iommufd, ioas));
+		return;
+	}
+
+	/* A nest parent is a paging domain the device can use directly. */
+	ASSERT_EQ(0, hwpt_alloc(self->iommufd, self->devid, ioas,
+				IOMMU_HWPT_ALLOC_NEST_PARENT, &hwpt));
+	pt = hwpt;
+	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+	EXPECT_EQ(hwpt, pt);
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_SRC, BUF(0),
+			       self->bufsz));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_DST, BUF(1),
+			       self->bufsz));
+	dev_setup(_metadata, self);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, hwpt));
+	ASSERT_EQ(0, dev_detach(self->devfd));
+	ASSERT_EQ(0, destroy(self->iommufd, hwpt));
+	ASSERT_EQ(0, destroy(self->iommufd, ioas));
+}
+
+TEST_F(edu, hw_info)
+{
+#ifdef HW_INFO_TYPE
+	struct iommu_hw_info info, info2, cmd;
+	union hw_data data, data2;
+	uint32_t ioas;
+
+	open_bind(_metadata, self);
+	memset(&data, MARK, sizeof(data));
+	ASSERT_EQ(0, get_hw_info(self->iommufd, self->devid, &data,
+				 sizeof(data), &info));
+	TH_LOG("type %u data_len %u capabilities 0x%llx max_pasid_log2 %u",
+	       info.out_data_type, info.data_len,
+	       (unsigned long long)info.out_capabilities,
+	       info.out_max_pasid_log2);
+	EXPECT_EQ(HW_INFO_TYPE, info.out_data_type);
+	ASSERT_EQ(HW_INFO_LEN, info.data_len);
+#if defined(__x86_64__)
+	TH_LOG("vtd flags 0x%x cap_reg 0x%llx ecap_reg 0x%llx",
+	       data.vtd.flags, (unsigned long long)data.vtd.cap_reg,
+	       (unsigned long long)data.vtd.ecap_reg);
+	EXPECT_NE(0, data.vtd.cap_reg);
+	EXPECT_NE(0, data.vtd.ecap_reg);
+#else
+	TH_LOG("smmuv3 flags 0x%x idr 0x%x 0x%x 0x%x 0x%x 0x%x 0x%x iidr 0x%x aidr 0x%x",
+	       data.smmu.flags, data.smmu.idr[0], data.smmu.idr[1],
+	       data.smmu.idr[2], data.smmu.idr[3], data.smmu.idr[4],
+	       data.smmu.idr[5], data.smmu.iidr, data.smmu.aidr);
+	EXPECT_NE(0, data.smmu.idr[0]);
+#endif
+	/* The rest of the user's buffer is zeroed. */
+	EXPECT_EQ(-1, first_not(data.raw + info.data_len, 0,
+				sizeof(data) - info.data_len));
+
+	/* No buffer: the type, and the length the kernel has. */
+	ASSERT_EQ(0, get_hw_info(self->iommufd, self->devid, NULL, 0, &info2));
+	EXPECT_EQ(info.out_data_type, info2.out_data_type);
+	EXPECT_EQ(info.data_len, info2.data_len);
+	EXPECT_EQ(info.out_capabilities, info2.out_capabilities);
+
+	/* A short buffer gets the start of the data and nothing more. */
+	memset(&data2, MARK2, sizeof(data2));
+	ASSERT_EQ(0, get_hw_info(self->iommufd, self->devid, &data2, 8,
+				 &info2));
+	EXPECT_EQ(info.data_len, info2.data_len);
+	EXPECT_EQ(-1, first_diff(data.raw, data2.raw, 8));
+	EXPECT_EQ(-1, first_not(data2.raw + 8, MARK2, sizeof(data2) - 8));
+
+	/* Asking for the native type; another one is refused. */
+	cmd = (struct iommu_hw_info){
+		.size = sizeof(cmd),
+		.flags = IOMMU_HW_INFO_FLAG_INPUT_TYPE,
+		.dev_id = self->devid,
+		.data_len = sizeof(data2),
+		.data_uptr = (uintptr_t)&data2,
+		.in_data_type = HW_INFO_TYPE,
+	};
+	memset(&data2, MARK2, sizeof(data2));
+	ASSERT_EQ(0, ioctl(self->iommufd, IOMMU_GET_HW_INFO, &cmd));
+	EXPECT_EQ(HW_INFO_TYPE, cmd.out_data_type);
+	EXPECT_EQ(info.data_len, cmd.data_len);
+	EXPECT_EQ(-1, first_diff(data.raw, data2.raw, sizeof(data)));
+	cmd.in_data_type = HW_INFO_OTHER;
+	EXPECT_ERRNO(EOPNOTSUPP, ioctl(self->iommufd, IOMMU_GET_HW_INFO, &cmd));
+
+	/* Unknown flags, reserved bytes. */
+	cmd.in_data_type = 0;
+	cmd.flags = 1U << 31;
+	EXPECT_ERRNO(EOPNOTSUPP, ioctl(self->iommufd, IOMMU_GET_HW_INFO, &cmd));
+	cmd.flags = 0;
+	cmd.__reserved[1] = 1;
+	EXPECT_ERRNO(EOPNOTSUPP, ioctl(self->iommufd, IOMMU_GET_HW_INFO, &cmd));
+
+	/* Only a device id will do. */
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &ioas));
+	EXPECT_ERRNO(ENOENT, get_hw_info(self->iommufd, ioas, &data2,
+					 sizeof(data2), &info2));
+	EXPECT_ERRNO(ENOENT, get_hw_info(self->iommufd, 0, &data2,
+					 sizeof(data2), &info2));
+#else
+	SKIP(return, "no expectation for this architecture");
+#endif
+}
+
+TEST_F_TIMEOUT(edu, msi_eventfd, 300)
+{
+	struct vfio_irq_info irq = {
+		.argsz = sizeof(irq),
+		.index = VFIO_PCI_MSI_IRQ_INDEX,
+	};
+	uint32_t ioas, hwpt;
+	uint64_t count;
+
+	/* Attached first: the MSI doorbell is reached through the domain. */
+	setup_dma(_metadata, self, true, &ioas, &hwpt);
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	EXPECT_TRUE(irq.flags & VFIO_IRQ_INFO_EVENTFD);
+	ASSERT_LE(1, irq.count);
+	self->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ASSERT_LE(0, self->efd);
+	ASSERT_EQ(0, set_msi(self->devfd, self->efd));
+	EXPECT_EQ(0, wait_event(self->efd, 0));
+
+	/* An interrupt the device raises arrives, twice. */
+	for (int i = 0; i < 2; i++) {
+		bar_w32(self, EDU_IRQ_RAISE, 1);
+		ASSERT_EQ(1, wait_event(self->efd, MSI_TIMEOUT))
+			TH_LOG("no MSI after raising interrupt %d", i);
+		ASSERT_EQ(8, read(self->efd, &count, 8));
+		EXPECT_LE(1, count);
+		EXPECT_EQ(1, bar_r32(self, EDU_IRQ_STATUS));
+		bar_w32(self, EDU_IRQ_ACK, 1);
+		EXPECT_EQ(0, bar_r32(self, EDU_IRQ_STATUS));
+	}
+
+	/* So does the one for a finished transfer. */
+	fill_pattern(BUF(0), XFER);
+	memset(BUF(1), MARK, XFER);
+	ASSERT_EQ(0, dma_in(self, IOVA_SRC));
+	ASSERT_EQ(0, wait_event(self->efd, 0));
+	ASSERT_EQ(0, dma_out(self, IOVA_DST, EDU_CMD_IRQ));
+	ASSERT_EQ(1, wait_event(self->efd, MSI_TIMEOUT))
+		TH_LOG("no MSI for the end of the transfer");
+	ASSERT_EQ(8, read(self->efd, &count, 8));
+	EXPECT_EQ(EDU_IRQ_DMA, bar_r32(self, EDU_IRQ_STATUS));
+	bar_w32(self, EDU_IRQ_ACK, EDU_IRQ_DMA);
+	EXPECT_EQ(0, bar_r32(self, EDU_IRQ_STATUS));
+	EXPECT_EQ(-1, first_diff(BUF(0), BUF(1), XFER));
+
+	ASSERT_EQ(0, set_msi(self->devfd, -1));
+	close_fd(&self->efd);
+}
+
+TEST_F_TIMEOUT(edu, legacy_container, 300)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	struct vfio_iommu_type1_info info = { .argsz = sizeof(info) };
+	const uint32_t both = VFIO_GROUP_FLAGS_VIABLE |
+			      VFIO_GROUP_FLAGS_CONTAINER_SET;
+	long pinned = 2 * self->bufsz / 1024;
+	char path[64];
+	uint64_t unmapped;
+	uint32_t devid;
+	int cdev;
+
+	snprintf(path, sizeof(path), "/dev/vfio/%d", self->group);
+	self->groupfd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->groupfd) TH_LOG("open %s: %s", path,
+					   strerror(errno));
+	ASSERT_EQ(0, ioctl(self->groupfd, VFIO_GROUP_GET_STATUS, &status));
+	EXPECT_EQ(VFIO_GROUP_FLAGS_VIABLE, status.flags & both);
+
+	self->containerfd = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
+	if (self->containerfd < 0) {
+		TH_LOG("no /dev/vfio/vfio, /dev/iommu is the container");
+		self->containerfd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	}
+	ASSERT_LE(0, self->containerfd);
+	EXPECT_EQ(VFIO_API_VERSION,
+		  ioctl(self->containerfd, VFIO_GET_API_VERSION));
+	EXPECT_EQ(1, ioctl(self->containerfd, VFIO_CHECK_EXTENSION,
+			   VFIO_TYPE1v2_IOMMU));
+	ASSERT_EQ(0, ioctl(self->groupfd, VFIO_GROUP_SET_CONTAINER,
+			   &self->containerfd));
+	ASSERT_EQ(0, ioctl(self->groupfd, VFIO_GROUP_GET_STATUS, &status));
+	EXPECT_EQ(both, status.flags & both);
+	ASSERT_EQ(0, ioctl(self->containerfd, VFIO_SET_IOMMU,
+			   VFIO_TYPE1v2_IOMMU));
+
+	/* The group is in use: its device's cdev cannot be bound. */
+	cdev = open(self->cdev, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, cdev);
+	EXPECT_ERRNO(EBUSY, dev_bind(cdev, self->containerfd, &devid));
+	close(cdev);
+
+	self->devfd = ioctl(self->groupfd, VFIO_GROUP_GET_DEVICE_FD, self->bdf);
+	ASSERT_LE(0, self->devfd);
+	/* A device file from the group is never bound to an iommufd. */
+	EXPECT_ERRNO(EINVAL, dev_bind(self->devfd, self->containerfd, &devid));
+
+	ASSERT_EQ(0, ioctl(self->containerfd, VFIO_IOMMU_GET_INFO, &info));
+	EXPECT_TRUE(info.flags & VFIO_IOMMU_INFO_PGSIZES);
+	EXPECT_TRUE(info.iova_pgsizes & sysconf(_SC_PAGESIZE));
+	ASSERT_EQ(0, dma_map(self->containerfd, IOVA_SRC, BUF(0), self->bufsz));
+	ASSERT_EQ(0, dma_map(self->containerfd, IOVA_DST, BUF(1), self->bufsz));
+	dev_setup(_metadata, self);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	EXPECT_LE(pinned, vm_pin_kb());
+
+	/* Unmapped, the IOVA reaches nothing. */
+	ASSERT_EQ(0, dma_unmap(self->containerfd, IOVA_DST, self->bufsz,
+			       &unmapped));
+	EXPECT_EQ(self->bufsz, unmapped);
+	memset(BUF(1), MARK, XFER);
+	ASSERT_EQ(0, dma_out(self, IOVA_DST, 0));
+	EXPECT_EQ(-1, first_not(BUF(1), MARK, XFER));
+	ASSERT_EQ(0, dma_unmap(self->containerfd, IOVA_SRC, self->bufsz,
+			       &unmapped));
+	EXPECT_EQ(self->bufsz, unmapped);
+	EXPECT_EQ(0, vm_pin_kb());
+
+	dev_close(self);
+	close_fd(&self->groupfd);
+	close_fd(&self->containerfd);
+	EXPECT_EQ(0, vm_pin_kb());
+	/* The group let the device go: the cdev binds again. */
+	rebind_and_transfer(_metadata, self);
+}
+
+TEST_F_TIMEOUT(edu, bad_ids, 300)
+{
+	uint32_t ioas, hwpt, pt, devid;
+	char path[64];
+	int other, fd2, dev2;
+
+	self->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->iommufd);
+	self->devfd = open(self->cdev, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->devfd);
+
+	/* Nothing but the bind before the bind. */
+	pt = 1;
+	EXPECT_ERRNO(EINVAL, dev_attach(self->devfd, &pt));
+
+	/* Binds to what is not an iommufd (iommufd_ctx_from_fd()). */
+	EXPECT_ERRNO(EINVAL, dev_bind(self->devfd, -1, &devid));
+	other = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, other);
+	EXPECT_ERRNO(EBADFD, dev_bind(self->devfd, other, &devid));
+	close(other);	/* now a number no file has */
+	EXPECT_ERRNO(EBADF, dev_bind(self->devfd, other, &devid));
+
+	/* Bound once, by one file, and the group is taken. */
+	ASSERT_EQ(0, dev_bind(self->devfd, self->iommufd, &self->devid));
+	EXPECT_ERRNO(EINVAL, dev_bind(self->devfd, self->iommufd, &devid));
+	fd2 = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd2);
+	dev2 = open(self->cdev, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, dev2);
+	EXPECT_ERRNO(EINVAL, dev_bind(dev2, fd2, &devid));
+	close(dev2);
+	close(fd2);
+	snprintf(path, sizeof(path), "/dev/vfio/%d", self->group);
+	EXPECT_ERRNO(EBUSY, open(path, O_RDWR | O_CLOEXEC));
+
+	/* Ids that are not there, or not of a page table. */
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &ioas));
+	pt = 0;
+	EXPECT_ERRNO(ENOENT, dev_attach(self->devfd, &pt));
+	pt = ioas + 1000;
+	EXPECT_ERRNO(ENOENT, dev_attach(self->devfd, &pt));
+	pt = self->devid;
+	EXPECT_ERRNO(EINVAL, dev_attach(self->devfd, &pt));
+	EXPECT_ERRNO(EINVAL, hwpt_alloc(self->iommufd, self->devid, ioas + 1000,
+					0, &hwpt));
+	EXPECT_ERRNO(EINVAL, hwpt_alloc(self->iommufd, self->devid,
+					self->devid, 0, &hwpt));
+	EXPECT_ERRNO(ENOENT, hwpt_alloc(self->iommufd, ioas, ioas, 0, &hwpt));
+	EXPECT_ERRNO(EOPNOTSUPP, hwpt_alloc(self->iommufd, self->devid, ioas,
+					    1U << 31, &hwpt));
+
+	/* A failed replace keeps the device where it was. */
+	ASSERT_EQ(0, hwpt_alloc(self->iommufd, self->devid, ioas, 0, &hwpt));
+	pt = hwpt;
+	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_SRC, BUF(0),
+			       self->bufsz));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_DST, BUF(1),
+			       self->bufsz));
+	dev_setup(_metadata, self);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	pt = ioas + 1000;
+	EXPECT_ERRNO(ENOENT, dev_attach(self->devfd, &pt));
+	pt = self->devid;
+	EXPECT_ERRNO(EINVAL, dev_attach(self->devfd, &pt));
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, hwpt));
+
+	/* Detaching twice is harmless. */
+	ASSERT_EQ(0, dev_detach(self->devfd));
+	ASSERT_EQ(0, dev_detach(self->devfd));
+	ASSERT_EQ(0, destroy(self->iommufd, hwpt));
+}
+
+TEST_HARNESS_MAIN
