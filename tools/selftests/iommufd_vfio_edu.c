@@ -17,7 +17,8 @@
  *  - IOMMU_HWPT_ALLOC_NEST_PARENT, as the IOMMU's capabilities allow it;
  *  - IOMMU_GET_HW_INFO for the device;
  *  - MSI to an eventfd while attached (interrupt remapping on x86_64, the
- *    software MSI window on arm64);
+ *    software MSI window on arm64), also after the device moved to another
+ *    domain and back;
  *  - the legacy VFIO group and container (served by iommufd);
  *  - the errno of bad ids and of binds that must be refused.
  * The same binary runs against the C iommufd.ko and iommufd_rs.ko and must
@@ -1167,7 +1168,7 @@ TEST_F_TIMEOUT(edu, msi_eventfd, 300)
 		.argsz = sizeof(irq),
 		.index = VFIO_PCI_MSI_IRQ_INDEX,
 	};
-	uint32_t ioas, hwpt;
+	uint32_t ioas, hwpt, ioas2, hwpt2, pt;
 	uint64_t count;
 
 	/* Attached first: the MSI doorbell is reached through the domain. */
@@ -1205,6 +1206,24 @@ TEST_F_TIMEOUT(edu, msi_eventfd, 300)
 	bar_w32(self, EDU_IRQ_ACK, EDU_IRQ_DMA);
 	EXPECT_EQ(0, bar_r32(self, EDU_IRQ_STATUS));
 	EXPECT_EQ(-1, first_diff(BUF(0), BUF(1), XFER));
+
+	/*
+	 * The MSI keeps working when the device moves to another domain (on
+	 * arm64 its doorbell must be mapped there before the move), and back.
+	 */
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &ioas2));
+	ASSERT_EQ(0, hwpt_alloc(self->iommufd, self->devid, ioas2, 0, &hwpt2));
+	for (int i = 0; i < 2; i++) {
+		pt = i ? hwpt : hwpt2;
+		ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+		bar_w32(self, EDU_IRQ_RAISE, 1);
+		ASSERT_EQ(1, wait_event(self->efd, MSI_TIMEOUT))
+			TH_LOG("no MSI after replace %d", i);
+		ASSERT_EQ(8, read(self->efd, &count, 8));
+		EXPECT_EQ(1, bar_r32(self, EDU_IRQ_STATUS));
+		bar_w32(self, EDU_IRQ_ACK, 1);
+	}
+	EXPECT_EQ(0, destroy(self->iommufd, hwpt2));
 
 	ASSERT_EQ(0, set_msi(self->devfd, -1));
 	close_fd(&self->efd);
