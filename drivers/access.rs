@@ -338,20 +338,9 @@ impl KernelAccess {
         let id = new.id();
         new.finalize()?;
         let obj = ictx.objects.get(id, ObjectType::Access)?;
-        match KBox::new(
-            KernelAccess {
-                ictx: ictx.clone(),
-                access,
-                obj,
-            },
-            GFP_KERNEL,
-        ) {
-            Ok(b) => Ok(b),
-            Err(e) => {
-                ictx.objects.remove(id, ObjectType::Access);
-                Err(e.into())
-            }
-        }
+        // If the allocation fails, dropping the new `KernelAccess` takes the object out again.
+        let b = KBox::new(KernelAccess { ictx, access, obj }, GFP_KERNEL)?;
+        Ok(b)
     }
 }
 

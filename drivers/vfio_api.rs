@@ -63,23 +63,9 @@ impl BoundDevice {
         // User space may destroy the object as soon as it is published (its id is guessable);
         // then binding fails and the object is gone already.
         let obj = ictx.objects.get(id, ObjectType::Device)?;
-        match KBox::new(
-            BoundDevice {
-                ictx: ictx.clone(),
-                idev,
-                obj,
-            },
-            GFP_KERNEL,
-        ) {
-            Ok(b) => Ok(b),
-            Err(e) => {
-                // The reference went with the failed allocation; take the object out again.
-                if let Ok(obj) = ictx.objects.get(id, ObjectType::Device) {
-                    ictx.objects.remove_same(&obj);
-                }
-                Err(e.into())
-            }
-        }
+        // If the allocation fails, dropping the new `BoundDevice` takes the object out again.
+        let b = KBox::new(BoundDevice { ictx, idev, obj }, GFP_KERNEL)?;
+        Ok(b)
     }
 
     fn attach(&self, pasid: u32, pt_id: u32) -> Result<u32> {

@@ -20,7 +20,9 @@
  *    software MSI window on arm64), also after the device moved to another
  *    domain and back;
  *  - the legacy VFIO group and container (served by iommufd);
- *  - the errno of bad ids and of binds that must be refused.
+ *  - the errno of bad ids and of binds that must be refused;
+ *  - an emulated device (the mtty mdev sample): bound as an access object,
+ *    attached, replaced and detached between IOASes.
  * The same binary runs against the C iommufd.ko and iommufd_rs.ko and must
  * give the same results. SKIPs when the machine has no edu device. Built
  * with the kselftest harness of the pristine kernel tree.
@@ -1378,6 +1380,172 @@ TEST_F_TIMEOUT(edu, bad_ids, 300)
 	ASSERT_EQ(0, dev_detach(self->devfd));
 	ASSERT_EQ(0, dev_detach(self->devfd));
 	ASSERT_EQ(0, destroy(self->iommufd, hwpt));
+}
+
+/*
+ * --- an emulated device: the mtty mdev sample -------------------------------
+ *
+ * VFIO binds an emulated device (an mdev) with iommufd_access_create() and
+ * attaches it with iommufd_access_attach()/_replace()/_detach(): the bound
+ * id is an access object, and the device is attached to IOASes only.
+ */
+#define MTTY_UUID		"83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
+#define MDEV_BUS		"/sys/class/mdev_bus"
+#define MDEV_DEVICES		"/sys/bus/mdev/devices"
+
+FIXTURE(mtty)
+{
+	char cdev[NAME_MAX + 32];
+	bool created;
+	int iommufd;
+	int devfd;
+	uint32_t devid;
+	size_t bufsz;
+	uint8_t *mem;
+};
+
+/* The "create" file of the first mtty type, or false without mtty. */
+static bool find_mtty_create(char *out, size_t len)
+{
+	DIR *d = opendir(MDEV_BUS);
+	struct dirent *e;
+	bool found = false;
+
+	if (!d)
+		return false;
+	while (!found && (e = readdir(d))) {
+		if (!strstr(e->d_name, "mtty"))
+			continue;
+		snprintf(out, len, MDEV_BUS "/%s/mdev_supported_types/mtty-1/create",
+			 e->d_name);
+		found = access(out, W_OK) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+FIXTURE_SETUP(mtty)
+{
+	char path[PATH_MAX], name[NAME_MAX + 1];
+	long page = sysconf(_SC_PAGESIZE);
+	struct dirent *e;
+	DIR *d;
+
+	self->iommufd = -1;
+	self->devfd = -1;
+	self->created = false;
+	self->mem = NULL;
+	if (!find_mtty_create(path, sizeof(path)))
+		SKIP(return, "no mtty mdev parent (samples/vfio-mdev/mtty)");
+	ASSERT_EQ(0, sysfs_write(path, MTTY_UUID))
+		TH_LOG("cannot create mdev %s", MTTY_UUID);
+	self->created = true;
+
+	snprintf(path, sizeof(path), MDEV_DEVICES "/" MTTY_UUID "/vfio-dev");
+	d = opendir(path);
+	ASSERT_NE(NULL, d) TH_LOG("the mdev has no VFIO device cdev");
+	name[0] = '\0';
+	while ((e = readdir(d)))
+		if (!strncmp(e->d_name, "vfio", 4))
+			snprintf(name, sizeof(name), "%s", e->d_name);
+	closedir(d);
+	ASSERT_NE('\0', name[0]);
+	snprintf(self->cdev, sizeof(self->cdev), "/dev/vfio/devices/%s", name);
+
+	self->bufsz = page;
+	self->mem = mmap(NULL, self->bufsz, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->mem);
+	memset(self->mem, 0, self->bufsz);
+
+	self->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->iommufd);
+	self->devfd = open(self->cdev, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->devfd) TH_LOG("open %s: %s", self->cdev, strerror(errno));
+}
+
+FIXTURE_TEARDOWN(mtty)
+{
+	close_fd(&self->devfd);
+	close_fd(&self->iommufd);
+	if (self->created)
+		sysfs_write(MDEV_DEVICES "/" MTTY_UUID "/remove", "1");
+	if (self->mem && self->mem != MAP_FAILED)
+		munmap(self->mem, self->bufsz);
+}
+
+TEST_F(mtty, access_attach_replace_detach)
+{
+	uint32_t a, b, pt, devid;
+	uint64_t unmapped;
+
+	/* Attaching before binding is refused by VFIO. */
+	pt = 1;
+	EXPECT_ERRNO(EINVAL, dev_attach(self->devfd, &pt));
+	ASSERT_EQ(0, dev_bind(self->devfd, self->iommufd, &devid));
+	EXPECT_NE(0, devid);
+	/* The bound id is an access object the driver holds. */
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, devid));
+
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &a));
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &b));
+	/* An access attaches to an IOAS only, and keeps its id. */
+	pt = devid;
+	EXPECT_ERRNO(ENOENT, dev_attach(self->devfd, &pt));
+	pt = 0xfffff;
+	EXPECT_ERRNO(ENOENT, dev_attach(self->devfd, &pt));
+	pt = a;
+	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+	EXPECT_EQ(a, pt);
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, a));
+	ASSERT_EQ(0, map_fixed(self->iommufd, a, IOVA_SRC, self->mem,
+			       self->bufsz));
+	EXPECT_EQ(0, unmap_iova(self->iommufd, a, IOVA_SRC, self->bufsz,
+			       &unmapped));
+	EXPECT_EQ(self->bufsz, unmapped);
+
+	/* Attaching again replaces: a is free afterwards, b is in use. */
+	pt = b;
+	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+	EXPECT_EQ(b, pt);
+	EXPECT_EQ(0, destroy(self->iommufd, a));
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, b));
+	/* A replace to an IOAS that does not exist keeps the attachment. */
+	pt = a;
+	EXPECT_ERRNO(ENOENT, dev_attach(self->devfd, &pt));
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, b));
+
+	ASSERT_EQ(0, dev_detach(self->devfd));
+	EXPECT_EQ(0, destroy(self->iommufd, b));
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, devid));
+
+	/* Closing the device destroys the access. */
+	close_fd(&self->devfd);
+	EXPECT_ERRNO(ENOENT, destroy(self->iommufd, devid));
+}
+
+TEST_F(mtty, close_iommufd_first)
+{
+	uint32_t ioas, pt;
+
+	ASSERT_EQ(0, dev_bind(self->devfd, self->iommufd, &self->devid));
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &ioas));
+	pt = ioas;
+	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_SRC, self->mem,
+			       self->bufsz));
+	/* The device keeps the context; closing it then releases everything. */
+	close_fd(&self->iommufd);
+	ASSERT_EQ(0, dev_detach(self->devfd));
+	close_fd(&self->devfd);
+	EXPECT_EQ(0, vm_pin_kb());
+
+	/* The device binds again to a new iommufd. */
+	self->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->iommufd);
+	self->devfd = open(self->cdev, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->devfd);
+	ASSERT_EQ(0, dev_bind(self->devfd, self->iommufd, &self->devid));
 }
 
 TEST_HARNESS_MAIN
