@@ -19,6 +19,7 @@
 
 use kernel::{
     device::Device,
+    io::PhysAddr,
     iommu::domain::{
         Domain,
         ResvRegions,
@@ -28,7 +29,6 @@ use kernel::{
         PROT_WRITE,
         RESV_SW_MSI, //
     },
-    io::PhysAddr,
     new_mutex,
     page::{
         PAGE_MASK,
@@ -162,7 +162,8 @@ impl SwMsiDomain {
             PROT_READ | PROT_WRITE | PROT_MMIO,
             GFP_KERNEL_ACCOUNT,
         )?;
-        self.present.store(self.present.load(Relaxed) | bit, Relaxed);
+        self.present
+            .store(self.present.load(Relaxed) | bit, Relaxed);
         Ok(())
     }
 }

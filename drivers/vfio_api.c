@@ -58,6 +58,13 @@ void iommufd_rs_access_unpin_pages(struct iommufd_access *access,
 int iommufd_rs_access_rw(struct iommufd_access *access, unsigned long iova,
 			 void *data, size_t len, unsigned int flags);
 
+/* Called from Rust (drivers/iommufd_rs_main.rs, drivers/access.rs). */
+void iommufd_rs_publish_fops(unsigned int slot,
+			     const struct file_operations *fops);
+void iommufd_rs_access_call_unmap(const struct iommufd_access_ops *ops,
+				  void *data, u64 iova, u64 length);
+bool iommufd_rs_access_needs_pin_pages(const struct iommufd_access_ops *ops);
+
 /*
  * The file operations of the module's misc devices (/dev/iommu and
  * /dev/vfio/vfio), set by the module while they are registered: a file is an

@@ -138,7 +138,9 @@ fn errno(r: Result) -> c_int {
 /// `private_data` must be the private data of an open file of this module's misc devices, which
 /// the caller keeps open for the duration of the call.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn iommufd_rs_ctx_from_private(private_data: *mut c_void) -> *const IommufdCtx {
+pub(crate) unsafe extern "C" fn iommufd_rs_ctx_from_private(
+    private_data: *mut c_void,
+) -> *const IommufdCtx {
     // SAFETY: The misc device stores its `Arc<IommufdCtx>` with `into_foreign` as the file's
     // private data, and the open file keeps it.
     let borrowed = unsafe { <Arc<IommufdCtx> as ForeignOwnable>::borrow(private_data) };
@@ -283,7 +285,9 @@ pub(crate) unsafe extern "C" fn iommufd_rs_device_detach(idev: *const BoundDevic
 ///
 /// `idev` must be a bound device.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn iommufd_rs_device_to_ictx(idev: *const BoundDevice) -> *const IommufdCtx {
+pub(crate) unsafe extern "C" fn iommufd_rs_device_to_ictx(
+    idev: *const BoundDevice,
+) -> *const IommufdCtx {
     // SAFETY: By the function's safety requirements.
     Arc::as_ptr(&unsafe { bound(idev) }.ictx)
 }
@@ -328,7 +332,9 @@ pub(crate) unsafe extern "C" fn iommufd_rs_vfio_compat_ioas_get_id(
 ///
 /// `ictx` must be a live context reference.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn iommufd_rs_vfio_compat_ioas_create(ictx: *const IommufdCtx) -> c_int {
+pub(crate) unsafe extern "C" fn iommufd_rs_vfio_compat_ioas_create(
+    ictx: *const IommufdCtx,
+) -> c_int {
     // SAFETY: By the function's safety requirements.
     let c = unsafe { ctx(ictx) };
     errno(compat_ioas_create(&c))
@@ -359,7 +365,9 @@ fn compat_ioas_create(ictx: &IommufdCtx) -> Result {
 ///
 /// `ictx` must be a live context reference.
 #[no_mangle]
-pub(crate) unsafe extern "C" fn iommufd_rs_vfio_compat_set_no_iommu(ictx: *const IommufdCtx) -> c_int {
+pub(crate) unsafe extern "C" fn iommufd_rs_vfio_compat_set_no_iommu(
+    ictx: *const IommufdCtx,
+) -> c_int {
     // SAFETY: By the function's safety requirements.
     let c = unsafe { ctx(ictx) };
     if c.vfio_ioas.load(Relaxed) != 0 {

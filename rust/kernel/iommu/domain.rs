@@ -607,7 +607,8 @@ unsafe extern "C" fn sw_msi_callback<T: SwMsiOwner>(
     let dev_ptr = unsafe { bindings::msi_desc_to_dev(desc) };
     // SAFETY: The domain holds its owner until it is freed (`with_sw_msi_owner`); the domain
     // and the device are valid for the call.
-    let (owner, domain_ref, dev) = unsafe { (&*owner, Domain::from_raw(domain), Device::from_raw(dev_ptr)) };
+    let (owner, domain_ref, dev) =
+        unsafe { (&*owner, Domain::from_raw(domain), Device::from_raw(dev_ptr)) };
     match owner.map_msi(domain_ref, dev, msi_addr) {
         Ok(Some(iova)) => {
             // SAFETY: `desc` is valid for the call.
