@@ -48,6 +48,8 @@ struct AccessState {
 struct KernelOwner {
     ops: *const c_void,
     data: *mut c_void,
+    /// The ops have `unmap`: only then may the owner pin pages.
+    can_unmap: bool,
 }
 
 // SAFETY: The owner's ops and data are for use from any thread (upstream calls `ops->unmap` from
@@ -59,8 +61,8 @@ unsafe impl Sync for KernelOwner {}
 extern "C" {
     /// `drivers/vfio_api.c`: calls `ops->unmap(data, iova, length)`.
     fn iommufd_rs_access_call_unmap(ops: *const c_void, data: *mut c_void, iova: u64, length: u64);
-    /// `drivers/vfio_api.c`: `ops->needs_pin_pages`.
-    fn iommufd_rs_access_needs_pin_pages(ops: *const c_void) -> bool;
+    /// `drivers/vfio_api.c`: bit 0 `ops->needs_pin_pages`, bit 1 `ops->unmap` is set.
+    fn iommufd_rs_access_ops_flags(ops: *const c_void) -> u32;
 }
 
 /// An access object.
@@ -240,7 +242,7 @@ impl Access {
     /// `ioas` is unmapping `[iova, iova + length)`: unpin every item that touches it.
     fn unmap_notify(&self, ioas: &Ioas, iova: u64, length: u64) {
         if let Some(owner) = &self.owner {
-            if self.pinned_in(ioas, iova, length) {
+            if owner.can_unmap && self.pinned_in(ioas, iova, length) {
                 // The owner unpins from its callback (`iommufd_access_unpin_pages()`), which
                 // takes the lock: it is not held here. The unmap checks again afterwards.
                 // SAFETY: The owner's ops and data are valid until the access is destroyed,
@@ -332,8 +334,13 @@ pub(crate) struct KernelAccess {
 impl KernelAccess {
     fn create(ictx: Arc<IommufdCtx>, ops: *const c_void, data: *mut c_void) -> Result<KBox<Self>> {
         // SAFETY: `ops` is the caller's valid ops table.
-        let pins = unsafe { iommufd_rs_access_needs_pin_pages(ops) };
-        let access = Access::with_owner(pins, Some(KernelOwner { ops, data }))?;
+        let flags = unsafe { iommufd_rs_access_ops_flags(ops) };
+        let owner = KernelOwner {
+            ops,
+            data,
+            can_unmap: flags & 2 != 0,
+        };
+        let access = Access::with_owner(flags & 1 != 0, Some(owner))?;
         let new = ictx.objects.alloc(ObjectKind::Access(access.clone()))?;
         let id = new.id();
         new.finalize()?;
@@ -458,7 +465,8 @@ pub(crate) unsafe extern "C" fn iommufd_rs_access_pin_pages(
 ) -> c_int {
     // SAFETY: By the function's safety requirements.
     let ka = unsafe { kaccess(access) };
-    if !ka.access.pins_pages() || ka.access.owner.is_none() || length == 0 {
+    let can_unmap = ka.access.owner.as_ref().is_some_and(|o| o.can_unmap);
+    if !ka.access.pins_pages() || !can_unmap || length == 0 {
         return EINVAL.to_errno();
     }
     if iova.checked_add(length - 1).is_none() {

@@ -2,20 +2,15 @@
 
 //! iommufd-rs: the iommufd user API (`/dev/iommu`) implemented in Rust.
 //!
-//! The module registers the misc device `/dev/iommu` under the same name as
-//! the C implementation. Every open file is an independent context with its
-//! own object table. Implemented so far: the ioctl dispatch with the
-//! extensible-structure rules ([`ioctl`], [`ucmd`]), the object table and
-//! `IOMMU_DESTROY` ([`object`]), and `IOMMU_IOAS_ALLOC` and
-//! `IOMMU_IOAS_IOVA_RANGES` for an IOAS without mappings ([`ioas`]). Every
-//! other ioctl fails with `ENOTTY`, the errno upstream gives for an ioctl it
-//! does not handle. The remaining commands, devices, HWPTs and the
-//! per-hardware drivers come in later steps (see Documentation/design.md).
+//! The module registers the misc device `/dev/iommu` under the same name as the C
+//! implementation (and `/dev/vfio/vfio` with `CONFIG_IOMMUFD_VFIO_CONTAINER`). Every open file is
+//! an independent context ([`IommufdCtx`]) with its own object table. The ioctls are dispatched
+//! by [`ioctl`]; the objects and what they own have a file each (Documentation/design.md, "The
+//! module today"). [`vfio_api`] and `drivers/vfio_api.c` provide the in-kernel API VFIO calls.
 //!
-//! Only one iommufd implementation can be loaded at a time: both export the
-//! in-kernel API VFIO links against (`drivers/vfio_api.c`) and both register
-//! the misc device "iommu", so loading this module while `iommufd.ko` is
-//! loaded fails, and the other way round.
+//! Only one iommufd implementation can be loaded at a time: both export the in-kernel API VFIO
+//! links against and both register the misc device "iommu", so loading this module while
+//! `iommufd.ko` is loaded fails, and the other way round.
 
 use kernel::{
     device::Device,

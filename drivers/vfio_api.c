@@ -63,7 +63,7 @@ void iommufd_rs_publish_fops(unsigned int slot,
 			     const struct file_operations *fops);
 void iommufd_rs_access_call_unmap(const struct iommufd_access_ops *ops,
 				  void *data, u64 iova, u64 length);
-bool iommufd_rs_access_needs_pin_pages(const struct iommufd_access_ops *ops);
+unsigned int iommufd_rs_access_ops_flags(const struct iommufd_access_ops *ops);
 
 /*
  * The file operations of the module's misc devices (/dev/iommu and
@@ -282,7 +282,8 @@ void iommufd_rs_access_call_unmap(const struct iommufd_access_ops *ops,
 	ops->unmap(data, iova, length);
 }
 
-bool iommufd_rs_access_needs_pin_pages(const struct iommufd_access_ops *ops)
+/* Bit 0: the owner pins pages; bit 1: it can be told to unpin (ops->unmap). */
+unsigned int iommufd_rs_access_ops_flags(const struct iommufd_access_ops *ops)
 {
-	return ops->needs_pin_pages;
+	return (ops->needs_pin_pages ? 1 : 0) | (ops->unmap ? 2 : 0);
 }
