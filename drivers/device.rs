@@ -5,6 +5,11 @@
 //! Binding claims DMA ownership of the device for the context. Attaching to an IOAS picks an
 //! automatic HWPT_PAGING of that IOAS the device can use, or creates one; attaching to a HWPT
 //! uses it directly. An automatic HWPT goes away with the last device attached to it.
+//!
+//! The IOMMU attaches groups, not devices: the devices of one group bound to one context share
+//! an [`IGroup`] (upstream's `iommufd_group`). The first device that attaches attaches the group;
+//! the others join it on the same HWPT (anything else is `EINVAL`); a replace moves the whole
+//! group; the last device to detach detaches the group.
 
 use kernel::{
     device::Device,
@@ -15,7 +20,8 @@ use kernel::{
         Group,
         GroupAttachment,
         PagingDomain,
-        ResvRegions, //
+        ResvRegions,
+        RESV_DIRECT_RELAXABLE, //
     },
     new_mutex,
     prelude::*,
@@ -34,6 +40,7 @@ use crate::{
     ioas::Ioas,
     mock_iommu::MockDevice,
     object::{
+        NewObject,
         ObjectKind,
         ObjectRef,
         ObjectType, //
@@ -43,20 +50,80 @@ use crate::{
 
 mod pasid;
 
-/// `IOMMU_RESV_DIRECT_RELAXABLE`: reserved regions user space may still map over.
-const IOMMU_RESV_DIRECT_RELAXABLE: u32 = 1;
-
-/// The attachment of a device's group to a HWPT.
+/// The attachment of a group to a HWPT.
 struct Attach {
     /// Declared first: detaching the group comes before dropping the HWPT reference.
     group: GroupAttachment<Arc<PagingDomain>>,
     hwpt: ObjectRef,
 }
 
-struct DevState {
+/// The devices of one IOMMU group bound to one context (upstream's `iommufd_group`).
+#[pin_data]
+pub(crate) struct IGroup {
+    group: ARef<Group>,
+    #[pin]
+    state: Mutex<GroupState>,
+}
+
+struct GroupState {
+    /// Where the group is attached, while any of its devices is.
     attach: Option<Attach>,
+    /// The attached devices (key and device), whose reserved regions are reserved in the IOAS.
+    devices: KVec<(usize, ARef<Device>)>,
+}
+
+impl GroupState {
+    fn has(&self, key: usize) -> bool {
+        self.devices.iter().any(|(k, _)| *k == key)
+    }
+}
+
+impl IGroup {
+    /// The group of `dev` in `ictx`: the one of a device of the same group bound to the context,
+    /// or a new one. Called under the context's bind lock.
+    fn get(ictx: &IommufdCtx, group: ARef<Group>) -> Result<Arc<IGroup>> {
+        let mut found = None;
+        ictx.objects.for_each(ObjectType::Device, |obj| {
+            if let Some(d) = obj.as_device() {
+                if found.is_none() && core::ptr::eq(d.igroup.group.as_raw(), group.as_raw()) {
+                    found = Some(d.igroup.clone());
+                }
+            }
+        });
+        if let Some(g) = found {
+            return Ok(g);
+        }
+        Arc::pin_init(
+            pin_init!(IGroup {
+                group,
+                state <- new_mutex!(GroupState {
+                    attach: None,
+                    devices: KVec::new(),
+                }),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+}
+
+struct DevState {
     /// The attached PASIDs.
     pasids: KVec<pasid::PasidAttach>,
+}
+
+/// Reserves the reserved regions of `dev` in `ioas`, owned by `key`; all or nothing.
+fn reserve_regions(dev: &Device, key: usize, ioas: &Ioas) -> Result {
+    let regions = ResvRegions::get(dev)?;
+    for r in regions.iter() {
+        if r.kind == RESV_DIRECT_RELAXABLE {
+            continue;
+        }
+        if let Err(e) = ioas.iopt.reserve(r.start, r.last, key) {
+            ioas.iopt.unreserve_owner(key);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The IOAS behind `pt`: the IOAS itself, or the IOAS of a HWPT_PAGING; `EINVAL` for any other
@@ -73,7 +140,8 @@ fn pt_ioas(pt: &ObjectRef) -> Result<Arc<Ioas>> {
 #[pin_data]
 pub(crate) struct IDevice {
     dev: ARef<Device>,
-    group: ARef<Group>,
+    /// The device's group in the context. Lock order: its state, then the device's.
+    igroup: Arc<IGroup>,
     #[pin]
     state: Mutex<DevState>,
     /// The device's IOMMU can enforce cache coherency, so every domain it attaches to must.
@@ -89,12 +157,14 @@ pub(crate) struct IDevice {
 }
 
 impl IDevice {
-    /// Binds `dev` to the context `ictx`: claims its DMA ownership.
+    /// Binds `dev` to the context `ictx`: claims its DMA ownership, and publishes the DEVICE
+    /// object at the id reserved in `new`; returns the device and its id.
     pub(crate) fn bind(
         ictx: &IommufdCtx,
+        new: NewObject<'_>,
         dev: &Device,
         backing: Option<MockDevice>,
-    ) -> Result<Arc<IDevice>> {
+    ) -> Result<(Arc<IDevice>, u32)> {
         if !device_capable(dev, Capability::CacheCoherency) {
             return Err(EINVAL);
         }
@@ -115,26 +185,32 @@ impl IDevice {
         }
         let sw_msi_window = crate::sw_msi::window_of(dev)?;
         let owner = DmaOwnerClaim::claim(dev.into(), core::ptr::from_ref(ictx) as usize)?;
-        Arc::pin_init(
+        // Devices of one group share their `IGroup`: finding it and publishing the device are
+        // one step for other binds.
+        let _bind = ictx.bind_lock.lock();
+        let igroup = IGroup::get(ictx, group)?;
+        let idev = Arc::pin_init(
             pin_init!(IDevice {
                 dev: dev.into(),
-                group,
+                igroup,
                 sw_msi_window,
                 _owner: owner,
                 enforce_cc: device_capable(dev, Capability::EnforceCacheCoherency),
                 state <- new_mutex!(DevState {
-                    attach: None,
                     pasids: KVec::new(),
                 }),
                 _backing: backing,
             }),
             GFP_KERNEL_ACCOUNT,
-        )
+        )?;
+        let id = new.id();
+        new.publish(ObjectKind::Device(idev.clone()))?;
+        Ok((idev, id))
     }
 
     /// The device's IOMMU group.
     pub(crate) fn group(&self) -> &Group {
-        &self.group
+        &self.igroup.group
     }
 
     /// The device.
@@ -149,21 +225,6 @@ impl IDevice {
 
     fn key(&self) -> usize {
         core::ptr::from_ref(self) as usize
-    }
-
-    /// Reserves the device's reserved regions in `ioas`.
-    fn reserve_regions(&self, ioas: &Ioas) -> Result {
-        let regions = ResvRegions::get(&self.dev)?;
-        for r in regions.iter() {
-            if r.kind == IOMMU_RESV_DIRECT_RELAXABLE {
-                continue;
-            }
-            if let Err(e) = ioas.iopt.reserve(r.start, r.last, self.key()) {
-                ioas.iopt.unreserve_owner(self.key());
-                return Err(e);
-            }
-        }
-        Ok(())
     }
 
     /// Finds a HWPT for the device from `pt` (an IOAS: an automatic HWPT, reused or new; a
@@ -230,20 +291,41 @@ impl IDevice {
     }
 
     /// Attaches the device to `pt_id` (IOAS or HWPT_PAGING); returns the HWPT id.
+    ///
+    /// If another device of the group is attached, this one joins it: `pt_id` must be that HWPT,
+    /// or its IOAS if the HWPT is automatic (`EINVAL` otherwise).
     pub(crate) fn attach(&self, ictx: &IommufdCtx, pt_id: u32) -> Result<u32> {
-        let mut st = self.state.lock();
-        if st.attach.is_some() {
+        let mut gs = self.igroup.state.lock();
+        if gs.has(self.key()) {
             return Err(EINVAL);
         }
+        gs.devices.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let pt = ictx.objects.get_any(pt_id)?;
         let target_ioas = pt_ioas(&pt)?;
-        self.reserve_regions(&target_ioas)?;
-        let has_pasids = !st.pasids.is_empty();
+        let has_pasids = !self.state.lock().pasids.is_empty();
+        if let Some(cur) = &gs.attach {
+            let h = cur.hwpt.as_hwpt_paging().ok_or(EINVAL)?;
+            let same = match pt.as_hwpt_paging() {
+                Some(t) => Arc::ptr_eq(t, h),
+                None => h.auto_domain && h.ioas().is_ok_and(|i| Arc::ptr_eq(i, &target_ioas)),
+            };
+            if !same {
+                return Err(EINVAL);
+            }
+            self.check_hwpt(ictx, h, has_pasids)?;
+            reserve_regions(&self.dev, self.key(), &target_ioas)?;
+            let id = cur.hwpt.id();
+            // Room was reserved above.
+            gs.devices
+                .push((self.key(), self.dev.clone()), GFP_KERNEL_ACCOUNT)?;
+            return Ok(id);
+        }
+        reserve_regions(&self.dev, self.key(), &target_ioas)?;
         let mut ga = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
             self.check_hwpt(ictx, h, has_pasids)?;
             ga = Some(GroupAttachment::attach(
-                self.group.clone(),
+                self.igroup.group.clone(),
                 h.domain.clone(),
             )?);
             Ok(())
@@ -251,7 +333,9 @@ impl IDevice {
         match (res, ga) {
             (Ok(hwpt), Some(group)) => {
                 let id = hwpt.id();
-                st.attach = Some(Attach { group, hwpt });
+                gs.attach = Some(Attach { group, hwpt });
+                gs.devices
+                    .push((self.key(), self.dev.clone()), GFP_KERNEL_ACCOUNT)?;
                 Ok(id)
             }
             (res, _) => {
@@ -261,27 +345,50 @@ impl IDevice {
         }
     }
 
-    /// Moves the attached device to `pt_id`; returns the new HWPT id.
+    /// Moves the attached device, with the rest of its group, to `pt_id`; returns the new HWPT
+    /// id.
     pub(crate) fn replace(&self, ictx: &IommufdCtx, pt_id: u32) -> Result<u32> {
-        let mut st = self.state.lock();
+        let mut gs = self.igroup.state.lock();
         let pt = ictx.objects.get_any(pt_id)?;
         let new_ioas = pt_ioas(&pt)?;
-        let Some(cur) = st.attach.take() else {
+        if !gs.has(self.key()) {
+            return Err(EINVAL);
+        }
+        let Some(cur) = gs.attach.take() else {
             return Err(EINVAL);
         };
         if cur.hwpt.id() == pt_id {
-            st.attach = Some(cur);
+            gs.attach = Some(cur);
             return Ok(pt_id);
         }
-        let old_ioas = cur.hwpt.as_hwpt_paging().ok_or(EINVAL)?.ioas()?.clone();
+        let old_ioas = match cur.hwpt.as_hwpt_paging().map(|h| h.ioas()) {
+            Some(Ok(i)) => i.clone(),
+            _ => {
+                gs.attach = Some(cur);
+                return Err(EINVAL);
+            }
+        };
         let moved_ioas = !Arc::ptr_eq(&old_ioas, &new_ioas);
         if moved_ioas {
-            if let Err(e) = self.reserve_regions(&new_ioas) {
-                st.attach = Some(cur);
+            // Every attached device of the group moves: reserve all their regions there.
+            let mut done = 0;
+            let mut res = Ok(());
+            for (key, dev) in gs.devices.iter() {
+                res = reserve_regions(dev, *key, &new_ioas);
+                if res.is_err() {
+                    break;
+                }
+                done += 1;
+            }
+            if let Err(e) = res {
+                for (key, _) in gs.devices.iter().take(done) {
+                    new_ioas.iopt.unreserve_owner(*key);
+                }
+                gs.attach = Some(cur);
                 return Err(e);
             }
         }
-        let has_pasids = !st.pasids.is_empty();
+        let has_pasids = !self.state.lock().pasids.is_empty();
         let mut cur_group = Some(cur.group);
         let mut new_group = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
@@ -301,38 +408,66 @@ impl IDevice {
         match (res, new_group) {
             (Ok(hwpt), Some(group)) => {
                 let id = hwpt.id();
-                // `st.attach` was taken above, so nothing is replaced here.
-                st.attach = Some(Attach { group, hwpt });
-                drop(st);
+                // `gs.attach` was taken above, so nothing is replaced here.
+                gs.attach = Some(Attach { group, hwpt });
                 if moved_ioas {
-                    old_ioas.iopt.unreserve_owner(self.key());
+                    for (key, _) in gs.devices.iter() {
+                        old_ioas.iopt.unreserve_owner(*key);
+                    }
                 }
+                drop(gs);
                 Self::put_hwpt(ictx, cur.hwpt);
                 Ok(id)
             }
             (res, _) => {
                 if moved_ioas {
-                    new_ioas.iopt.unreserve_owner(self.key());
+                    for (key, _) in gs.devices.iter() {
+                        new_ioas.iopt.unreserve_owner(*key);
+                    }
                 }
                 if let Some(group) = cur_group {
-                    st.attach = Some(Attach {
+                    gs.attach = Some(Attach {
                         group,
                         hwpt: cur.hwpt,
                     });
+                    return res.and(Err(EINVAL));
                 }
+                // The group moved but the new HWPT could not be kept (a new automatic HWPT whose
+                // object could not be published): the group was detached with the dropped
+                // attachment, so its devices are detached now.
+                for (key, _) in gs.devices.iter() {
+                    old_ioas.iopt.unreserve_owner(*key);
+                }
+                gs.devices.clear();
+                drop(gs);
+                Self::put_hwpt(ictx, cur.hwpt);
                 res.and(Err(EINVAL))
             }
         }
     }
 
-    /// Detaches the device.
+    /// Detaches the device; the last attached device of its group detaches the group.
     pub(crate) fn detach(&self, ictx: &IommufdCtx) {
-        let cur = self.state.lock().attach.take();
+        let mut gs = self.igroup.state.lock();
+        let Some(pos) = gs.devices.iter().position(|(k, _)| *k == self.key()) else {
+            return;
+        };
+        let _ = gs.devices.remove(pos);
+        if let Some(ioas) = gs
+            .attach
+            .as_ref()
+            .and_then(|a| a.hwpt.as_hwpt_paging())
+            .and_then(|h| h.ioas().ok())
+        {
+            ioas.iopt.unreserve_owner(self.key());
+        }
+        if !gs.devices.is_empty() {
+            return;
+        }
+        let cur = gs.attach.take();
+        drop(gs);
         if let Some(Attach { group, hwpt }) = cur {
             drop(group);
-            if let Some(ioas) = hwpt.as_hwpt_paging().and_then(|h| h.ioas().ok()) {
-                ioas.iopt.unreserve_owner(self.key());
-            }
             Self::put_hwpt(ictx, hwpt);
         }
     }

@@ -29,7 +29,8 @@ use kernel::{
             Relaxed, //
         },
         Arc,
-        ArcBorrow, //
+        ArcBorrow,
+        Mutex, //
     }, //
 };
 
@@ -210,6 +211,9 @@ pub(crate) struct IommufdCtx {
     pub(crate) no_iommu: Atomic<bool>,
     /// The MSI doorbell pages mapped in the context's domains.
     pub(crate) sw_msi: Arc<sw_msi::SwMsiMaps>,
+    /// Serialises device binds, which look up the group a device shares with bound ones.
+    #[pin]
+    pub(crate) bind_lock: Mutex<()>,
 }
 
 impl IommufdCtx {
@@ -278,6 +282,7 @@ impl MiscDevice for IommufdCtx {
                 misc_dev: misc.device().into(),
                 no_iommu: Atomic::new(false),
                 sw_msi: sw_msi::SwMsiMaps::new()?,
+                bind_lock <- kernel::new_mutex!(()),
             }),
             GFP_KERNEL_ACCOUNT,
         )

@@ -506,9 +506,7 @@ fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
     let idev_new = ictx.objects.reserve()?;
     let device: ARef<Device> = dev.device().into();
     // The device object owns the mock device from here on.
-    let idev = IDevice::bind(ictx, &device, Some(dev))?;
-    let idev_id = idev_new.id();
-    idev_new.publish(ObjectKind::Device(idev.clone()))?;
+    let (idev, idev_id) = IDevice::bind(ictx, idev_new, &device, Some(dev))?;
     let idev_ref = ictx.objects.get(idev_id, ObjectType::Device)?;
     let hwpt_id = match idev.attach(ictx, ucmd.cmd.id) {
         Ok(id) => id,

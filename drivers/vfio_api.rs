@@ -57,9 +57,7 @@ impl BoundDevice {
     /// Binds `dev` to `ictx`; the new DEVICE object's id is `self.obj.id()`.
     fn bind(ictx: Arc<IommufdCtx>, dev: &Device) -> Result<KBox<Self>> {
         let new = ictx.objects.reserve()?;
-        let idev = IDevice::bind(&ictx, dev, None)?;
-        let id = new.id();
-        new.publish(ObjectKind::Device(idev.clone()))?;
+        let (idev, id) = IDevice::bind(&ictx, new, dev, None)?;
         // User space may destroy the object as soon as it is published (its id is guessable);
         // then binding fails and the object is gone already.
         let obj = ictx.objects.get(id, ObjectType::Device)?;

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # vm.sh ARCH JOB LOG [KERNEL-ARGS...]: packs the initramfs for ARCH and boots
-# the patched kernel in QEMU with the emulated IOMMU and an edu device, runs
+# the patched kernel in QEMU with the emulated IOMMU and edu devices, runs
 # JOB (see tools/vm/init) and writes the serial console to LOG.
 # Exit status: 0 when the guest reached the end of its job, 1 when it hung,
 # panicked or was killed by the time limit.
@@ -61,7 +61,10 @@ esac
 if [ "$VARIANT" = debug ] && [ "$accel" = tcg ]; then
 	qemu+=(-icount shift=0,sleep=off)
 fi
-qemu+=(-m 2G -smp 2 -nographic -no-reboot -nic none -device edu
+# Four edu devices for the VFIO selftest: two alone in their IOMMU groups, and
+# the two functions of a multifunction device without ACS, which share one.
+qemu+=(-m 2G -smp 2 -nographic -no-reboot -nic none -device edu -device edu
+	-device edu,addr=0x10.0,multifunction=on -device edu,addr=0x10.1
 	-initrd "$obj/initramfs.cpio.gz" -append "$cmdline")
 
 mkdir -p "$(dirname "$logf")"

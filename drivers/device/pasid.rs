@@ -59,6 +59,7 @@ impl IDevice {
         if pasid == IOMMU_NO_PASID {
             return self.attach(ictx, pt_id);
         }
+        let gs = self.igroup.state.lock();
         let mut st = self.state.lock();
         let pt = ictx.objects.get_any(pt_id)?;
         if pt.as_ioas().is_none() && pt.as_hwpt_paging().is_none() {
@@ -68,7 +69,7 @@ impl IDevice {
             return Err(EBUSY);
         }
         st.pasids.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        let compat = Self::no_pasid_compat(st.attach.as_ref());
+        let compat = Self::no_pasid_compat(self.rid_attach(&gs));
         let mut att = None;
         let hwpt = self.to_hwpt(ictx, pt, &mut |h| {
             Self::check_pasid_hwpt(h, compat)?;
@@ -92,6 +93,7 @@ impl IDevice {
         if pasid == IOMMU_NO_PASID {
             return self.replace(ictx, pt_id);
         }
+        let gs = self.igroup.state.lock();
         let mut st = self.state.lock();
         let pt = ictx.objects.get_any(pt_id)?;
         if pt.as_ioas().is_none() && pt.as_hwpt_paging().is_none() {
@@ -103,7 +105,7 @@ impl IDevice {
             .position(|p| p.pasid() == pasid)
             .ok_or(EINVAL)?;
         let cur = st.pasids.remove(pos).map_err(|_| EINVAL)?;
-        let compat = Self::no_pasid_compat(st.attach.as_ref());
+        let compat = Self::no_pasid_compat(self.rid_attach(&gs));
         let cur_hwpt = cur.hwpt.as_hwpt_paging().ok_or(EINVAL)?.clone();
         let mut cur_att = Some(cur.att);
         let mut new_att = None;
@@ -131,6 +133,7 @@ impl IDevice {
                 st.pasids
                     .push(PasidAttach { att, hwpt }, GFP_KERNEL_ACCOUNT)?;
                 drop(st);
+                drop(gs);
                 Self::put_hwpt(ictx, cur.hwpt);
                 Ok(id)
             }
@@ -148,6 +151,7 @@ impl IDevice {
             (Err(e), Some(att), None) => {
                 // Moved, but the new HWPT could not be kept: the PASID ends up detached.
                 drop(st);
+                drop(gs);
                 drop(att);
                 Self::put_hwpt(ictx, cur.hwpt);
                 Err(e)
@@ -184,12 +188,18 @@ impl IDevice {
         }
     }
 
+    /// The device's attachment without PASID (its group's, if the device is attached).
+    fn rid_attach<'a>(&self, gs: &'a super::GroupState) -> Option<&'a super::Attach> {
+        gs.attach.as_ref().filter(|_| gs.has(self.key()))
+    }
+
     /// The domain `pasid` of the device is attached to, if any.
     pub(crate) fn pasid_domain(&self, pasid: u32) -> Option<Arc<PagingDomain>> {
-        let st = self.state.lock();
         if pasid == IOMMU_NO_PASID {
-            return st.attach.as_ref().map(|a| a.group.domain().clone());
+            let gs = self.igroup.state.lock();
+            return self.rid_attach(&gs).map(|a| a.group.domain().clone());
         }
+        let st = self.state.lock();
         st.pasids
             .iter()
             .find(|p| p.pasid() == pasid)

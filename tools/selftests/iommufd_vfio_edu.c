@@ -19,6 +19,9 @@
  *  - MSI to an eventfd while attached (interrupt remapping on x86_64, the
  *    software MSI window on arm64), also after the device moved to another
  *    domain and back;
+ *  - two devices in separate groups share the automatic HWPT of an IOAS;
+ *  - two devices of one group (a multifunction device) attach, replace and
+ *    detach as a group;
  *  - the legacy VFIO group and container (served by iommufd);
  *  - the errno of bad ids and of binds that must be refused;
  *  - an emulated device (the mtty mdev sample): bound as an access object,
@@ -89,6 +92,7 @@
 #define IOVA_SRC		0x200000ULL
 #define IOVA_DST		0x300000ULL
 #define IOVA_GONE		0x5f0000ULL
+#define IOVA_DST2		0x400000ULL
 
 #define DMA_TIMEOUT		30.0	/* s; a transfer takes 100 ms */
 #define LOG_TIMEOUT		20.0	/* s, for the fault message */
@@ -176,7 +180,11 @@ static unsigned long sysfs_hex(const char *bdf, const char *attr)
 	return strtoul(val, NULL, 0);
 }
 
-static bool find_edu(char *bdf, size_t len)
+static void link_name(const char *bdf, const char *name, char *out,
+		      size_t len);
+
+/* The n-th edu device (from 0), in sysfs order. */
+static bool find_edu_nth(int n, char *bdf, size_t len)
 {
 	DIR *dir = opendir(PCI_DEVICES);
 	struct dirent *e;
@@ -189,11 +197,58 @@ static bool find_edu(char *bdf, size_t len)
 		    sysfs_hex(e->d_name, "vendor") != EDU_VENDOR ||
 		    sysfs_hex(e->d_name, "device") != EDU_DEVICE)
 			continue;
+		if (n--)
+			continue;
 		snprintf(bdf, len, "%s", e->d_name);
 		found = true;
 	}
 	closedir(dir);
 	return found;
+}
+
+/* The number of devices in the IOMMU group of bdf. */
+static int group_size(const char *bdf)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/iommu_group/devices", bdf);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* An edu device alone in its IOMMU group, else the first one. */
+static bool find_edu(char *bdf, size_t len)
+{
+	for (int i = 0; find_edu_nth(i, bdf, len); i++)
+		if (group_size(bdf) == 1)
+			return true;
+	return find_edu_nth(0, bdf, len);
+}
+
+/* Two edu devices of one IOMMU group. */
+static bool find_edu_pair(char *a, char *b, size_t len)
+{
+	for (int i = 0; find_edu_nth(i, a, len); i++) {
+		if (group_size(a) < 2)
+			continue;
+		for (int j = i + 1; find_edu_nth(j, b, len); j++) {
+			char ga[NAME_MAX + 1], gb[NAME_MAX + 1];
+
+			link_name(a, "iommu_group", ga, sizeof(ga));
+			link_name(b, "iommu_group", gb, sizeof(gb));
+			if (!strcmp(ga, gb))
+				return true;
+		}
+	}
+	return false;
 }
 
 /* The last component of the symlink PCI_DEVICES/bdf/name, or "". */
@@ -812,7 +867,11 @@ static void roundtrip(struct __test_metadata *_metadata,
 		TH_LOG("RAM -> device transfer did not finish");
 	ASSERT_EQ(0, dma_out(self, dst_iova, 0))
 		TH_LOG("device -> RAM transfer did not finish");
-	ASSERT_EQ(-1, first_diff(src, dst, XFER));
+	ASSERT_EQ(-1, first_diff(src, dst, XFER))
+		TH_LOG("to IOVA %#llx, buffer %ld: byte 0 sent %#x, got %#x",
+		       (unsigned long long)dst_iova,
+		       (long)((dst - self->mem) / (long)self->bufsz), src[0],
+		       dst[0]);
 }
 
 /*
@@ -1229,6 +1288,168 @@ TEST_F_TIMEOUT(edu, msi_eventfd, 300)
 
 	ASSERT_EQ(0, set_msi(self->devfd, -1));
 	close_fd(&self->efd);
+}
+
+/* Makes devfd the device the DMA helpers drive (BAR0 mapped, DMA on). */
+static void use_device(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(edu) *self, int devfd, uint32_t devid)
+{
+	if (self->bar)
+		munmap((void *)self->bar, self->bar_size);
+	self->bar = NULL;
+	self->devfd = devfd;
+	self->devid = devid;
+	dev_setup(_metadata, self);
+}
+
+/*
+ * Each device below does a transfer right after it is attached, before
+ * another device is bound: QEMU 10's emulated IOMMUs can leave a device
+ * that has not done DMA yet translating nothing (its writes vanish, no
+ * fault) when another device's binding invalidates their caches; the C
+ * iommufd shows the same.
+ */
+
+/*
+ * A second edu device in its own group, attached to the same IOAS, reuses
+ * the automatic HWPT of the first; the HWPT goes with the last device.
+ */
+TEST_F_TIMEOUT(edu, two_devices_share_auto_hwpt, 300)
+{
+	char bdf2[NAME_MAX + 1], cdev2[NAME_MAX + 32];
+	uint32_t ioas, hwpt, pt, devid1, devid2;
+	int dev1, dev2;
+
+	for (int i = 0;; i++) {
+		if (!find_edu_nth(i, bdf2, sizeof(bdf2)))
+			SKIP(return, "no second edu device in another group");
+		if (strcmp(bdf2, self->bdf) && group_size(bdf2) == 1 &&
+		    iommu_group_of(bdf2) != self->group)
+			break;
+	}
+	ASSERT_EQ(0, bind_vfio_pci(bdf2));
+	ASSERT_EQ(0, find_cdev(bdf2, cdev2, sizeof(cdev2)));
+
+	/* Mapped before the first attach: the automatic HWPT gets the mappings. */
+	open_bind(_metadata, self);
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &ioas));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_SRC, BUF(0), self->bufsz));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_DST, BUF(1), self->bufsz));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_DST2, BUF(2), self->bufsz));
+	hwpt = ioas;
+	ASSERT_EQ(0, dev_attach(self->devfd, &hwpt));
+	EXPECT_NE(ioas, hwpt);
+	dev_setup(_metadata, self);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+	dev1 = self->devfd;
+	devid1 = self->devid;
+
+	dev2 = open(cdev2, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, dev2);
+	ASSERT_EQ(0, dev_bind(dev2, self->iommufd, &devid2));
+	EXPECT_NE(devid1, devid2);
+	pt = ioas;
+	ASSERT_EQ(0, dev_attach(dev2, &pt));
+	EXPECT_EQ(hwpt, pt) TH_LOG("second device got HWPT %u, not %u", pt, hwpt);
+	use_device(_metadata, self, dev2, devid2);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST2, BUF(2));
+	use_device(_metadata, self, dev1, devid1);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+
+	/* The first device goes; the HWPT stays for the second one. */
+	dev_close(self);
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, hwpt));
+	use_device(_metadata, self, dev2, devid2);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST2, BUF(2));
+
+	/* With the last device, the automatic HWPT is gone. */
+	ASSERT_EQ(0, dev_detach(self->devfd));
+	EXPECT_ERRNO(ENOENT, destroy(self->iommufd, hwpt));
+	EXPECT_EQ(0, destroy(self->iommufd, ioas));
+}
+
+/*
+ * Two devices of one IOMMU group (the functions of a multifunction device
+ * without ACS): the IOMMU attaches the group, so the second device can only
+ * join the first one's HWPT, a replace by either moves both, and the group
+ * stays attached until its last device detaches.
+ */
+TEST_F_TIMEOUT(edu, group_of_two, 300)
+{
+	char a[NAME_MAX + 1], b[NAME_MAX + 1], cdev_a[NAME_MAX + 32],
+		cdev_b[NAME_MAX + 32];
+	uint32_t ioas, ioas2, hwpt_a, hwpt_b, pt, id_a, id_b;
+	int fd_a, fd_b;
+
+	if (!find_edu_pair(a, b, sizeof(a)))
+		SKIP(return, "no two edu devices in one IOMMU group");
+	ASSERT_EQ(0, bind_vfio_pci(a));
+	ASSERT_EQ(0, bind_vfio_pci(b));
+	ASSERT_EQ(0, find_cdev(a, cdev_a, sizeof(cdev_a)));
+	ASSERT_EQ(0, find_cdev(b, cdev_b, sizeof(cdev_b)));
+
+	self->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->iommufd);
+	fd_a = open(cdev_a, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd_a);
+	ASSERT_EQ(0, dev_bind(fd_a, self->iommufd, &id_a));
+
+	/* IOAS: buffer 0 at IOVA_SRC, 1 at IOVA_DST; IOAS 2: 0 and 2 there. */
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &ioas));
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &ioas2));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_SRC, BUF(0), self->bufsz));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas, IOVA_DST, BUF(1), self->bufsz));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas2, IOVA_SRC, BUF(0), self->bufsz));
+	ASSERT_EQ(0, map_fixed(self->iommufd, ioas2, IOVA_DST, BUF(2), self->bufsz));
+	ASSERT_EQ(0, hwpt_alloc(self->iommufd, id_a, ioas, 0, &hwpt_a));
+	ASSERT_EQ(0, hwpt_alloc(self->iommufd, id_a, ioas2, 0, &hwpt_b));
+
+	pt = hwpt_a;
+	ASSERT_EQ(0, dev_attach(fd_a, &pt));
+	use_device(_metadata, self, fd_a, id_a);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+
+	fd_b = open(cdev_b, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, fd_b);
+	ASSERT_EQ(0, dev_bind(fd_b, self->iommufd, &id_b));
+	/* The group is on hwpt_a: b cannot go elsewhere, not even to its IOAS. */
+	pt = hwpt_b;
+	EXPECT_ERRNO(EINVAL, dev_attach(fd_b, &pt));
+	pt = ioas;
+	EXPECT_ERRNO(EINVAL, dev_attach(fd_b, &pt));
+	pt = hwpt_a;
+	ASSERT_EQ(0, dev_attach(fd_b, &pt));
+	EXPECT_EQ(hwpt_a, pt);
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, hwpt_a));
+	use_device(_metadata, self, fd_b, id_b);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(1));
+
+	/* A replace through a moves b too: b's DMA now lands in buffer 2. */
+	pt = hwpt_b;
+	ASSERT_EQ(0, dev_attach(fd_a, &pt));
+	EXPECT_EQ(hwpt_b, pt);
+	memset(BUF(1), MARK2, XFER);
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(2));
+	EXPECT_EQ(-1, first_not(BUF(1), MARK2, XFER));
+	EXPECT_EQ(0, destroy(self->iommufd, hwpt_a));
+	/* Replacing b to where the group is changes nothing. */
+	pt = hwpt_b;
+	ASSERT_EQ(0, dev_attach(fd_b, &pt));
+
+	/* a detaches; the group stays attached for b. */
+	ASSERT_EQ(0, dev_detach(fd_a));
+	EXPECT_ERRNO(EBUSY, destroy(self->iommufd, hwpt_b));
+	roundtrip(_metadata, self, IOVA_SRC, BUF(0), IOVA_DST, BUF(2));
+	/* a may join again, at the group's HWPT only. */
+	pt = ioas;
+	EXPECT_ERRNO(EINVAL, dev_attach(fd_a, &pt));
+	pt = ioas2;
+	EXPECT_ERRNO(EINVAL, dev_attach(fd_a, &pt));
+	ASSERT_EQ(0, dev_detach(fd_b));
+	EXPECT_EQ(0, destroy(self->iommufd, hwpt_b));
+	/* No domain left: the IOASes keep their mappings but pin nothing. */
+	EXPECT_EQ(0, vm_pin_kb());
+	close(fd_a);
 }
 
 TEST_F_TIMEOUT(edu, legacy_container, 300)
