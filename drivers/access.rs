@@ -25,6 +25,7 @@ use crate::{
         ObjectRef,
         ObjectType, //
     },
+    vfio_api::errno,
     IommufdCtx, //
 };
 
@@ -366,13 +367,6 @@ impl Drop for KernelAccess {
 unsafe fn kaccess<'a>(access: *const KernelAccess) -> &'a KernelAccess {
     // SAFETY: By the function's safety requirements the box is alive.
     unsafe { &*access }
-}
-
-fn errno(r: Result) -> c_int {
-    match r {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
 }
 
 /// `iommufd_access_create()`: a new access of the context for an emulated device; `ops` tell it

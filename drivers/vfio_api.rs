@@ -121,7 +121,8 @@ unsafe fn bound<'a>(idev: *const BoundDevice) -> &'a BoundDevice {
     unsafe { &*idev }
 }
 
-fn errno(r: Result) -> c_int {
+/// The C return value of `r`: 0 or a negative errno.
+pub(crate) fn errno(r: Result) -> c_int {
     match r {
         Ok(()) => 0,
         Err(e) => e.to_errno(),

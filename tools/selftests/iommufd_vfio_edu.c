@@ -507,43 +507,56 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static uint32_t bar_r32(FIXTURE_DATA(edu) *self, unsigned int reg)
+/*
+ * BAR0 accesses of size 4 or 8 (the DMA registers take 8-byte accesses),
+ * through the mmap or, without one, pread/pwrite. A failed read gives all
+ * ones.
+ */
+static uint64_t bar_read(FIXTURE_DATA(edu) *self, unsigned int reg, int size)
 {
-	uint32_t val;
+	volatile uint8_t *p = self->bar + reg;
+	uint64_t val = 0;
 
 	if (self->bar)
-		return *(volatile uint32_t *)(self->bar + reg);
-	if (pread(self->devfd, &val, 4, self->bar_offset + reg) != 4)
-		return ~0U;
-	return val;
-}
-
-static void bar_w32(FIXTURE_DATA(edu) *self, unsigned int reg, uint32_t val)
-{
-	if (self->bar)
-		*(volatile uint32_t *)(self->bar + reg) = val;
-	else if (pwrite(self->devfd, &val, 4, self->bar_offset + reg) != 4)
-		fprintf(stderr, "# BAR0 write at 0x%x failed\n", reg);
-}
-
-/* The DMA registers take 8-byte accesses. */
-static uint64_t bar_r64(FIXTURE_DATA(edu) *self, unsigned int reg)
-{
-	uint64_t val;
-
-	if (self->bar)
-		return *(volatile uint64_t *)(self->bar + reg);
-	if (pread(self->devfd, &val, 8, self->bar_offset + reg) != 8)
+		return size == 8 ? *(volatile uint64_t *)p : *(volatile uint32_t *)p;
+	if (pread(self->devfd, &val, size, self->bar_offset + reg) != size)
 		return ~0ULL;
 	return val;
 }
 
+static void bar_write(FIXTURE_DATA(edu) *self, unsigned int reg, int size,
+		      uint64_t val)
+{
+	volatile uint8_t *p = self->bar + reg;
+	uint32_t val32 = val;
+
+	if (self->bar && size == 8)
+		*(volatile uint64_t *)p = val;
+	else if (self->bar)
+		*(volatile uint32_t *)p = val32;
+	else if (pwrite(self->devfd, size == 8 ? (void *)&val : (void *)&val32,
+			size, self->bar_offset + reg) != size)
+		fprintf(stderr, "# BAR0 write at 0x%x failed\n", reg);
+}
+
+static uint32_t bar_r32(FIXTURE_DATA(edu) *self, unsigned int reg)
+{
+	return bar_read(self, reg, 4);
+}
+
+static void bar_w32(FIXTURE_DATA(edu) *self, unsigned int reg, uint32_t val)
+{
+	bar_write(self, reg, 4, val);
+}
+
+static uint64_t bar_r64(FIXTURE_DATA(edu) *self, unsigned int reg)
+{
+	return bar_read(self, reg, 8);
+}
+
 static void bar_w64(FIXTURE_DATA(edu) *self, unsigned int reg, uint64_t val)
 {
-	if (self->bar)
-		*(volatile uint64_t *)(self->bar + reg) = val;
-	else if (pwrite(self->devfd, &val, 8, self->bar_offset + reg) != 8)
-		fprintf(stderr, "# BAR0 write at 0x%x failed\n", reg);
+	bar_write(self, reg, 8, val);
 }
 
 /* 0 once no transfer runs, -1 if one still does after DMA_TIMEOUT. */
