@@ -23,7 +23,8 @@
  *  - two devices of one group (a multifunction device) attach, replace and
  *    detach as a group;
  *  - the legacy VFIO group and container (served by iommufd);
- *  - the errno of bad ids and of binds that must be refused;
+ *  - the errno of bad ids and of binds that must be refused, EPERM where
+ *    MSIs are not isolated (unless allowed, job=msi_unsafe);
  *  - an emulated device (the mtty mdev sample): bound as an access object,
  *    attached, replaced and detached between IOASes.
  * The same binary runs against the C iommufd.ko and iommufd_rs.ko and must
@@ -683,8 +684,9 @@ static bool fault_line(const char *s)
 	       (strstr(s, "arm-smmu-v3") && strstr(s, "event"));
 }
 
-/* The fault records not read yet, logged. */
-static int kmsg_faults(struct __test_metadata *_metadata, int fd)
+/* The records not read yet for which match() holds, logged. */
+static int kmsg_matching(struct __test_metadata *_metadata, int fd,
+			 bool (*match)(const char *))
 {
 	char rec[8192], *msg, *end;
 	ssize_t len;
@@ -703,7 +705,7 @@ static int kmsg_faults(struct __test_metadata *_metadata, int fd)
 		end = strchr(msg, '\n');
 		if (end)
 			*end = '\0';
-		if (fault_line(msg)) {
+		if (match(msg)) {
 			TH_LOG("kernel: %s", msg);
 			n++;
 		}
@@ -716,12 +718,12 @@ static int wait_faults(struct __test_metadata *_metadata, int fd)
 	double end = now() + LOG_TIMEOUT;
 	int n = 0;
 
-	while (!(n = kmsg_faults(_metadata, fd)) && now() < end)
+	while (!(n = kmsg_matching(_metadata, fd, fault_line)) && now() < end)
 		usleep(100000);
 	if (n) {
 		/* The rest of the report, for the log. */
 		usleep(200000);
-		n += kmsg_faults(_metadata, fd);
+		n += kmsg_matching(_metadata, fd, fault_line);
 	}
 	return n;
 }
@@ -1539,6 +1541,42 @@ TEST_F_TIMEOUT(edu, legacy_container, 300)
 	EXPECT_EQ(0, vm_pin_kb());
 	/* The group let the device go: the cdev binds again. */
 	rebind_and_transfer(_metadata, self);
+}
+
+static bool unsafe_msi_line(const char *s)
+{
+	return strstr(s, "MSI interrupts are not secure");
+}
+
+/*
+ * A bind needs MSIs the platform isolates (interrupt remapping on x86_64,
+ * the GICv3 ITS on arm64). Where it does not (the x86_64 VM booted with
+ * intremap=off, job=msi_unsafe), the bind fails with EPERM unless the iommufd
+ * module was loaded with allow_unsafe_interrupts=1, and then the kernel
+ * warns. The runner says which to expect in EDU_UNSAFE_INTERRUPTS
+ * ("refused" or "allowed"); elsewhere the test skips.
+ */
+TEST_F(edu, unsafe_interrupts)
+{
+	const char *want = getenv("EDU_UNSAFE_INTERRUPTS");
+
+	if (!want)
+		SKIP(return, "MSIs are isolated here (see job=msi_unsafe)");
+	ASSERT_TRUE(!strcmp(want, "refused") || !strcmp(want, "allowed"));
+	self->kmsg = kmsg_open();
+	ASSERT_LE(0, self->kmsg);
+	self->iommufd = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->iommufd);
+	self->devfd = open(self->cdev, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->devfd);
+	if (!strcmp(want, "refused")) {
+		EXPECT_ERRNO(EPERM, dev_bind(self->devfd, self->iommufd,
+					     &self->devid));
+		EXPECT_EQ(0, kmsg_matching(_metadata, self->kmsg, unsafe_msi_line));
+		return;
+	}
+	ASSERT_EQ(0, dev_bind(self->devfd, self->iommufd, &self->devid));
+	EXPECT_LE(1, kmsg_matching(_metadata, self->kmsg, unsafe_msi_line));
 }
 
 TEST_F_TIMEOUT(edu, bad_ids, 300)
