@@ -37,6 +37,14 @@ struct Item {
     segs: KVec<PinSeg>,
 }
 
+impl Item {
+    /// Whether the item touches `[iova, last]`.
+    fn overlaps(&self, iova: u64, last: u64) -> bool {
+        let item_last = self.iova.saturating_add(self.length.saturating_sub(1));
+        self.iova <= last && iova <= item_last
+    }
+}
+
 struct AccessState {
     /// The IOAS (held with a user reference, so it cannot be destroyed under us).
     ioas: Option<ObjectRef>,
@@ -201,10 +209,7 @@ impl Access {
             return false;
         }
         let last = iova.saturating_add(length.saturating_sub(1));
-        st.items.iter().any(|it| {
-            let it_last = it.iova.saturating_add(it.length.saturating_sub(1));
-            it.iova <= last && iova <= it_last
-        })
+        st.items.iter().any(|it| it.overlaps(iova, last))
     }
 
     /// Leaves the IOAS, unpinning whatever is still pinned.
@@ -266,10 +271,7 @@ impl Access {
         let last = iova.saturating_add(length.saturating_sub(1));
         let mut i = 0;
         while i < st.items.len() {
-            let hit = st.items.get(i).is_some_and(|it| {
-                let it_last = it.iova.saturating_add(it.length.saturating_sub(1));
-                it.iova <= last && iova <= it_last
-            });
+            let hit = st.items.get(i).is_some_and(|it| it.overlaps(iova, last));
             if hit {
                 if let Ok(item) = st.items.remove(i) {
                     mine.iopt.access_unpin(&item.segs);
@@ -385,7 +387,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_access_create(
     id: *mut u32,
 ) -> c_int {
     // SAFETY: The context reference is live by the function's safety requirements.
-    let ctx: Arc<IommufdCtx> = unsafe { kernel::sync::ArcBorrow::from_raw(ictx) }.into();
+    let ctx: Arc<IommufdCtx> = unsafe { crate::vfio_api::ctx(ictx) }.into();
     match KernelAccess::create(ctx, ops, data) {
         Ok(b) => {
             let obj_id = b.obj.id();

@@ -76,6 +76,13 @@ impl GroupState {
     fn has(&self, key: usize) -> bool {
         self.devices.iter().any(|(k, _)| *k == key)
     }
+
+    /// Takes the reserved regions of the first `n` attached devices out of `ioas`.
+    fn unreserve(&self, ioas: &Ioas, n: usize) {
+        for (key, _) in self.devices.iter().take(n) {
+            ioas.iopt.unreserve_owner(*key);
+        }
+    }
 }
 
 impl IGroup {
@@ -381,9 +388,7 @@ impl IDevice {
                 done += 1;
             }
             if let Err(e) = res {
-                for (key, _) in gs.devices.iter().take(done) {
-                    new_ioas.iopt.unreserve_owner(*key);
-                }
+                gs.unreserve(&new_ioas, done);
                 gs.attach = Some(cur);
                 return Err(e);
             }
@@ -411,9 +416,7 @@ impl IDevice {
                 // `gs.attach` was taken above, so nothing is replaced here.
                 gs.attach = Some(Attach { group, hwpt });
                 if moved_ioas {
-                    for (key, _) in gs.devices.iter() {
-                        old_ioas.iopt.unreserve_owner(*key);
-                    }
+                    gs.unreserve(&old_ioas, usize::MAX);
                 }
                 drop(gs);
                 Self::put_hwpt(ictx, cur.hwpt);
@@ -421,9 +424,7 @@ impl IDevice {
             }
             (res, _) => {
                 if moved_ioas {
-                    for (key, _) in gs.devices.iter() {
-                        new_ioas.iopt.unreserve_owner(*key);
-                    }
+                    gs.unreserve(&new_ioas, usize::MAX);
                 }
                 if let Some(group) = cur_group {
                     gs.attach = Some(Attach {
@@ -435,9 +436,7 @@ impl IDevice {
                 // The group moved but the new HWPT could not be kept (a new automatic HWPT whose
                 // object could not be published): the group was detached with the dropped
                 // attachment, so its devices are detached now.
-                for (key, _) in gs.devices.iter() {
-                    old_ioas.iopt.unreserve_owner(*key);
-                }
+                gs.unreserve(&old_ioas, usize::MAX);
                 gs.devices.clear();
                 drop(gs);
                 Self::put_hwpt(ictx, cur.hwpt);

@@ -39,9 +39,6 @@ use crate::{
     IommufdCtx, //
 };
 
-/// `IOMMU_NO_PASID`: the device's requests without a PASID.
-const IOMMU_NO_PASID: u32 = 0;
-
 /// A device bound to a context by an in-kernel user (upstream's `struct iommufd_device` as VFIO
 /// holds it).
 pub(crate) struct BoundDevice {
@@ -65,30 +62,6 @@ impl BoundDevice {
         let b = KBox::new(BoundDevice { ictx, idev, obj }, GFP_KERNEL)?;
         Ok(b)
     }
-
-    fn attach(&self, pasid: u32, pt_id: u32) -> Result<u32> {
-        if pasid == IOMMU_NO_PASID {
-            self.idev.attach(&self.ictx, pt_id)
-        } else {
-            self.idev.pasid_attach(&self.ictx, pasid, pt_id)
-        }
-    }
-
-    fn replace(&self, pasid: u32, pt_id: u32) -> Result<u32> {
-        if pasid == IOMMU_NO_PASID {
-            self.idev.replace(&self.ictx, pt_id)
-        } else {
-            self.idev.pasid_replace(&self.ictx, pasid, pt_id)
-        }
-    }
-
-    fn detach(&self, pasid: u32) {
-        if pasid == IOMMU_NO_PASID {
-            self.idev.detach(&self.ictx);
-        } else {
-            self.idev.pasid_detach(&self.ictx, pasid);
-        }
-    }
 }
 
 impl Drop for BoundDevice {
@@ -106,7 +79,7 @@ impl Drop for BoundDevice {
 /// # Safety
 ///
 /// `ictx` must be a context reference handed out by this file and not yet put.
-unsafe fn ctx<'a>(ictx: *const IommufdCtx) -> ArcBorrow<'a, IommufdCtx> {
+pub(crate) unsafe fn ctx<'a>(ictx: *const IommufdCtx) -> ArcBorrow<'a, IommufdCtx> {
     // SAFETY: The pointer came from `Arc::into_raw` and its count is still held.
     unsafe { ArcBorrow::from_raw(ictx) }
 }
@@ -247,7 +220,11 @@ pub(crate) unsafe extern "C" fn iommufd_rs_device_attach(
 ) -> c_int {
     // SAFETY: By the function's safety requirements.
     let (b, id) = unsafe { (bound(idev), &mut *pt_id) };
-    errno(b.attach(pasid, *id).map(|hwpt| *id = hwpt))
+    errno(
+        b.idev
+            .pasid_attach(&b.ictx, pasid, *id)
+            .map(|hwpt| *id = hwpt),
+    )
 }
 
 /// `iommufd_device_replace()`: moves the attached device (or `pasid`) to `*pt_id` without
@@ -264,7 +241,11 @@ pub(crate) unsafe extern "C" fn iommufd_rs_device_replace(
 ) -> c_int {
     // SAFETY: By the function's safety requirements.
     let (b, id) = unsafe { (bound(idev), &mut *pt_id) };
-    errno(b.replace(pasid, *id).map(|hwpt| *id = hwpt))
+    errno(
+        b.idev
+            .pasid_replace(&b.ictx, pasid, *id)
+            .map(|hwpt| *id = hwpt),
+    )
 }
 
 /// `iommufd_device_detach()`.
@@ -275,7 +256,8 @@ pub(crate) unsafe extern "C" fn iommufd_rs_device_replace(
 #[no_mangle]
 pub(crate) unsafe extern "C" fn iommufd_rs_device_detach(idev: *const BoundDevice, pasid: u32) {
     // SAFETY: By the function's safety requirements.
-    unsafe { bound(idev) }.detach(pasid);
+    let b = unsafe { bound(idev) };
+    b.idev.pasid_detach(&b.ictx, pasid);
 }
 
 /// `iommufd_device_to_ictx()`: the context, without a new reference.
