@@ -9,7 +9,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 arch=$1
 obj=$(objdir "$arch")
-out=$obj/guest-bin
+out=${GUEST_BIN:-$obj/guest-bin}
 mkdir -p "$out"
 
 [ -d "$obj/usr/include/linux" ] || die "no kernel headers in $obj; build the kernel first"

@@ -12,9 +12,14 @@ arch=$1 job=$2 logf=$3
 shift 3
 obj=$(objdir "$arch")
 VM_TIMEOUT=${VM_TIMEOUT:-3600}
+# Where the initramfs is packed and what goes in (scripts/dev.sh points these
+# at a checkout's own module and programs; the defaults are the cached build).
+VM_WORK=${VM_WORK:-$obj}
+GUEST_BIN=${GUEST_BIN:-$obj/guest-bin}
+MODROOT=${MODROOT:-$obj/modroot}
 
 # --- initramfs -----------------------------------------------------------
-root=$obj/initramfs
+root=$VM_WORK/initramfs
 rm -rf "$root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib}
 if [ "$arch" = arm64 ]; then
@@ -24,14 +29,14 @@ else
 fi
 cp "$TOP/tools/vm/init" "$root/init"
 chmod +x "$root/init"
-for f in "$obj"/guest-bin/*; do
+for f in "$GUEST_BIN"/*; do
 	case $f in *.key) continue ;; esac
 	cp "$f" "$root/bin/"
 done
-cp -a "$obj/modroot/lib/modules" "$root/lib/"
+cp -a "$MODROOT/lib/modules" "$root/lib/"
 kver=$(ls "$root/lib/modules")
 depmod -b "$root" "$kver"
-(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$obj/initramfs.cpio.gz"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$VM_WORK/initramfs.cpio.gz"
 
 # --- QEMU ------------------------------------------------------------------
 accel=tcg
@@ -65,7 +70,7 @@ fi
 # the two functions of a multifunction device without ACS, which share one.
 qemu+=(-m 2G -smp 2 -nographic -no-reboot -nic none -device edu -device edu
 	-device edu,addr=0x10.0,multifunction=on -device edu,addr=0x10.1
-	-initrd "$obj/initramfs.cpio.gz" -append "$cmdline")
+	-initrd "$VM_WORK/initramfs.cpio.gz" -append "$cmdline")
 
 mkdir -p "$(dirname "$logf")"
 echo "# ${qemu[*]}" >"$logf"
