@@ -12,6 +12,10 @@ use kernel::{
     page::PAGE_SIZE,
     prelude::*,
     sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         Arc,
         Mutex, //
     }, //
@@ -82,6 +86,11 @@ pub(crate) struct Access {
     /// The in-kernel owner, told to unpin when user space unmaps what it pinned; `None` for the
     /// selftest's accesses, whose pins the access drops itself.
     owner: Option<KernelOwner>,
+    /// Set once the access is destroyed (`iommufd_access_destroy()` or the selftest's access
+    /// file released): no unmap may notify it any more.
+    retired: Atomic<bool>,
+    /// Unmap notifications running on the access.
+    notifying: Atomic<u32>,
     #[pin]
     state: Mutex<AccessState>,
 }
@@ -97,6 +106,8 @@ impl Access {
             pin_init!(Access {
                 iova_alignment: if pins { PAGE_SIZE as u64 } else { 1 },
                 owner,
+                retired: Atomic::new(false),
+                notifying: Atomic::new(0),
                 state <- new_mutex!(AccessState {
                     ioas: None,
                     items: KVec::new(),
@@ -133,7 +144,7 @@ impl Access {
         Self::ioas_of(&new)?
             .iopt
             .add_access(self.key(), self.iova_alignment)?;
-        let old = st.ioas.replace(new);
+        let old = st.ioas.replace(new.into_long_term());
         if let Some(old) = old {
             let items = core::mem::take(&mut st.items);
             if let Ok(ioas) = Self::ioas_of(&old) {
@@ -245,8 +256,26 @@ impl Access {
         self.unpin(id)
     }
 
+    /// The access was destroyed and no notification is running: any later one is a bug (a
+    /// callback into an owner that may be gone), which `unmap_notify` warns about.
+    pub(crate) fn retire(&self) {
+        kernel::warn_on!(self.notifying.load(Relaxed) != 0);
+        self.retired.store(true, Relaxed);
+    }
+
     /// `ioas` is unmapping `[iova, iova + length)`: unpin every item that touches it.
+    ///
+    /// The caller holds a short-term use of the access's object, which its destroyer waits for.
     fn unmap_notify(&self, ioas: &Ioas, iova: u64, length: u64) {
+        if kernel::warn_on!(self.retired.load(Relaxed)) {
+            return;
+        }
+        self.notifying.fetch_add(1, Relaxed);
+        self.unmap_notify_locked(ioas, iova, length);
+        self.notifying.fetch_sub(1, Relaxed);
+    }
+
+    fn unmap_notify_locked(&self, ioas: &Ioas, iova: u64, length: u64) {
         if let Some(owner) = &self.owner {
             if owner.can_unmap && self.pinned_in(ioas, iova, length) {
                 // The owner unpins from its callback (`iommufd_access_unpin_pages()`), which
@@ -326,12 +355,15 @@ const IOMMUFD_ACCESS_RW_WRITE: u32 = 1 << 0;
 const IOMMUFD_ACCESS_RW_KTHREAD: u32 = 1 << 1;
 
 /// An access created by an in-kernel user (`struct iommufd_access *` in C, see
-/// `drivers/vfio_api.rs`): the ACCESS object, a user reference to it (user space cannot destroy
+/// `drivers/vfio_api.rs`): the ACCESS object, a long-term use of it (user space cannot destroy
 /// it) and a reference to the context.
 pub(crate) struct KernelAccess {
     ictx: Arc<IommufdCtx>,
     access: Arc<Access>,
-    obj: ObjectRef,
+    /// The owner's use of the object; taken when the access is destroyed.
+    obj: Option<ObjectRef>,
+    /// The object's id.
+    id: u32,
 }
 
 impl KernelAccess {
@@ -347,17 +379,33 @@ impl KernelAccess {
         let new = ictx.objects.alloc(ObjectKind::Access(access.clone()))?;
         let id = new.id();
         new.finalize()?;
-        let obj = ictx.objects.get(id, ObjectType::Access)?;
+        let obj = ictx.objects.get(id, ObjectType::Access)?.into_long_term();
         // If the allocation fails, dropping the new `KernelAccess` takes the object out again.
-        let b = KBox::new(KernelAccess { ictx, access, obj }, GFP_KERNEL)?;
+        let b = KBox::new(
+            KernelAccess {
+                ictx,
+                access,
+                obj: Some(obj),
+                id,
+            },
+            GFP_KERNEL,
+        )?;
         Ok(b)
     }
 }
 
 impl Drop for KernelAccess {
     fn drop(&mut self) {
-        self.access.detach();
-        self.ictx.objects.remove_same(&self.obj);
+        // `iommufd_access_destroy()`: once no unmap is notifying the access any more (and none
+        // can start), it leaves its IOAS and the object goes. No callback into the owner runs
+        // after this returns.
+        if let Some(obj) = self.obj.take() {
+            let access = &self.access;
+            self.ictx
+                .objects
+                .destroy_user(&self.ictx, obj, || access.detach());
+            self.access.retire();
+        }
     }
 }
 
@@ -390,7 +438,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_access_create(
     let ctx: Arc<IommufdCtx> = unsafe { crate::vfio_api::ctx(ictx) }.into();
     match KernelAccess::create(ctx, ops, data) {
         Ok(b) => {
-            let obj_id = b.obj.id();
+            let obj_id = b.id;
             // SAFETY: `out` and `id` are valid for writes.
             unsafe {
                 *id = obj_id;

@@ -340,7 +340,10 @@ impl IDevice {
         match (res, ga) {
             (Ok(hwpt), Some(group)) => {
                 let id = hwpt.id();
-                gs.attach = Some(Attach { group, hwpt });
+                gs.attach = Some(Attach {
+                    group,
+                    hwpt: hwpt.into_long_term(),
+                });
                 gs.devices
                     .push((self.key(), self.dev.clone()), GFP_KERNEL_ACCOUNT)?;
                 Ok(id)
@@ -414,7 +417,10 @@ impl IDevice {
             (Ok(hwpt), Some(group)) => {
                 let id = hwpt.id();
                 // `gs.attach` was taken above, so nothing is replaced here.
-                gs.attach = Some(Attach { group, hwpt });
+                gs.attach = Some(Attach {
+                    group,
+                    hwpt: hwpt.into_long_term(),
+                });
                 if moved_ioas {
                     gs.unreserve(&old_ioas, usize::MAX);
                 }

@@ -132,7 +132,7 @@ impl HwptPaging {
         let hwpt = Arc::new(
             HwptPaging {
                 domain,
-                ioas,
+                ioas: ioas.into_long_term(),
                 auto_domain,
                 pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
                 enforce_cc: Atomic::new(false),

@@ -27,16 +27,34 @@
 //! freed outside of it. When the file is released, the table and every object
 //! in it are dropped.
 //!
-//! Upstream's second count, `wait_cnt`, lets in-kernel users (VFIO) wait for
-//! short-lived references to go away before destroying an object; it comes
-//! with those users.
+//! An object also counts its *short-term users* (upstream's `wait_cnt`): the
+//! table holds one, every lookup another for as long as its [`ObjectRef`]
+//! lives (an ioctl's use, an unmap notifying an access). A reference an object
+//! keeps for its lifetime (a HWPT on its IOAS, an in-kernel user's hold on its
+//! device or access) is made long-term with [`ObjectRef::into_long_term`] and
+//! counts only as a user. The in-kernel destroy paths
+//! ([`ObjectTable::destroy_user`]: `iommufd_device_unbind()`,
+//! `iommufd_access_destroy()`, the selftest's access fds) first give back the
+//! table's short-term count and wait until no short-term user is left; from
+//! then on lookups fail with `ENOENT`, so when they return, no ioctl and no
+//! callback into the object's owner is running or can start. `IOMMU_DESTROY`
+//! does not wait: any user makes it `EBUSY`, as upstream.
 
 use kernel::{
+    new_condvar,
+    new_spinlock,
     prelude::*,
     sync::{
-        atomic::Release,
+        atomic::{
+            Acquire,
+            Atomic,
+            Relaxed,
+            Release, //
+        },
         Arc,
-        Refcount, //
+        CondVar,
+        Refcount,
+        SpinLock, //
     }, //
 };
 
@@ -104,8 +122,44 @@ pub(crate) struct Object {
     /// The users count: 1 for the table, plus one per [`ObjectRef`] and per
     /// dependent object. Never 0 while the object is in the table.
     users: Refcount,
+    /// The short-term users count (upstream's `wait_cnt`): 1 for the table, plus one per
+    /// short-term [`ObjectRef`]. Once it is 0 it never rises again: lookups fail.
+    wait_cnt: Refcount,
+    /// Set (under the table's lock) when an in-kernel owner starts destroying the object: from
+    /// then on no new short-term use is taken, so the destroyer only waits for those in flight.
+    dying: Atomic<bool>,
+    /// Where a destroyer waits for `wait_cnt` to reach 0 (shared by the table's objects).
+    drain: Arc<Drain>,
     /// The type-specific state.
     kind: ObjectKind,
+}
+
+/// The wait queue of a table's destroyers (upstream's `ictx->destroy_wait`).
+#[pin_data]
+pub(crate) struct Drain {
+    /// Orders a waiter's check of `wait_cnt` against the last user's wake-up.
+    #[pin]
+    lock: SpinLock<()>,
+    #[pin]
+    cv: CondVar,
+}
+
+impl Drain {
+    fn new() -> Result<Arc<Drain>> {
+        Arc::pin_init(
+            pin_init!(Drain {
+                lock <- new_spinlock!(()),
+                cv <- new_condvar!(),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    /// Wakes the destroyers after some `wait_cnt` reached 0.
+    fn wake(&self) {
+        let _guard = self.lock.lock();
+        self.cv.notify_all();
+    }
 }
 
 impl Drop for Object {
@@ -116,17 +170,76 @@ impl Drop for Object {
 
 impl Object {
     /// A new object of `kind` with one user (the table's).
-    fn new(kind: ObjectKind) -> Result<Arc<Object>> {
+    fn new(kind: ObjectKind, drain: &Arc<Drain>) -> Result<Arc<Object>> {
         // Counted before the allocation: if it fails, dropping the object uncounts it.
         crate::stats::objects_add(1);
         Arc::new(
             Object {
                 users: Refcount::new(1),
+                wait_cnt: Refcount::new(1),
+                dying: Atomic::new(false),
+                drain: drain.clone(),
                 kind,
             },
             GFP_KERNEL_ACCOUNT,
         )
         .map_err(Into::into)
+    }
+
+    /// Takes a short-term use unless the object is being destroyed (`wait_cnt` already 0).
+    ///
+    /// The caller holds the table's lock with the object in the table (so `users` is not 0), or
+    /// holds a use of its own.
+    fn try_get_short(&self) -> bool {
+        if self.dying.load(Relaxed) {
+            return false;
+        }
+        let wait = self.wait_cnt.as_atomic();
+        let mut cur = wait.load(Relaxed);
+        loop {
+            if cur == 0 {
+                return false;
+            }
+            match wait.cmpxchg(cur, cur + 1, Relaxed) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        self.users.inc();
+        true
+    }
+
+    /// Gives back one short-term use; the last one wakes the destroyers.
+    fn put_short(&self) {
+        if self.wait_cnt.dec_and_test() {
+            self.drain.wake();
+        }
+    }
+
+    /// Gives back `n` short-term uses (the table's, and the caller's if it had one) and waits
+    /// until every other short-term user has given back its own (upstream's
+    /// `iommufd_object_dec_wait()`). Afterwards no new short-term use can be taken.
+    fn drain_short(&self, n: i32) {
+        let wait = self.wait_cnt.as_atomic();
+        let mut cur = wait.load(Relaxed);
+        loop {
+            if cur < n {
+                // A broken count: there is nothing sound left to wait for.
+                kernel::warn_on!(true);
+                return;
+            }
+            match wait.cmpxchg(cur, cur - n, Release) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        if cur == n {
+            return;
+        }
+        let mut guard = self.drain.lock.lock();
+        while wait.load(Acquire) != 0 {
+            self.drain.cv.wait(&mut guard);
+        }
     }
 
     /// Returns the IOAS if this object is one.
@@ -184,22 +297,39 @@ impl Object {
 /// A counted use of an object, taken by [`ObjectTable::get`] (upstream's
 /// `iommufd_get_object()`/`iommufd_put_object()` pair).
 ///
-/// While it exists, `IOMMU_DESTROY` of the object fails with `EBUSY`.
+/// While it exists, `IOMMU_DESTROY` of the object fails with `EBUSY`. It starts as a short-term
+/// use, which an in-kernel destroyer waits for; [`ObjectRef::into_long_term`] makes it a use an
+/// object keeps for its lifetime.
 ///
 /// # Invariants
 ///
-/// `self.obj.users` includes one count that belongs to this value.
+/// While `counted`, `self.obj.users` includes one count that belongs to this value, and while
+/// also `short`, so does `self.obj.wait_cnt`.
 pub(crate) struct ObjectRef {
     obj: Arc<Object>,
     id: u32,
     /// Whether this reference still holds its `users` count.
     counted: bool,
+    /// Whether it also holds a short-term (`wait_cnt`) count.
+    short: bool,
 }
 
 impl ObjectRef {
     /// The id of the object.
     pub(crate) fn id(&self) -> u32 {
         self.id
+    }
+
+    /// Makes this a long-term use: it keeps counting as a user (`IOMMU_DESTROY` stays `EBUSY`),
+    /// but an in-kernel destroyer no longer waits for it (upstream's `refcount_inc(&obj->users)`
+    /// of a dependent object).
+    pub(crate) fn into_long_term(mut self) -> ObjectRef {
+        if self.counted && self.short {
+            // INVARIANT: The short-term count is given back here and no longer owned.
+            self.short = false;
+            self.obj.put_short();
+        }
+        self
     }
 }
 
@@ -213,9 +343,14 @@ impl core::ops::Deref for ObjectRef {
 
 impl Drop for ObjectRef {
     fn drop(&mut self) {
-        // The count taken in `ObjectTable::get` (type invariant), unless given back.
+        // The counts taken in `ObjectTable::get` (type invariant), unless given back. Users
+        // first, then the short-term count, so a waiting destroyer never sees a short-term count
+        // of 0 with this user still counted.
         if self.counted {
             self.obj.users.dec();
+            if self.short {
+                self.obj.put_short();
+            }
         }
     }
 }
@@ -243,7 +378,7 @@ impl NewObject<'_> {
 
     /// Publishes an object of `kind` at the reserved id.
     pub(crate) fn publish(mut self, kind: ObjectKind) -> Result {
-        self.obj = Some(Object::new(kind)?);
+        self.obj = Some(Object::new(kind, &self.table.drain)?);
         self.finalize()
     }
 
@@ -260,7 +395,7 @@ impl NewObject<'_> {
                 // Only this object may be stored at its reserved id, so this
                 // is a bug (upstream WARNs here too). The displaced object is
                 // freed once its last reference goes.
-                pr_warn!("object id {} was not reserved\n", self.id);
+                kernel::warn_on!(true);
                 self.published = true;
                 Ok(())
             }
@@ -291,21 +426,35 @@ pub(crate) struct ObjectTable {
     /// The objects by id.
     #[pin]
     xa: AllocXArray<Arc<Object>>,
+    /// Where in-kernel destroyers wait for short-term users.
+    drain: Arc<Drain>,
 }
 
 impl ObjectTable {
     /// Creates an initializer for an empty table.
-    pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
             xa <- AllocXArray::new(),
+            drain: Drain::new()?,
         })
+    }
+
+    /// Makes a reference that holds the counts just taken with [`Object::try_get_short`].
+    fn short_ref(obj: &Arc<Object>, id: u32) -> ObjectRef {
+        // INVARIANT: The caller took a user and a short-term count for the new reference.
+        ObjectRef {
+            obj: obj.clone(),
+            id,
+            counted: true,
+            short: true,
+        }
     }
 
     /// Creates an object of `kind` and reserves an id for it.
     ///
     /// The object stays invisible until [`NewObject::finalize`].
     pub(crate) fn alloc(&self, kind: ObjectKind) -> Result<NewObject<'_>> {
-        let obj = Object::new(kind)?;
+        let obj = Object::new(kind, &self.drain)?;
         let id = self.xa.lock().reserve(ID_RANGE)?;
         Ok(NewObject {
             table: self,
@@ -334,13 +483,12 @@ impl ObjectTable {
     /// Looks up the object `id` whatever its type.
     pub(crate) fn get_any(&self, id: u32) -> Result<ObjectRef> {
         let guard = self.xa.lock();
-        let obj = guard.get(id).ok_or(ENOENT)?;
-        obj.users.inc();
-        Ok(ObjectRef {
-            obj: obj.into(),
-            id,
-            counted: true,
-        })
+        let obj: Arc<Object> = guard.get(id).ok_or(ENOENT)?.into();
+        // An object whose destroyer is waiting looks up as gone.
+        if !obj.try_get_short() {
+            return Err(ENOENT);
+        }
+        Ok(Self::short_ref(&obj, id))
     }
 
     /// Takes the object `id` out of the table if nobody else uses it (`EBUSY` otherwise),
@@ -355,10 +503,77 @@ impl ObjectTable {
             guard.remove(id)
         };
         if let Some(obj) = removed {
+            // Users was 1, so only a short-term user that already gave back its user count can
+            // still hold a short-term one; it is about to give it back.
+            obj.drain_short(1);
             obj.on_destroy(ictx, id);
             drop(obj);
         }
         Ok(())
+    }
+
+    /// Destroys the object `r` refers to, for an in-kernel owner that holds `r` as a long-term
+    /// use (upstream's `iommufd_object_destroy_user()`): waits until no short-term user is left
+    /// (no new one can start meanwhile), runs `before_remove`, then takes the object out of the
+    /// table, runs its destroy hook and drops it. Nothing of the object runs afterwards, unless
+    /// something other than short-term users still uses it, which is a bug (the object then
+    /// stays in the table until the file is closed).
+    pub(crate) fn destroy_user(
+        &self,
+        ictx: &IommufdCtx,
+        r: ObjectRef,
+        before_remove: impl FnOnce(),
+    ) {
+        let r = r.into_long_term();
+        let same = {
+            let guard = self.xa.lock();
+            let same = guard.get(r.id).is_some_and(|o| core::ptr::eq(&*o, &*r.obj));
+            if same {
+                // Lookups run under this lock: none takes a new short-term use from now on.
+                r.obj.dying.store(true, Relaxed);
+            }
+            same
+        };
+        if !same {
+            // The owner's use keeps user space from destroying the object, so it must still be
+            // in the table.
+            kernel::warn_on!(true);
+            before_remove();
+            return;
+        }
+        // The table's short-term count; afterwards lookups fail.
+        r.obj.drain_short(1);
+        before_remove();
+        let removed = {
+            let mut guard = self.xa.lock();
+            match guard.get(r.id) {
+                Some(obj)
+                    if core::ptr::eq(&*obj, &*r.obj)
+                        && obj.users.as_atomic().cmpxchg(2, 0, Release).is_ok() =>
+                {
+                    guard.remove(r.id)
+                }
+                _ => None,
+            }
+        };
+        match removed {
+            Some(obj) => {
+                let id = r.id;
+                let mut r = r;
+                // INVARIANT: Our user count went with the table's above.
+                r.counted = false;
+                drop(r);
+                obj.on_destroy(ictx, id);
+                drop(obj);
+            }
+            None => {
+                // Something still uses it: a bug. Restore the table's short-term count so the
+                // object keeps working until close destroys it.
+                kernel::warn_on!(true);
+                r.obj.wait_cnt.set(1);
+                r.obj.dying.store(false, Relaxed);
+            }
+        }
     }
 
     /// The lowest id at or above `from` holding an object.
@@ -368,19 +583,16 @@ impl ObjectTable {
 
     pub(crate) fn get(&self, id: u32, ty: ObjectType) -> Result<ObjectRef> {
         let guard = self.xa.lock();
-        let obj = guard.get(id).ok_or(ENOENT)?;
+        let obj: Arc<Object> = guard.get(id).ok_or(ENOENT)?.into();
         if obj.kind.object_type() != ty {
             return Err(ENOENT);
         }
-        // Objects in the table have a users count of at least 1, so this
-        // cannot revive a dying object.
-        obj.users.inc();
-        // INVARIANT: The count just taken belongs to the new `ObjectRef`.
-        Ok(ObjectRef {
-            obj: obj.into(),
-            id,
-            counted: true,
-        })
+        // Objects in the table have a users count of at least 1, so this cannot revive a dying
+        // object; one whose destroyer waits for short-term users looks up as gone.
+        if !obj.try_get_short() {
+            return Err(ENOENT);
+        }
+        Ok(Self::short_ref(&obj, id))
     }
 
     /// Removes the object `id` from the table and frees it.
@@ -402,17 +614,10 @@ impl ObjectTable {
                 match guard.find_from(next) {
                     None => None,
                     Some((id, obj)) => {
-                        if obj.kind.object_type() == ty {
-                            obj.users.inc();
-                            let obj: Arc<Object> = obj.into();
-                            Some((
-                                id,
-                                Some(ObjectRef {
-                                    obj,
-                                    id,
-                                    counted: true,
-                                }),
-                            ))
+                        let obj: Arc<Object> = obj.into();
+                        // Objects being destroyed by an in-kernel owner are skipped.
+                        if obj.kind.object_type() == ty && obj.try_get_short() {
+                            Some((id, Some(Self::short_ref(&obj, id))))
                         } else {
                             Some((id, None))
                         }
@@ -444,7 +649,10 @@ impl ObjectTable {
                 _ => None,
             }
         };
-        drop(removed);
+        if let Some(obj) = removed {
+            // The table's short-term count goes with its entry.
+            obj.put_short();
+        }
     }
 
     /// Removes the object `r` refers to from the table, if it is still there (its id may
@@ -457,26 +665,31 @@ impl ObjectTable {
                 _ => None,
             }
         };
-        drop(removed);
+        if let Some(obj) = removed {
+            // The table's short-term count goes with its entry.
+            obj.put_short();
+        }
     }
 
     /// Drops the reference `r` and destroys its object if nothing else uses it and it is
     /// still in the table (upstream's `put_and_try_destroy`).
     pub(crate) fn put_and_try_destroy(&self, ictx: &IommufdCtx, r: ObjectRef) {
+        // The short-term counts to give back if the object goes: the table's, and ours.
+        let shorts = if r.counted && r.short { 2 } else { 1 };
         let removed = {
             let mut guard = self.xa.lock();
             match guard.get(r.id) {
                 Some(obj)
-                    if core::ptr::eq(&*obj, &*r.obj)
-                        && obj.users.as_atomic().cmpxchg(2, 1, Release).is_ok() =>
+                    if r.counted
+                        && core::ptr::eq(&*obj, &*r.obj)
+                        && obj.users.as_atomic().cmpxchg(2, 0, Release).is_ok() =>
                 {
-                    // Our count is given back above; the table's one goes with the entry.
+                    // Our user count and the table's go together; our short-term count, if
+                    // any, is given back below with the table's.
                     let mut r = r;
+                    // INVARIANT: Neither count belongs to `r` any more.
                     r.counted = false;
-                    match obj.users.as_atomic().cmpxchg(1, 0, Release) {
-                        Ok(_) => guard.remove(r.id).map(|o| (r.id, o)),
-                        Err(_) => None,
-                    }
+                    guard.remove(r.id).map(|o| (r.id, o))
                 }
                 _ => {
                     drop(r);
@@ -485,6 +698,7 @@ impl ObjectTable {
             }
         };
         if let Some((id, obj)) = removed {
+            obj.drain_short(shorts);
             obj.on_destroy(ictx, id);
             drop(obj);
         }

@@ -320,8 +320,14 @@ pub(crate) struct StAccess {
 
 impl Drop for StAccess {
     fn drop(&mut self) {
+        // The file is released: as `iommufd_access_destroy()`, once no unmap notifies the access
+        // any more, it leaves its IOAS and the object goes.
         if let Some(obj) = self.obj.take() {
-            self.ctx.objects.remove_same(&obj);
+            let access = &self.access;
+            self.ctx
+                .objects
+                .destroy_user(&self.ctx, obj, || access.detach());
+            self.access.retire();
         }
     }
 }
@@ -366,7 +372,7 @@ fn create_access(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let st = KBox::new(
         StAccess {
             ctx,
-            obj: Some(obj),
+            obj: Some(obj.into_long_term()),
             access: access.clone(),
         },
         GFP_KERNEL,
@@ -516,7 +522,12 @@ fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
         }
     };
     let st_id = st_new.id();
-    let stdev = Arc::new(StDev { idev: idev_ref }, GFP_KERNEL);
+    let stdev = Arc::new(
+        StDev {
+            idev: idev_ref.into_long_term(),
+        },
+        GFP_KERNEL,
+    );
     let stdev = match stdev {
         Ok(s) => s,
         Err(e) => {

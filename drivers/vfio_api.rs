@@ -46,31 +46,47 @@ pub(crate) struct BoundDevice {
     /// its context.
     ictx: Arc<IommufdCtx>,
     idev: Arc<IDevice>,
-    /// The DEVICE object, with the users count that belongs to the driver until unbind.
-    obj: ObjectRef,
+    /// The DEVICE object, with the long-term use that belongs to the driver until unbind.
+    obj: Option<ObjectRef>,
+    /// The object's id.
+    id: u32,
 }
 
 impl BoundDevice {
-    /// Binds `dev` to `ictx`; the new DEVICE object's id is `self.obj.id()`.
+    /// Binds `dev` to `ictx`; the new DEVICE object's id is `self.id`.
     fn bind(ictx: Arc<IommufdCtx>, dev: &Device) -> Result<KBox<Self>> {
         let new = ictx.objects.reserve()?;
         let (idev, id) = IDevice::bind(&ictx, new, dev, None)?;
         // User space may destroy the object as soon as it is published (its id is guessable);
         // then binding fails and the object is gone already.
-        let obj = ictx.objects.get(id, ObjectType::Device)?;
+        let obj = ictx.objects.get(id, ObjectType::Device)?.into_long_term();
         // If the allocation fails, dropping the new `BoundDevice` takes the object out again.
-        let b = KBox::new(BoundDevice { ictx, idev, obj }, GFP_KERNEL)?;
+        let b = KBox::new(
+            BoundDevice {
+                ictx,
+                idev,
+                obj: Some(obj),
+                id,
+            },
+            GFP_KERNEL,
+        )?;
         Ok(b)
     }
 }
 
 impl Drop for BoundDevice {
     fn drop(&mut self) {
-        // VFIO detaches before it unbinds; whatever is still attached goes now, so the DMA
-        // ownership claim is released when the device object goes.
-        self.idev.pasid_detach_all(&self.ictx);
-        self.idev.detach(&self.ictx);
-        self.ictx.objects.remove_same(&self.obj);
+        // Upstream's `iommufd_object_destroy_user()`: wait until no ioctl uses the device (none
+        // can start afterwards), then detach what is still attached (VFIO detaches before it
+        // unbinds) and destroy the object. The DMA ownership claim goes with the last
+        // reference to the device, `self.idev`, before unbind returns.
+        if let Some(obj) = self.obj.take() {
+            let (idev, ictx) = (&self.idev, &self.ictx);
+            self.ictx.objects.destroy_user(&self.ictx, obj, || {
+                idev.pasid_detach_all(ictx);
+                idev.detach(ictx);
+            });
+        }
     }
 }
 
@@ -182,7 +198,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_device_bind(
     let (c, dev) = unsafe { (ctx(ictx), Device::from_raw(dev)) };
     match BoundDevice::bind(c.into(), dev) {
         Ok(b) => {
-            let obj_id = b.obj.id();
+            let obj_id = b.id;
             // SAFETY: `out` and `id` are valid for writes.
             unsafe {
                 *id = obj_id;
@@ -281,7 +297,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_device_to_ictx(
 #[no_mangle]
 pub(crate) unsafe extern "C" fn iommufd_rs_device_to_id(idev: *const BoundDevice) -> u32 {
     // SAFETY: By the function's safety requirements.
-    unsafe { bound(idev) }.obj.id()
+    unsafe { bound(idev) }.id
 }
 
 /// `iommufd_vfio_compat_ioas_get_id()`: the compat IOAS's id (`ENODEV` without one).

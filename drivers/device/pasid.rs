@@ -82,8 +82,13 @@ impl IDevice {
         })?;
         let att = att.ok_or(EINVAL)?;
         let id = hwpt.id();
-        st.pasids
-            .push(PasidAttach { att, hwpt }, GFP_KERNEL_ACCOUNT)?;
+        st.pasids.push(
+            PasidAttach {
+                att,
+                hwpt: hwpt.into_long_term(),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
         Ok(id)
     }
 
@@ -130,8 +135,13 @@ impl IDevice {
         match (res, new_att, cur_att) {
             (Ok(hwpt), Some(att), _) => {
                 let id = hwpt.id();
-                st.pasids
-                    .push(PasidAttach { att, hwpt }, GFP_KERNEL_ACCOUNT)?;
+                st.pasids.push(
+                    PasidAttach {
+                        att,
+                        hwpt: hwpt.into_long_term(),
+                    },
+                    GFP_KERNEL_ACCOUNT,
+                )?;
                 drop(st);
                 drop(gs);
                 Self::put_hwpt(ictx, cur.hwpt);

@@ -36,6 +36,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1099,6 +1101,102 @@ TEST_F_TIMEOUT(edu, close_iommufd_first, 300)
 	EXPECT_EQ(0, vm_pin_kb());
 
 	rebind_and_transfer(_metadata, self);
+}
+
+/* ioctls on a bound device's id, from other threads, while it is unbound. */
+struct hammer {
+	int iommufd;
+	uint32_t devid;
+	uint32_t ioas;
+	atomic_bool stop;
+	atomic_int bad_errno;
+	atomic_uint calls;
+};
+
+static void *hammer_device(void *arg)
+{
+	struct hammer *h = arg;
+	unsigned int n = 0;
+
+	while (!atomic_load(&h->stop)) {
+		struct iommu_hw_info info;
+		union hw_data data;
+		uint32_t hwpt;
+		int rc;
+
+		if (n++ & 1) {
+			rc = hwpt_alloc(h->iommufd, h->devid, h->ioas, 0, &hwpt);
+			if (!rc && destroy(h->iommufd, hwpt))
+				atomic_store(&h->bad_errno, errno);
+		} else {
+			rc = get_hw_info(h->iommufd, h->devid, &data,
+					 sizeof(data), &info);
+		}
+		/* Once unbound, the id is gone. */
+		if (rc && errno != ENOENT)
+			atomic_store(&h->bad_errno, errno);
+		atomic_fetch_add(&h->calls, 1);
+		/*
+		 * Gaps between the calls: the C iommufd lets new ioctls take
+		 * the object while unbind waits, so without them its unbind
+		 * can wait as long as the hammering goes on.
+		 */
+		usleep(100);
+	}
+	return NULL;
+}
+
+/*
+ * VFIO unbinds the device (its cdev is closed) while two threads keep using
+ * the device's id, and the device is bound again at once, to another
+ * iommufd: unbind waits for the ioctls in flight, so DMA ownership is free
+ * when it returns and the new bind does not fail with EBUSY.
+ */
+TEST_F_TIMEOUT(edu, unbind_while_busy, 300)
+{
+	int fds[2];
+	unsigned int calls = 0;
+
+	for (int i = 0; i < 2; i++) {
+		fds[i] = open("/dev/iommu", O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, fds[i]);
+	}
+	for (int round = 0; round < 20; round++) {
+		struct hammer h = { .iommufd = fds[round & 1] };
+		pthread_t th[2];
+		uint32_t devid;
+		int devfd;
+
+		ASSERT_EQ(0, ioas_alloc(h.iommufd, &h.ioas));
+		devfd = open(self->cdev, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, devfd);
+		ASSERT_EQ(0, dev_bind(devfd, h.iommufd, &h.devid))
+			TH_LOG("round %d: bind: %s", round, strerror(errno));
+		for (int i = 0; i < 2; i++)
+			ASSERT_EQ(0, pthread_create(&th[i], NULL, hammer_device,
+						    &h));
+		usleep(2000 + round * 500);
+		ASSERT_EQ(0, close(devfd));
+		/* Right after the unbind, to the other context. */
+		devfd = open(self->cdev, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, devfd);
+		EXPECT_EQ(0, dev_bind(devfd, fds[(round + 1) & 1], &devid))
+			TH_LOG("round %d: bind right after unbind: %s", round,
+			       strerror(errno));
+		ASSERT_EQ(0, close(devfd));
+		atomic_store(&h.stop, true);
+		for (int i = 0; i < 2; i++)
+			pthread_join(th[i], NULL);
+		EXPECT_EQ(0, atomic_load(&h.bad_errno))
+			TH_LOG("round %d: an ioctl on the device id failed: %s",
+			       round, strerror(atomic_load(&h.bad_errno)));
+		calls += atomic_load(&h.calls);
+		EXPECT_EQ(0, destroy(h.iommufd, h.ioas));
+	}
+	TH_LOG("%u ioctls on the device ids", calls);
+	for (int i = 0; i < 2; i++)
+		close(fds[i]);
+	EXPECT_EQ(0, vm_pin_kb());
 }
 
 TEST_F_TIMEOUT(edu, nest_parent, 300)
