@@ -676,9 +676,12 @@ impl ObjectTable {
     pub(crate) fn put_and_try_destroy(&self, ictx: &IommufdCtx, r: ObjectRef) {
         // The short-term counts to give back if the object goes: the table's, and ours.
         let shorts = if r.counted && r.short { 2 } else { 1 };
-        let removed = {
+        let id = r.id;
+        // What to drop once the table's lock is released: the object if it goes, or else our
+        // reference (dropping either may free the object, which takes sleeping locks).
+        let (removed, kept) = {
             let mut guard = self.xa.lock();
-            match guard.get(r.id) {
+            match guard.get(id) {
                 Some(obj)
                     if r.counted
                         && core::ptr::eq(&*obj, &*r.obj)
@@ -689,15 +692,13 @@ impl ObjectTable {
                     let mut r = r;
                     // INVARIANT: Neither count belongs to `r` any more.
                     r.counted = false;
-                    guard.remove(r.id).map(|o| (r.id, o))
+                    (guard.remove(id), Some(r))
                 }
-                _ => {
-                    drop(r);
-                    None
-                }
+                _ => (None, Some(r)),
             }
         };
-        if let Some((id, obj)) = removed {
+        drop(kept);
+        if let Some(obj) = removed {
             obj.drain_short(shorts);
             obj.on_destroy(ictx, id);
             drop(obj);
