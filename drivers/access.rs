@@ -54,6 +54,10 @@ struct AccessState {
     ioas: Option<ObjectRef>,
     items: KVec<Item>,
     next_id: u32,
+    /// The access is leaving its IOAS and waits for its owner to unpin (upstream's
+    /// `access->ioas == NULL` with `ioas_unpin` still set): no new pin or read/write starts,
+    /// unpins still work, and another change fails with `EBUSY`.
+    leaving: bool,
 }
 
 /// The in-kernel owner of an access created through `iommufd_access_create()` (an emulated VFIO
@@ -112,6 +116,7 @@ impl Access {
                     ioas: None,
                     items: KVec::new(),
                     next_id: 0,
+                    leaving: false,
                 }),
             }),
             GFP_KERNEL_ACCOUNT,
@@ -135,23 +140,49 @@ impl Access {
     /// the access pinned in the old IOAS.
     pub(crate) fn attach(&self, ictx: &IommufdCtx, ioas_id: u32) -> Result {
         let new = ictx.objects.get(ioas_id, ObjectType::Ioas)?;
+        self.change_ioas(Some(new))
+    }
+
+    /// Moves the access to `new` (`None`: leaves its IOAS), upstream's
+    /// `iommufd_access_change_ioas()`. Before anything it pinned in the old IOAS is unpinned, an
+    /// in-kernel owner is asked to unpin everything (`ops->unmap(data, 0, ULONG_MAX)`, without
+    /// the lock); meanwhile no new pin starts. What the owner left pinned is unpinned then.
+    fn change_ioas(&self, new: Option<ObjectRef>) -> Result {
+        let key = self.key();
         let mut st = self.state.lock();
-        if let Some(old) = &st.ioas {
-            if old.id() == ioas_id {
+        if st.leaving {
+            // A concurrent change is waiting for the owner.
+            return Err(EBUSY);
+        }
+        if let (Some(old), Some(new)) = (&st.ioas, &new) {
+            if old.id() == new.id() {
                 return Ok(());
             }
         }
-        Self::ioas_of(&new)?
-            .iopt
-            .add_access(self.key(), self.iova_alignment)?;
-        let old = st.ioas.replace(new.into_long_term());
+        if let Some(new) = &new {
+            Self::ioas_of(new)?
+                .iopt
+                .add_access(key, self.iova_alignment)?;
+        }
+        if st.ioas.is_some() {
+            if let Some(owner) = self.owner.as_ref().filter(|o| o.can_unmap) {
+                st.leaving = true;
+                drop(st);
+                // SAFETY: The owner's ops and data are valid until the access is destroyed, and
+                // the caller is the owner or its destroy.
+                unsafe { iommufd_rs_access_call_unmap(owner.ops, owner.data, 0, u64::MAX) };
+                st = self.state.lock();
+                st.leaving = false;
+            }
+        }
+        let items = core::mem::take(&mut st.items);
+        let old = core::mem::replace(&mut st.ioas, new.map(ObjectRef::into_long_term));
         if let Some(old) = old {
-            let items = core::mem::take(&mut st.items);
             if let Ok(ioas) = Self::ioas_of(&old) {
                 for item in items.iter() {
                     ioas.iopt.access_unpin(&item.segs);
                 }
-                ioas.iopt.remove_access(self.key());
+                ioas.iopt.remove_access(key);
             }
         }
         Ok(())
@@ -160,6 +191,9 @@ impl Access {
     /// Pins `[iova, iova + length)`; returns the id of the new item.
     pub(crate) fn pin(&self, iova: u64, length: u64, write: bool) -> Result<(u32, KVec<u64>)> {
         let mut st = self.state.lock();
+        if st.leaving {
+            return Err(ENOENT);
+        }
         st.items.reserve(1, GFP_KERNEL)?;
         let ioas_obj = st.ioas.as_ref().ok_or(ENOENT)?;
         let ioas = Self::ioas_of(ioas_obj)?.clone();
@@ -204,6 +238,9 @@ impl Access {
     /// Reads or writes `buf` at `iova`.
     pub(crate) fn rw(&self, iova: u64, buf: &mut [u8], write: bool, slow: bool) -> Result {
         let st = self.state.lock();
+        if st.leaving {
+            return Err(ENOENT);
+        }
         let ioas_obj = st.ioas.as_ref().ok_or(ENOENT)?;
         Self::ioas_of(ioas_obj)?
             .iopt
@@ -225,17 +262,9 @@ impl Access {
 
     /// Leaves the IOAS, unpinning whatever is still pinned.
     pub(crate) fn detach(&self) {
-        let key = self.key();
-        let mut st = self.state.lock();
-        let items = core::mem::take(&mut st.items);
-        if let Some(obj) = st.ioas.take() {
-            if let Ok(ioas) = Self::ioas_of(&obj) {
-                for item in items.iter() {
-                    ioas.iopt.access_unpin(&item.segs);
-                }
-                ioas.iopt.remove_access(key);
-            }
-        }
+        // Only fails while a concurrent change waits for the owner, which then leaves the IOAS
+        // itself (upstream WARNs: detach and change race only in a broken owner).
+        let _ = self.change_ioas(None);
     }
 
     /// Whether the access is attached to an IOAS.

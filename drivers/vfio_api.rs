@@ -348,10 +348,17 @@ fn compat_ioas_create(ictx: &IommufdCtx) -> Result {
         return Ok(());
     }
     let id = new.id();
+    // Claimed before it is published, so of two concurrent creates only one publishes its IOAS
+    // (upstream decides under the table's lock); the other drops its unpublished one.
+    if ictx.vfio_ioas.cmpxchg(0, id, Relaxed).is_err() {
+        return Ok(());
+    }
     // Treated as an IOAS user space made: `IOMMU_VFIO_IOAS_GET` reports it, `IOMMU_DESTROY`
     // and the file's release destroy it.
-    new.finalize()?;
-    ictx.vfio_ioas.store(id, Relaxed);
+    if let Err(e) = new.finalize() {
+        ictx.forget_vfio_ioas(id);
+        return Err(e);
+    }
     Ok(())
 }
 
