@@ -469,10 +469,14 @@ impl IDevice {
         if !gs.devices.is_empty() {
             return;
         }
-        let cur = gs.attach.take();
-        drop(gs);
-        if let Some(Attach { group, hwpt }) = cur {
+        // The group is detached under the lock, as upstream does under `igroup->lock`, so an
+        // attach right after this returns finds it detached.
+        let hwpt = gs.attach.take().map(|Attach { group, hwpt }| {
             drop(group);
+            hwpt
+        });
+        drop(gs);
+        if let Some(hwpt) = hwpt {
             Self::put_hwpt(ictx, hwpt);
         }
     }

@@ -176,24 +176,38 @@ impl IDevice {
             self.detach(ictx);
             return;
         }
-        let cur = {
+        // Detached under the lock (the attach handle goes here), so an attach of the PASID
+        // right after this returns finds it free.
+        let hwpt = {
             let mut st = self.state.lock();
             match st.pasids.iter().position(|p| p.pasid() == pasid) {
-                Some(pos) => st.pasids.remove(pos).ok(),
+                Some(pos) => st.pasids.remove(pos).ok().map(|PasidAttach { att, hwpt }| {
+                    drop(att);
+                    hwpt
+                }),
                 None => None,
             }
         };
-        if let Some(PasidAttach { att, hwpt }) = cur {
-            drop(att);
+        if let Some(hwpt) = hwpt {
             Self::put_hwpt(ictx, hwpt);
         }
     }
 
     /// Detaches every PASID of the device (it is being unbound).
     pub(crate) fn pasid_detach_all(&self, ictx: &IommufdCtx) {
-        let all = core::mem::take(&mut self.state.lock().pasids);
-        for PasidAttach { att, hwpt } in all {
-            drop(att);
+        let mut hwpts = KVec::new();
+        {
+            let mut st = self.state.lock();
+            // Room for every HWPT reference, so that they go after the lock.
+            let _ = hwpts.reserve(st.pasids.len(), GFP_KERNEL);
+            while let Some(PasidAttach { att, hwpt }) = st.pasids.pop() {
+                drop(att);
+                // Without room (the reservation failed) the reference goes here, under the
+                // lock; an automatic HWPT then stays until the context goes.
+                let _ = hwpts.push_within_capacity(hwpt);
+            }
+        }
+        for hwpt in hwpts {
             Self::put_hwpt(ictx, hwpt);
         }
     }
