@@ -386,7 +386,7 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
     let start = usize::try_from(cmd.start).map_err(|_| EOVERFLOW)?;
     let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
     let writable = cmd.flags & IOMMU_IOAS_MAP_WRITEABLE != 0;
-    // A dma-buf is imported; any other file must be a memfd (checked when pinning).
+    // A dma-buf is imported; any other file must be a shmem or hugetlbfs file (`EINVAL`).
     let pages = match crate::dmabuf::get(cmd.fd) {
         Some(buf) => Pages::new_dmabuf(buf, &ucmd.ictx.misc_dev, start, length, writable)?,
         None => {

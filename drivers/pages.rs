@@ -52,6 +52,20 @@ use crate::{
     io_pagetable::IoptDomain, //
 };
 
+extern "C" {
+    /// `drivers/vfio_api.c`: whether `memfd_pin_folios()` can pin pages of `file` (a shmem or
+    /// hugetlbfs file).
+    fn iommufd_rs_file_pinnable(file: *mut c_void) -> bool;
+}
+
+/// Whether pages of `file` can be pinned (`memfd_pin_folios()` accepts only shmem files, which
+/// memfds and tmpfs files are, and hugetlbfs files).
+fn file_pinnable(file: &File) -> bool {
+    // SAFETY: `file.as_ptr()` is a valid file for the duration of the call (we hold a
+    // reference); the helper only reads its mapping and file operations.
+    unsafe { iommufd_rs_file_pinnable(file.as_ptr().cast()) }
+}
+
 /// How pinned pages are charged (the values of `IOMMU_OPTION_RLIMIT_MODE` map onto `User`/`Mm`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum AccountMode {
@@ -127,10 +141,16 @@ impl Pages {
         writable: bool,
         mm_mode: bool,
     ) -> Result<Arc<Pages>> {
+        uptr.checked_add(length).ok_or(EOVERFLOW)?;
         Self::new(Kind::User, uptr, length, writable, mm_mode)
     }
 
     /// Creates the pages for `length` bytes of the memfd `file` at offset `start`.
+    ///
+    /// Only files whose pages can be pinned (shmem, hugetlbfs) are taken (`EINVAL`, what
+    /// pinning would answer). Upstream takes any file and fails only when pinning, but the
+    /// mapping holds the file, and a file that holds the context (the `/dev/iommu` file itself,
+    /// a selftest access file) would keep the context alive for ever.
     pub(crate) fn new_file(
         file: ARef<File>,
         start: usize,
@@ -138,6 +158,9 @@ impl Pages {
         writable: bool,
         mm_mode: bool,
     ) -> Result<Arc<Pages>> {
+        if !file_pinnable(&file) {
+            return Err(EINVAL);
+        }
         Self::new(Kind::File(file), start, length, writable, mm_mode)
     }
 
