@@ -7,14 +7,6 @@ use core::mem::{
     size_of, //
 };
 use kernel::{
-    mm::{
-        pin::{
-            current_group_leader,
-            memlock_limit_pages,
-            User, //
-        },
-        Mm, //
-    },
     prelude::*,
     sync::Arc,
     uaccess::{
@@ -36,8 +28,8 @@ use crate::{
         ObjectType, //
     },
     pages::{
-        AccountMode,
-        Pages, //
+        Pages,
+        Source, //
     },
     uapi::{
         IommuIoasAlloc,
@@ -432,39 +424,23 @@ pub(crate) fn change_process_ioctl(ucmd: &mut Ucmd<'_, IommuIoasChangeProcess>) 
     });
     res?;
 
-    // Charge the current process for everything that moves, all or nothing.
-    let mut user_pages = 0usize;
-    let mut mm_pages = 0usize;
-    let mut moves: KVec<bool> = KVec::with_capacity(all.len(), GFP_KERNEL)?;
-    for p in all.iter() {
-        let m = p.charge_to_move();
-        if let Some((mode, n)) = m {
-            match mode {
-                AccountMode::User => user_pages += n,
-                AccountMode::Mm => mm_pages += n,
-                AccountMode::None => {}
+    // Move every range to the current process, each under its own lock (so the count of pinned
+    // pages cannot change between charging the new process and uncharging the old one); if one
+    // cannot be charged, those already moved go back.
+    let mut moved: KVec<(Arc<Pages>, Source)> = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+    for p in all.into_iter() {
+        match p.move_to_current() {
+            Ok(old) => {
+                // Cannot fail: the capacity is reserved.
+                let _ = moved.push((p, old), GFP_KERNEL);
+            }
+            Err(e) => {
+                while let Some((q, old)) = moved.pop() {
+                    q.restore_source(old);
+                }
+                return Err(e);
             }
         }
-        moves.push(m.is_some(), GFP_KERNEL)?;
-    }
-    let mm = Mm::current().ok_or(EFAULT)?;
-    let task = current_group_leader();
-    let user = User::current();
-    if user_pages != 0 {
-        user.charge_locked_vm(user_pages, memlock_limit_pages(&task))
-            .map_err(|_| ENOMEM)?;
-    }
-    if mm_pages != 0 {
-        if let Err(e) = mm.account_locked_vm(mm_pages, true, &task) {
-            if user_pages != 0 {
-                user.uncharge_locked_vm(user_pages);
-            }
-            return Err(e);
-        }
-    }
-    mm.add_pinned_vm((user_pages + mm_pages) as i64);
-    for (p, &moved) in all.iter().zip(moves.iter()) {
-        p.move_to_current(moved)?;
     }
     Ok(())
 }

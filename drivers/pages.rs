@@ -88,11 +88,23 @@ struct Chunk {
 }
 
 /// Where the pages come from and who pays for them; `IOMMU_IOAS_CHANGE_PROCESS` moves it.
-struct Source {
+pub(crate) struct Source {
     mm: ARef<Mm>,
     task: ARef<Task>,
     user: ARef<User>,
     account: AccountMode,
+}
+
+impl Source {
+    /// The current process, charged in mode `account`.
+    fn current(account: AccountMode) -> Result<Source> {
+        Ok(Source {
+            mm: Mm::current().ok_or(EFAULT)?,
+            task: current_group_leader(),
+            user: User::current(),
+            account,
+        })
+    }
 }
 
 struct PagesState {
@@ -285,36 +297,47 @@ impl Pages {
         }
     }
 
-    /// For `IOMMU_IOAS_CHANGE_PROCESS`: the pages this range would charge to the current
-    /// process, as (mode, pinned pages), if its charge has to move.
-    pub(crate) fn charge_to_move(&self) -> Option<(AccountMode, usize)> {
-        let st = self.state.lock();
-        let moves = match st.src.account {
-            AccountMode::None => false,
-            AccountMode::Mm => !st.src.mm.is_current(),
-            AccountMode::User => !st.src.mm.is_current() || !st.src.user.is_current(),
-        };
-        moves.then_some((st.src.account, st.npinned))
+    /// For `IOMMU_IOAS_CHANGE_PROCESS`: makes the current process the source of the memory and
+    /// moves the charge of the pinned pages to it. The count is read and moved under the pages'
+    /// lock, so no pin or unpin comes in between. Returns the old source, which
+    /// [`Self::restore_source`] takes back; on error nothing changed.
+    pub(crate) fn move_to_current(&self) -> Result<Source> {
+        let mut st = self.state.lock();
+        let new = Source::current(st.src.account)?;
+        Self::switch_source(&mut st, new)
     }
 
-    /// For `IOMMU_IOAS_CHANGE_PROCESS`, after the caller charged the current process: drops
-    /// the old charge (when `moved`) and makes the current process the source.
-    pub(crate) fn move_to_current(&self, moved: bool) -> Result {
-        let mm = Mm::current().ok_or(EFAULT)?;
+    /// Undoes [`Self::move_to_current`] (another range could not move): `old` becomes the
+    /// source again, with the pages pinned now. If `old` cannot be charged any more (its limit
+    /// was reached meanwhile), the memory stays with the current process, which is charged
+    /// for it.
+    pub(crate) fn restore_source(&self, old: Source) {
         let mut st = self.state.lock();
-        if moved {
-            let n = st.npinned;
+        // Dropped after the lock is released.
+        let _prev = Self::switch_source(&mut st, old);
+    }
+
+    /// Makes `new` the source of the memory, moving the charge of the pinned pages: charged to
+    /// `new` (within its limit) before it is dropped from the old source. Returns the old
+    /// source; on error nothing changed.
+    fn switch_source(st: &mut PagesState, new: Source) -> Result<Source> {
+        let n = st.npinned;
+        let same_mm = core::ptr::eq::<Mm>(&*st.src.mm, &*new.mm);
+        let recharge = match st.src.account {
+            AccountMode::None => false,
+            AccountMode::Mm => !same_mm,
+            AccountMode::User => !same_mm || !core::ptr::eq::<User>(&*st.src.user, &*new.user),
+        };
+        if recharge {
+            Self::charge(&new, n)?;
             Self::uncharge(&st.src, n);
-        } else if st.npinned != 0 {
-            // Not re-charged (no accounting): only the pinned_vm count follows the pages.
-            let n = st.npinned as i64;
+        } else if n != 0 && !same_mm {
+            // Not charged (no accounting): only the pinned_vm count follows the pages.
+            let n = n as i64;
             st.src.mm.add_pinned_vm(-n);
-            mm.add_pinned_vm(n);
+            new.mm.add_pinned_vm(n);
         }
-        st.src.mm = mm;
-        st.src.task = current_group_leader();
-        st.src.user = User::current();
-        Ok(())
+        Ok(core::mem::replace(&mut st.src, new))
     }
 
     /// Takes a use of pages `first..=last` (indexes into this range), pinning and charging the
