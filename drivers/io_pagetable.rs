@@ -71,6 +71,10 @@ pub(crate) struct Area {
     in_domains: bool,
     /// Number of access pins inside the area.
     pub(crate) num_accesses: u32,
+    /// An unmap is waiting for the accesses to unpin the area: new pins and reads or writes of
+    /// accesses fail (`EINVAL`), so the unmap cannot be held off for ever (upstream's
+    /// `prevent_access`). Never cleared: the area goes when the unmap succeeds.
+    prevent_access: bool,
 }
 
 impl Area {
@@ -563,6 +567,7 @@ impl IoPagetable {
                 prot,
                 in_domains: false,
                 num_accesses: 0,
+                prevent_access: false,
             };
             st.areas.insert(node.into_node(cur, area));
             // Cannot fail: capacity reserved above.
@@ -614,7 +619,13 @@ impl IoPagetable {
             if a_first != first {
                 tries = 0;
             }
-            let busy = st.areas.get(&a_first).is_some_and(|a| a.num_accesses != 0);
+            let busy = match st.areas.get_mut(&a_first) {
+                Some(a) if a.num_accesses != 0 => {
+                    a.prevent_access = true;
+                    true
+                }
+                _ => false,
+            };
             if busy {
                 first = a_first;
                 drop(st);
@@ -889,7 +900,7 @@ impl IoPagetable {
         }
         let align = st.iova_alignment;
         let area = st.areas.get(&a_first).ok_or(EINVAL)?;
-        if area.num_accesses != 0 {
+        if area.num_accesses != 0 || area.prevent_access {
             return Err(EBUSY);
         }
         if area.pages.is_dmabuf() {
@@ -906,6 +917,7 @@ impl IoPagetable {
             prot: area.prot,
             in_domains: area.in_domains,
             num_accesses: 0,
+            prevent_access: false,
         };
         // Both halves hold a use of their pages; a page both touch needs one more.
         if area.in_domains {
@@ -966,15 +978,17 @@ impl IoPagetable {
         let mut segs: KVec<PinSeg> = KVec::new();
         let last = iova.wrapping_add(length).wrapping_sub(1);
         let res = Self::walk(&st, iova, length, |a_iova, area, off, len| {
-            Self::check_access_prot(area, write)?;
+            // Upstream's order: an area being unmapped or a piece not on page boundaries of the
+            // memory is `EINVAL`, then the protection.
             let start = area.start_byte + off as usize;
-            if start % PAGE_SIZE != 0 {
+            if area.prevent_access || start % PAGE_SIZE != 0 {
                 return Err(EINVAL);
             }
             let piece_last = a_iova + off + len - 1;
             if piece_last != last && (start + len as usize) % PAGE_SIZE != 0 {
                 return Err(EINVAL);
             }
+            Self::check_access_prot(area, write)?;
             if area.pages.is_dmabuf() {
                 return Err(EINVAL);
             }
@@ -1024,6 +1038,9 @@ impl IoPagetable {
         let st = self.state.lock();
         let mut done = 0usize;
         Self::walk(&st, iova, buf.len() as u64, |_a_iova, area, off, len| {
+            if area.prevent_access {
+                return Err(EINVAL);
+            }
             Self::check_access_prot(area, write)?;
             if area.pages.is_dmabuf() {
                 return Err(EINVAL);
