@@ -380,8 +380,9 @@ impl Pages {
     /// Drops a use of pages `first..=last`; pages left without a use are unpinned and
     /// uncharged.
     pub(crate) fn put(&self, first: usize, last: usize) {
-        if first > last || last >= self.npages {
-            pr_warn!("iommufd_rs: bad page range {first}..={last}\n");
+        // A broken invariant: `WARN_ON`, so that the kernel-log check sees it.
+        if kernel::warn_on!(first > last || last >= self.npages) {
+            pr_err!("iommufd_rs: bad page range {first}..={last}\n");
             return;
         }
         if self.is_dmabuf() {
@@ -394,13 +395,17 @@ impl Pages {
     fn put_locked(&self, st: &mut PagesState, first: usize, last: usize) {
         let mut unpinned = 0usize;
         for i in first..=last {
-            let Some(chunk) = st.chunks.get_mut(&(i / CHUNK)) else {
-                pr_warn!("iommufd_rs: put of an unused page {i}\n");
+            let chunk = st.chunks.get_mut(&(i / CHUNK));
+            if kernel::warn_on!(chunk.as_ref().is_none_or(|c| c.uses[i % CHUNK] == 0)) {
+                pr_err!("iommufd_rs: put of an unused page {i}\n");
+                continue;
+            }
+            let Some(chunk) = chunk else {
                 continue;
             };
             let slot = i % CHUNK;
             match chunk.uses[slot] {
-                0 => pr_warn!("iommufd_rs: put of an unused page {i}\n"),
+                0 => {}
                 1 => {
                     chunk.uses[slot] = 0;
                     if let Some(page) = chunk.pages[slot].take() {
@@ -627,8 +632,8 @@ impl Pages {
 
 impl Drop for PagesState {
     fn drop(&mut self) {
-        if self.npinned != 0 {
-            pr_warn!("iommufd_rs: {} pages still pinned at free\n", self.npinned);
+        if kernel::warn_on!(self.npinned != 0) {
+            pr_err!("iommufd_rs: {} pages still pinned at free\n", self.npinned);
             let n = self.npinned;
             crate::stats::pinned_add(-(n as i64));
             // Unpin through the chunks' drop; uncharge what they held.
