@@ -151,6 +151,18 @@ fn intersecting<'a, V>(
         .filter(move |&(s, l)| overlaps(s, l, first, last))
 }
 
+/// Whether a range of `tree` (first -> last, not overlapping) intersects `[first, last]`: one
+/// lookup, the range starting at or after `first` and the one before it.
+pub(crate) fn range_tree_overlaps(tree: &RBTree<u64, u64>, first: u64, last: u64) -> bool {
+    match tree.cursor_lower_bound(&first) {
+        Some(c) => {
+            let (&s, _) = c.current();
+            s <= last || c.peek_prev().is_some_and(|(_, &l)| l >= first)
+        }
+        None => tree.cursor_back().is_some_and(|c| *c.current().1 >= first),
+    }
+}
+
 /// The areas intersecting `[cur, last]`, in IOVA order, as `(first, last)`. Areas do not
 /// overlap, so each step is one tree lookup.
 struct AreasIn<'a> {
@@ -668,15 +680,11 @@ impl IoPagetable {
         Ok(out)
     }
 
-    /// Replaces the allowed ranges. Fails with `EADDRINUSE` if a range outside them is in use.
-    pub(crate) fn set_allowed(&self, ranges: &[(u64, u64)]) -> Result {
-        let mut tree = RBTree::new();
-        for &(s, l) in ranges {
-            tree.try_create_and_insert(s, l, GFP_KERNEL_ACCOUNT)?;
-        }
+    /// Replaces the allowed ranges with `tree` (first -> last, not overlapping). Fails with
+    /// `EADDRINUSE` if one of them covers a reserved range.
+    pub(crate) fn set_allowed(&self, tree: RBTree<u64, u64>) -> Result {
         let mut st = self.state.lock();
-        // No allowed range may cover a reserved one.
-        if ranges.iter().any(|&(s, l)| st.reserved_in(s, l)) {
+        if tree.iter().any(|(&s, &l)| st.reserved_in(s, l)) {
             return Err(EADDRINUSE);
         }
         st.allowed = tree;

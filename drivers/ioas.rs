@@ -8,6 +8,7 @@ use core::mem::{
 };
 use kernel::{
     prelude::*,
+    rbtree::RBTree,
     sync::Arc,
     uaccess::{
         UserPtr,
@@ -17,6 +18,7 @@ use kernel::{
 
 use crate::{
     io_pagetable::{
+        range_tree_overlaps,
         IoPagetable,
         PagesSlice,
         PROT_CACHE,
@@ -198,13 +200,15 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_, IommuIoasAllowIovas>) -> Res
     let obj = ucmd.ictx.objects.get(ucmd.cmd.ioas_id, ObjectType::Ioas)?;
     let ioas = obj.as_ioas().ok_or(ENOENT)?;
 
+    // The ranges are read one by one into the tree, as upstream does: nothing is allocated for
+    // the count up front, and a count beyond the user's buffer ends with `EFAULT`.
     let n = ucmd.cmd.num_iovas as usize;
     let bytes = n
         .checked_mul(size_of::<IommuIovaRange>())
         .ok_or(EOVERFLOW)?;
     let mut reader =
         UserSlice::new(UserPtr::from_addr(ucmd.cmd.allowed_iovas as usize), bytes).reader();
-    let mut ranges: KVec<(u64, u64)> = KVec::with_capacity(n, GFP_KERNEL)?;
+    let mut ranges: RBTree<u64, u64> = RBTree::new();
     for _ in 0..n {
         let mut raw = [0u8; size_of::<IommuIovaRange>()];
         reader.read_slice(&mut raw)?;
@@ -214,12 +218,12 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_, IommuIoasAllowIovas>) -> Res
             return Err(EINVAL);
         }
         // Overlapping ranges are refused.
-        if ranges.iter().any(|&(s, l)| s <= r.last && r.start <= l) {
+        if range_tree_overlaps(&ranges, r.start, r.last) {
             return Err(EINVAL);
         }
-        ranges.push((r.start, r.last), GFP_KERNEL)?;
+        ranges.try_create_and_insert(r.start, r.last, GFP_KERNEL_ACCOUNT)?;
     }
-    ioas.iopt.set_allowed(&ranges)
+    ioas.iopt.set_allowed(ranges)
 }
 
 impl UserCmd for IommuIoasMap {

@@ -206,13 +206,14 @@ impl Pages {
         writable: bool,
         mm_mode: bool,
     ) -> Result<Arc<Pages>> {
-        if length == 0 {
+        // Upstream's `iopt_alloc_pages`: the length must leave room for rounding up to pages.
+        if length == 0 || length > usize::MAX - PAGE_SIZE {
             return Err(EINVAL);
         }
-        let end = uptr.checked_add(length).ok_or(EOVERFLOW)?;
         let base = uptr & !(PAGE_SIZE - 1);
-        let npages =
-            end.checked_add(PAGE_SIZE - 1).ok_or(EOVERFLOW)? / PAGE_SIZE - base / PAGE_SIZE;
+        // Cannot overflow: `uptr - base` is below `PAGE_SIZE`, `length` at most `usize::MAX -
+        // PAGE_SIZE`.
+        let npages = (length + (uptr - base)).div_ceil(PAGE_SIZE);
         let mm = Mm::current().ok_or(EFAULT)?;
         // A dma-buf is not pinned page by page, so it is never charged.
         let account = if matches!(kind, Kind::DmaBuf(_)) || capable_ipc_lock() {
