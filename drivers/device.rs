@@ -304,7 +304,7 @@ impl IDevice {
     pub(crate) fn attach(&self, ictx: &IommufdCtx, pt_id: u32) -> Result<u32> {
         let mut gs = self.igroup.state.lock();
         if gs.has(self.key()) {
-            return Err(EINVAL);
+            return Err(EBUSY);
         }
         gs.devices.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let pt = ictx.objects.get_any(pt_id)?;

@@ -71,6 +71,10 @@ pub(crate) struct Area {
     in_domains: bool,
     /// Number of access pins inside the area.
     pub(crate) num_accesses: u32,
+    /// An unmap is waiting for the accesses to unpin the area: new pins and reads or writes of
+    /// accesses fail (`EINVAL`), so the unmap cannot be held off for ever (upstream's
+    /// `prevent_access`). Never cleared: the area goes when the unmap succeeds.
+    prevent_access: bool,
 }
 
 impl Area {
@@ -145,6 +149,18 @@ fn intersecting<'a, V>(
     tree.iter()
         .map(move |(&s, v)| (s, last_of(v)))
         .filter(move |&(s, l)| overlaps(s, l, first, last))
+}
+
+/// Whether a range of `tree` (first -> last, not overlapping) intersects `[first, last]`: one
+/// lookup, the range starting at or after `first` and the one before it.
+pub(crate) fn range_tree_overlaps(tree: &RBTree<u64, u64>, first: u64, last: u64) -> bool {
+    match tree.cursor_lower_bound(&first) {
+        Some(c) => {
+            let (&s, _) = c.current();
+            s <= last || c.peek_prev().is_some_and(|(_, &l)| l >= first)
+        }
+        None => tree.cursor_back().is_some_and(|c| *c.current().1 >= first),
+    }
 }
 
 /// The areas intersecting `[cur, last]`, in IOVA order, as `(first, last)`. Areas do not
@@ -563,6 +579,7 @@ impl IoPagetable {
                 prot,
                 in_domains: false,
                 num_accesses: 0,
+                prevent_access: false,
             };
             st.areas.insert(node.into_node(cur, area));
             // Cannot fail: capacity reserved above.
@@ -614,7 +631,13 @@ impl IoPagetable {
             if a_first != first {
                 tries = 0;
             }
-            let busy = st.areas.get(&a_first).is_some_and(|a| a.num_accesses != 0);
+            let busy = match st.areas.get_mut(&a_first) {
+                Some(a) if a.num_accesses != 0 => {
+                    a.prevent_access = true;
+                    true
+                }
+                _ => false,
+            };
             if busy {
                 first = a_first;
                 drop(st);
@@ -657,15 +680,11 @@ impl IoPagetable {
         Ok(out)
     }
 
-    /// Replaces the allowed ranges. Fails with `EADDRINUSE` if a range outside them is in use.
-    pub(crate) fn set_allowed(&self, ranges: &[(u64, u64)]) -> Result {
-        let mut tree = RBTree::new();
-        for &(s, l) in ranges {
-            tree.try_create_and_insert(s, l, GFP_KERNEL_ACCOUNT)?;
-        }
+    /// Replaces the allowed ranges with `tree` (first -> last, not overlapping). Fails with
+    /// `EADDRINUSE` if one of them covers a reserved range.
+    pub(crate) fn set_allowed(&self, tree: RBTree<u64, u64>) -> Result {
         let mut st = self.state.lock();
-        // No allowed range may cover a reserved one.
-        if ranges.iter().any(|&(s, l)| st.reserved_in(s, l)) {
+        if tree.iter().any(|(&s, &l)| st.reserved_in(s, l)) {
             return Err(EADDRINUSE);
         }
         st.allowed = tree;
@@ -889,7 +908,7 @@ impl IoPagetable {
         }
         let align = st.iova_alignment;
         let area = st.areas.get(&a_first).ok_or(EINVAL)?;
-        if area.num_accesses != 0 {
+        if area.num_accesses != 0 || area.prevent_access {
             return Err(EBUSY);
         }
         if area.pages.is_dmabuf() {
@@ -906,6 +925,7 @@ impl IoPagetable {
             prot: area.prot,
             in_domains: area.in_domains,
             num_accesses: 0,
+            prevent_access: false,
         };
         // Both halves hold a use of their pages; a page both touch needs one more.
         if area.in_domains {
@@ -966,15 +986,17 @@ impl IoPagetable {
         let mut segs: KVec<PinSeg> = KVec::new();
         let last = iova.wrapping_add(length).wrapping_sub(1);
         let res = Self::walk(&st, iova, length, |a_iova, area, off, len| {
-            Self::check_access_prot(area, write)?;
+            // Upstream's order: an area being unmapped or a piece not on page boundaries of the
+            // memory is `EINVAL`, then the protection.
             let start = area.start_byte + off as usize;
-            if start % PAGE_SIZE != 0 {
+            if area.prevent_access || start % PAGE_SIZE != 0 {
                 return Err(EINVAL);
             }
             let piece_last = a_iova + off + len - 1;
             if piece_last != last && (start + len as usize) % PAGE_SIZE != 0 {
                 return Err(EINVAL);
             }
+            Self::check_access_prot(area, write)?;
             if area.pages.is_dmabuf() {
                 return Err(EINVAL);
             }
@@ -1024,6 +1046,9 @@ impl IoPagetable {
         let st = self.state.lock();
         let mut done = 0usize;
         Self::walk(&st, iova, buf.len() as u64, |_a_iova, area, off, len| {
+            if area.prevent_access {
+                return Err(EINVAL);
+            }
             Self::check_access_prot(area, write)?;
             if area.pages.is_dmabuf() {
                 return Err(EINVAL);

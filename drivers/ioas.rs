@@ -7,15 +7,8 @@ use core::mem::{
     size_of, //
 };
 use kernel::{
-    mm::{
-        pin::{
-            current_group_leader,
-            memlock_limit_pages,
-            User, //
-        },
-        Mm, //
-    },
     prelude::*,
+    rbtree::RBTree,
     sync::Arc,
     uaccess::{
         UserPtr,
@@ -25,6 +18,7 @@ use kernel::{
 
 use crate::{
     io_pagetable::{
+        range_tree_overlaps,
         IoPagetable,
         PagesSlice,
         PROT_CACHE,
@@ -36,8 +30,8 @@ use crate::{
         ObjectType, //
     },
     pages::{
-        AccountMode,
-        Pages, //
+        Pages,
+        Source, //
     },
     uapi::{
         IommuIoasAlloc,
@@ -206,13 +200,15 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_, IommuIoasAllowIovas>) -> Res
     let obj = ucmd.ictx.objects.get(ucmd.cmd.ioas_id, ObjectType::Ioas)?;
     let ioas = obj.as_ioas().ok_or(ENOENT)?;
 
+    // The ranges are read one by one into the tree, as upstream does: nothing is allocated for
+    // the count up front, and a count beyond the user's buffer ends with `EFAULT`.
     let n = ucmd.cmd.num_iovas as usize;
     let bytes = n
         .checked_mul(size_of::<IommuIovaRange>())
         .ok_or(EOVERFLOW)?;
     let mut reader =
         UserSlice::new(UserPtr::from_addr(ucmd.cmd.allowed_iovas as usize), bytes).reader();
-    let mut ranges: KVec<(u64, u64)> = KVec::with_capacity(n, GFP_KERNEL)?;
+    let mut ranges: RBTree<u64, u64> = RBTree::new();
     for _ in 0..n {
         let mut raw = [0u8; size_of::<IommuIovaRange>()];
         reader.read_slice(&mut raw)?;
@@ -222,12 +218,12 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_, IommuIoasAllowIovas>) -> Res
             return Err(EINVAL);
         }
         // Overlapping ranges are refused.
-        if ranges.iter().any(|&(s, l)| s <= r.last && r.start <= l) {
+        if range_tree_overlaps(&ranges, r.start, r.last) {
             return Err(EINVAL);
         }
-        ranges.push((r.start, r.last), GFP_KERNEL)?;
+        ranges.try_create_and_insert(r.start, r.last, GFP_KERNEL_ACCOUNT)?;
     }
-    ioas.iopt.set_allowed(&ranges)
+    ioas.iopt.set_allowed(ranges)
 }
 
 impl UserCmd for IommuIoasMap {
@@ -386,7 +382,7 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
     let start = usize::try_from(cmd.start).map_err(|_| EOVERFLOW)?;
     let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
     let writable = cmd.flags & IOMMU_IOAS_MAP_WRITEABLE != 0;
-    // A dma-buf is imported; any other file must be a memfd (checked when pinning).
+    // A dma-buf is imported; any other file must be a shmem or hugetlbfs file (`EINVAL`).
     let pages = match crate::dmabuf::get(cmd.fd) {
         Some(buf) => Pages::new_dmabuf(buf, &ucmd.ictx.misc_dev, start, length, writable)?,
         None => {
@@ -432,39 +428,23 @@ pub(crate) fn change_process_ioctl(ucmd: &mut Ucmd<'_, IommuIoasChangeProcess>) 
     });
     res?;
 
-    // Charge the current process for everything that moves, all or nothing.
-    let mut user_pages = 0usize;
-    let mut mm_pages = 0usize;
-    let mut moves: KVec<bool> = KVec::with_capacity(all.len(), GFP_KERNEL)?;
-    for p in all.iter() {
-        let m = p.charge_to_move();
-        if let Some((mode, n)) = m {
-            match mode {
-                AccountMode::User => user_pages += n,
-                AccountMode::Mm => mm_pages += n,
-                AccountMode::None => {}
+    // Move every range to the current process, each under its own lock (so the count of pinned
+    // pages cannot change between charging the new process and uncharging the old one); if one
+    // cannot be charged, those already moved go back.
+    let mut moved: KVec<(Arc<Pages>, Source)> = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+    for p in all.into_iter() {
+        match p.move_to_current() {
+            Ok(old) => {
+                // Cannot fail: the capacity is reserved.
+                let _ = moved.push((p, old), GFP_KERNEL);
+            }
+            Err(e) => {
+                while let Some((q, old)) = moved.pop() {
+                    q.restore_source(old);
+                }
+                return Err(e);
             }
         }
-        moves.push(m.is_some(), GFP_KERNEL)?;
-    }
-    let mm = Mm::current().ok_or(EFAULT)?;
-    let task = current_group_leader();
-    let user = User::current();
-    if user_pages != 0 {
-        user.charge_locked_vm(user_pages, memlock_limit_pages(&task))
-            .map_err(|_| ENOMEM)?;
-    }
-    if mm_pages != 0 {
-        if let Err(e) = mm.account_locked_vm(mm_pages, true, &task) {
-            if user_pages != 0 {
-                user.uncharge_locked_vm(user_pages);
-            }
-            return Err(e);
-        }
-    }
-    mm.add_pinned_vm((user_pages + mm_pages) as i64);
-    for (p, &moved) in all.iter().zip(moves.iter()) {
-        p.move_to_current(moved)?;
     }
     Ok(())
 }

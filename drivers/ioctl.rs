@@ -172,7 +172,8 @@ pub(crate) fn dispatch(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) ->
         nr::IOAS_CHANGE_PROCESS => run(ictx, cmd, arg, ioas::change_process_ioctl),
         nr::VEVENTQ_ALLOC => run(ictx, cmd, arg, pending::<32, 28>),
         nr::HW_QUEUE_ALLOC => run(ictx, cmd, arg, pending::<40, 40>),
-        nr::IOAS_NOIOMMU_GET_PA => Err(ENOTTY),
+        // Without `CONFIG_IOMMUFD_NOIOMMU` upstream's answer after the size rules.
+        nr::IOAS_NOIOMMU_GET_PA => run(ictx, cmd, arg, pending::<40, 40>),
         _ => Err(ENOTTY),
     }
 }

@@ -94,6 +94,10 @@ pub(crate) fn allow_unsafe_interrupts() -> bool {
 /// `include/linux/miscdevice.h`: the minor of `/dev/vfio/vfio`.
 const VFIO_MINOR: i32 = 196;
 
+/// `include/linux/miscdevice.h`: a minor chosen at registration (`/dev/iommu`).
+// CAST: The value, 255, fits in an `i32`.
+const MISC_DYNAMIC_MINOR: i32 = kernel::bindings::MISC_DYNAMIC_MINOR as i32;
+
 extern "C" {
     /// `drivers/vfio_api.c`: tells `iommufd_ctx_from_file()` which files are ours (slot 0:
     /// `/dev/iommu`, slot 1: `/dev/vfio/vfio`).
@@ -165,7 +169,15 @@ impl kernel::InPlaceModule for IommufdModule {
             },
             _debugfs: kernel::debugfs::Dir::new(c"iommufd_rs"),
             _stats <- _debugfs.read_only_file(c"stats", stats::Stats),
-            _dev <- MiscDeviceRegistration::register(options),
+            // `/dev/iommu` with upstream's mode, 0660.
+            _dev <- MiscDeviceRegistration::register_node(
+                options,
+                MiscDeviceNode {
+                    minor: MISC_DYNAMIC_MINOR,
+                    nodename: c"iommu",
+                    mode: 0o660,
+                },
+            ),
             _vfio_dev: if cfg!(CONFIG_IOMMUFD_VFIO_CONTAINER) {
                 let node = MiscDeviceNode {
                     minor: VFIO_MINOR,

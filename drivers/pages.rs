@@ -52,6 +52,20 @@ use crate::{
     io_pagetable::IoptDomain, //
 };
 
+extern "C" {
+    /// `drivers/vfio_api.c`: whether `memfd_pin_folios()` can pin pages of `file` (a shmem or
+    /// hugetlbfs file).
+    fn iommufd_rs_file_pinnable(file: *mut c_void) -> bool;
+}
+
+/// Whether pages of `file` can be pinned (`memfd_pin_folios()` accepts only shmem files, which
+/// memfds and tmpfs files are, and hugetlbfs files).
+fn file_pinnable(file: &File) -> bool {
+    // SAFETY: `file.as_ptr()` is a valid file for the duration of the call (we hold a
+    // reference); the helper only reads its mapping and file operations.
+    unsafe { iommufd_rs_file_pinnable(file.as_ptr().cast()) }
+}
+
 /// How pinned pages are charged (the values of `IOMMU_OPTION_RLIMIT_MODE` map onto `User`/`Mm`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum AccountMode {
@@ -74,11 +88,23 @@ struct Chunk {
 }
 
 /// Where the pages come from and who pays for them; `IOMMU_IOAS_CHANGE_PROCESS` moves it.
-struct Source {
+pub(crate) struct Source {
     mm: ARef<Mm>,
     task: ARef<Task>,
     user: ARef<User>,
     account: AccountMode,
+}
+
+impl Source {
+    /// The current process, charged in mode `account`.
+    fn current(account: AccountMode) -> Result<Source> {
+        Ok(Source {
+            mm: Mm::current().ok_or(EFAULT)?,
+            task: current_group_leader(),
+            user: User::current(),
+            account,
+        })
+    }
 }
 
 struct PagesState {
@@ -127,10 +153,16 @@ impl Pages {
         writable: bool,
         mm_mode: bool,
     ) -> Result<Arc<Pages>> {
+        uptr.checked_add(length).ok_or(EOVERFLOW)?;
         Self::new(Kind::User, uptr, length, writable, mm_mode)
     }
 
     /// Creates the pages for `length` bytes of the memfd `file` at offset `start`.
+    ///
+    /// Only files whose pages can be pinned (shmem, hugetlbfs) are taken (`EINVAL`, what
+    /// pinning would answer). Upstream takes any file and fails only when pinning, but the
+    /// mapping holds the file, and a file that holds the context (the `/dev/iommu` file itself,
+    /// a selftest access file) would keep the context alive for ever.
     pub(crate) fn new_file(
         file: ARef<File>,
         start: usize,
@@ -138,6 +170,9 @@ impl Pages {
         writable: bool,
         mm_mode: bool,
     ) -> Result<Arc<Pages>> {
+        if !file_pinnable(&file) {
+            return Err(EINVAL);
+        }
         Self::new(Kind::File(file), start, length, writable, mm_mode)
     }
 
@@ -171,13 +206,14 @@ impl Pages {
         writable: bool,
         mm_mode: bool,
     ) -> Result<Arc<Pages>> {
-        if length == 0 {
+        // Upstream's `iopt_alloc_pages`: the length must leave room for rounding up to pages.
+        if length == 0 || length > usize::MAX - PAGE_SIZE {
             return Err(EINVAL);
         }
-        let end = uptr.checked_add(length).ok_or(EOVERFLOW)?;
         let base = uptr & !(PAGE_SIZE - 1);
-        let npages =
-            end.checked_add(PAGE_SIZE - 1).ok_or(EOVERFLOW)? / PAGE_SIZE - base / PAGE_SIZE;
+        // Cannot overflow: `uptr - base` is below `PAGE_SIZE`, `length` at most `usize::MAX -
+        // PAGE_SIZE`.
+        let npages = (length + (uptr - base)).div_ceil(PAGE_SIZE);
         let mm = Mm::current().ok_or(EFAULT)?;
         // A dma-buf is not pinned page by page, so it is never charged.
         let account = if matches!(kind, Kind::DmaBuf(_)) || capable_ipc_lock() {
@@ -262,36 +298,47 @@ impl Pages {
         }
     }
 
-    /// For `IOMMU_IOAS_CHANGE_PROCESS`: the pages this range would charge to the current
-    /// process, as (mode, pinned pages), if its charge has to move.
-    pub(crate) fn charge_to_move(&self) -> Option<(AccountMode, usize)> {
-        let st = self.state.lock();
-        let moves = match st.src.account {
-            AccountMode::None => false,
-            AccountMode::Mm => !st.src.mm.is_current(),
-            AccountMode::User => !st.src.mm.is_current() || !st.src.user.is_current(),
-        };
-        moves.then_some((st.src.account, st.npinned))
+    /// For `IOMMU_IOAS_CHANGE_PROCESS`: makes the current process the source of the memory and
+    /// moves the charge of the pinned pages to it. The count is read and moved under the pages'
+    /// lock, so no pin or unpin comes in between. Returns the old source, which
+    /// [`Self::restore_source`] takes back; on error nothing changed.
+    pub(crate) fn move_to_current(&self) -> Result<Source> {
+        let mut st = self.state.lock();
+        let new = Source::current(st.src.account)?;
+        Self::switch_source(&mut st, new)
     }
 
-    /// For `IOMMU_IOAS_CHANGE_PROCESS`, after the caller charged the current process: drops
-    /// the old charge (when `moved`) and makes the current process the source.
-    pub(crate) fn move_to_current(&self, moved: bool) -> Result {
-        let mm = Mm::current().ok_or(EFAULT)?;
+    /// Undoes [`Self::move_to_current`] (another range could not move): `old` becomes the
+    /// source again, with the pages pinned now. If `old` cannot be charged any more (its limit
+    /// was reached meanwhile), the memory stays with the current process, which is charged
+    /// for it.
+    pub(crate) fn restore_source(&self, old: Source) {
         let mut st = self.state.lock();
-        if moved {
-            let n = st.npinned;
+        // Dropped after the lock is released.
+        let _prev = Self::switch_source(&mut st, old);
+    }
+
+    /// Makes `new` the source of the memory, moving the charge of the pinned pages: charged to
+    /// `new` (within its limit) before it is dropped from the old source. Returns the old
+    /// source; on error nothing changed.
+    fn switch_source(st: &mut PagesState, new: Source) -> Result<Source> {
+        let n = st.npinned;
+        let same_mm = core::ptr::eq::<Mm>(&*st.src.mm, &*new.mm);
+        let recharge = match st.src.account {
+            AccountMode::None => false,
+            AccountMode::Mm => !same_mm,
+            AccountMode::User => !same_mm || !core::ptr::eq::<User>(&*st.src.user, &*new.user),
+        };
+        if recharge {
+            Self::charge(&new, n)?;
             Self::uncharge(&st.src, n);
-        } else if st.npinned != 0 {
-            // Not re-charged (no accounting): only the pinned_vm count follows the pages.
-            let n = st.npinned as i64;
+        } else if n != 0 && !same_mm {
+            // Not charged (no accounting): only the pinned_vm count follows the pages.
+            let n = n as i64;
             st.src.mm.add_pinned_vm(-n);
-            mm.add_pinned_vm(n);
+            new.mm.add_pinned_vm(n);
         }
-        st.src.mm = mm;
-        st.src.task = current_group_leader();
-        st.src.user = User::current();
-        Ok(())
+        Ok(core::mem::replace(&mut st.src, new))
     }
 
     /// Takes a use of pages `first..=last` (indexes into this range), pinning and charging the
@@ -334,8 +381,9 @@ impl Pages {
     /// Drops a use of pages `first..=last`; pages left without a use are unpinned and
     /// uncharged.
     pub(crate) fn put(&self, first: usize, last: usize) {
-        if first > last || last >= self.npages {
-            pr_warn!("iommufd_rs: bad page range {first}..={last}\n");
+        // A broken invariant: `WARN_ON`, so that the kernel-log check sees it.
+        if kernel::warn_on!(first > last || last >= self.npages) {
+            pr_err!("iommufd_rs: bad page range {first}..={last}\n");
             return;
         }
         if self.is_dmabuf() {
@@ -348,13 +396,17 @@ impl Pages {
     fn put_locked(&self, st: &mut PagesState, first: usize, last: usize) {
         let mut unpinned = 0usize;
         for i in first..=last {
-            let Some(chunk) = st.chunks.get_mut(&(i / CHUNK)) else {
-                pr_warn!("iommufd_rs: put of an unused page {i}\n");
+            let chunk = st.chunks.get_mut(&(i / CHUNK));
+            if kernel::warn_on!(chunk.as_ref().is_none_or(|c| c.uses[i % CHUNK] == 0)) {
+                pr_err!("iommufd_rs: put of an unused page {i}\n");
+                continue;
+            }
+            let Some(chunk) = chunk else {
                 continue;
             };
             let slot = i % CHUNK;
             match chunk.uses[slot] {
-                0 => pr_warn!("iommufd_rs: put of an unused page {i}\n"),
+                0 => {}
                 1 => {
                     chunk.uses[slot] = 0;
                     if let Some(page) = chunk.pages[slot].take() {
@@ -581,8 +633,8 @@ impl Pages {
 
 impl Drop for PagesState {
     fn drop(&mut self) {
-        if self.npinned != 0 {
-            pr_warn!("iommufd_rs: {} pages still pinned at free\n", self.npinned);
+        if kernel::warn_on!(self.npinned != 0) {
+            pr_err!("iommufd_rs: {} pages still pinned at free\n", self.npinned);
             let n = self.npinned;
             crate::stats::pinned_add(-(n as i64));
             // Unpin through the chunks' drop; uncharge what they held.

@@ -19,7 +19,9 @@
 #include <linux/export.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/hugetlb.h>
 #include <linux/iommufd.h>
+#include <linux/shmem_fs.h>
 
 /* drivers/vfio_api.rs */
 struct iommufd_ctx *iommufd_rs_ctx_from_private(void *private_data);
@@ -64,6 +66,8 @@ void iommufd_rs_publish_fops(unsigned int slot,
 void iommufd_rs_access_call_unmap(const struct iommufd_access_ops *ops,
 				  void *data, u64 iova, u64 length);
 unsigned int iommufd_rs_access_ops_flags(const struct iommufd_access_ops *ops);
+/* Called from Rust (drivers/pages.rs). */
+bool iommufd_rs_file_pinnable(struct file *file);
 
 /*
  * The file operations of the module's misc devices (/dev/iommu and
@@ -286,4 +290,14 @@ void iommufd_rs_access_call_unmap(const struct iommufd_access_ops *ops,
 unsigned int iommufd_rs_access_ops_flags(const struct iommufd_access_ops *ops)
 {
 	return (ops->needs_pin_pages ? 1 : 0) | (ops->unmap ? 2 : 0);
+}
+
+/*
+ * Whether memfd_pin_folios() can pin pages of @file: shmem (memfd, tmpfs) and
+ * hugetlbfs files. Both tests are inlines of the C headers (shmem_file() reads
+ * file->f_mapping, is_file_hugepages() the fops flags), hence done here.
+ */
+bool iommufd_rs_file_pinnable(struct file *file)
+{
+	return shmem_file(file) || is_file_hugepages(file);
 }

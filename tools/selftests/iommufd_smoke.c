@@ -29,6 +29,8 @@ TEST(device_node)
 	ASSERT_TRUE(S_ISCHR(st.st_mode));
 	/* A misc device: major 10. */
 	ASSERT_EQ(10, major(st.st_rdev));
+	/* Upstream's mode: read and write for owner and group (crw-rw----). */
+	EXPECT_EQ(0660, st.st_mode & 07777);
 }
 
 TEST(open_close)
