@@ -302,12 +302,14 @@ impl IDevice {
     /// If another device of the group is attached, this one joins it: `pt_id` must be that HWPT,
     /// or its IOAS if the HWPT is automatic (`EINVAL` otherwise).
     pub(crate) fn attach(&self, ictx: &IommufdCtx, pt_id: u32) -> Result<u32> {
+        // As upstream, the id is looked up first (`ENOENT`), then an attached device is
+        // `EBUSY`.
+        let pt = ictx.objects.get_any(pt_id)?;
         let mut gs = self.igroup.state.lock();
         if gs.has(self.key()) {
             return Err(EBUSY);
         }
         gs.devices.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        let pt = ictx.objects.get_any(pt_id)?;
         let target_ioas = pt_ioas(&pt)?;
         let has_pasids = !self.state.lock().pasids.is_empty();
         if let Some(cur) = &gs.attach {
