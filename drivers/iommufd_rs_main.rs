@@ -73,6 +73,10 @@ module! {
             default: false,
             description: "Run the mock IOMMU self-test at load time",
         },
+        fail_init_step: u32 {
+            default: 0,
+            description: "Test only (CONFIG_IOMMUFD_TEST): make module init fail after step N",
+        },
         allow_unsafe_interrupts: bool {
             default: false,
             description: "Allow IOMMUFD to bind to devices even if the platform cannot isolate \
@@ -89,6 +93,15 @@ kernel::sync::global_lock! {
 /// Whether devices whose MSIs the platform cannot isolate may be bound (module parameter).
 pub(crate) fn allow_unsafe_interrupts() -> bool {
     module_parameters::allow_unsafe_interrupts.value()
+}
+
+/// Fails module init after step `step` when the test-only parameter `fail_init_step` says so.
+fn init_step_done(step: u32) -> Result {
+    if cfg!(CONFIG_IOMMUFD_TEST) && module_parameters::fail_init_step.value() == step {
+        pr_info!("fail_init_step={step}: failing module init\n");
+        return Err(ECANCELED);
+    }
+    Ok(())
 }
 
 /// `include/linux/miscdevice.h`: the minor of `/dev/vfio/vfio`.
@@ -161,25 +174,43 @@ impl kernel::InPlaceModule for IommufdModule {
                 // SAFETY: Called once, before anything uses `MOCK`.
                 unsafe { MOCK.init() };
                 *MOCK.lock() = Some(mock.clone());
+                init_step_done(1)?;
                 mock
             },
             _debugfs: kernel::debugfs::Dir::new(c"iommufd_rs"),
-            _stats <- _debugfs.read_only_file(c"stats", stats::Stats),
-            _dev <- MiscDeviceRegistration::register(options),
-            _vfio_dev: if cfg!(CONFIG_IOMMUFD_VFIO_CONTAINER) {
-                let node = MiscDeviceNode {
-                    minor: VFIO_MINOR,
-                    nodename: c"vfio/vfio",
-                    mode: 0o666,
-                };
-                Some(KBox::pin_init(
-                    MiscDeviceRegistration::register_node(MiscDeviceOptions { name: c"vfio" }, node),
-                    GFP_KERNEL,
-                )?)
-            } else {
-                None
+            _stats <- {
+                init_step_done(2)?;
+                _debugfs.read_only_file(c"stats", stats::Stats)
             },
-            _published: PublishedFops::new([Some(&_dev), _vfio_dev.as_deref()]),
+            _dev <- {
+                init_step_done(3)?;
+                MiscDeviceRegistration::register(options)
+            },
+            _vfio_dev: {
+                init_step_done(4)?;
+                if cfg!(CONFIG_IOMMUFD_VFIO_CONTAINER) {
+                    let node = MiscDeviceNode {
+                        minor: VFIO_MINOR,
+                        nodename: c"vfio/vfio",
+                        mode: 0o666,
+                    };
+                    Some(KBox::pin_init(
+                        MiscDeviceRegistration::register_node(
+                            MiscDeviceOptions { name: c"vfio" },
+                            node,
+                        ),
+                        GFP_KERNEL,
+                    )?)
+                } else {
+                    None
+                }
+            },
+            _published: {
+                init_step_done(5)?;
+                let published = PublishedFops::new([Some(&_dev), _vfio_dev.as_deref()]);
+                init_step_done(6)?;
+                published
+            },
         })
     }
 }
