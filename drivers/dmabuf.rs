@@ -79,8 +79,10 @@ mod test_exporter {
     /// at most 512 pages, else `EINVAL`) and returns a new file descriptor for it, opened with
     /// `open_flags`.
     pub(crate) fn test_get(length: u32, open_flags: u32) -> Result<isize> {
-        // CAST: `usize` is at least 32 bits wide, so the rounding cannot overflow.
-        let len = (length as usize).next_multiple_of(PAGE_SIZE);
+        let len = usize::try_from(length)
+            .ok()
+            .and_then(|l| l.checked_next_multiple_of(PAGE_SIZE))
+            .ok_or(EINVAL)?;
         if len == 0 || len > PAGE_SIZE * TEST_MAX_PAGES {
             return Err(EINVAL);
         }
@@ -239,7 +241,11 @@ impl DmaBufImport {
             let off = base
                 .checked_add(i.checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?)
                 .ok_or(EOVERFLOW)?;
-            f(i, self.paddr + off as u64)?;
+            let phys = u64::try_from(off)
+                .ok()
+                .and_then(|off| self.paddr.checked_add(off))
+                .ok_or(EOVERFLOW)?;
+            f(i, phys)?;
         }
         Ok(())
     }

@@ -569,8 +569,12 @@ impl MockIommu {
                 if i >= nbits || byte & (1 << bit) == 0 {
                     continue;
                 }
-                // As in C, a bit over an unmapped page still counts.
-                mock.set_dirty(iova + i * page_size);
+                // As in C, a bit over an unmapped page still counts, and so does a bit past the
+                // top of the address space (user space chooses `iova`; C's sum wraps, here
+                // nothing is marked).
+                if let Some(at) = i.checked_mul(page_size).and_then(|o| iova.checked_add(o)) {
+                    mock.set_dirty(at);
+                }
                 count += 1;
             }
         }
