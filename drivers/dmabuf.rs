@@ -10,28 +10,21 @@
 //! still works; access objects cannot use dma-buf areas at all.
 //!
 //! The only exporter whose physical ranges this module knows is its own selftest exporter
-//! ([`TestDmaBuf`], `IOMMU_TEST_OP_DMABUF_GET` and `IOMMU_TEST_OP_DMABUF_REVOKE`); any other
-//! dma-buf is `EOPNOTSUPP`.
+//! (`TestDmaBuf`, `IOMMU_TEST_OP_DMABUF_GET` and `IOMMU_TEST_OP_DMABUF_REVOKE`, built only with
+//! `CONFIG_IOMMUFD_TEST`); any other dma-buf is `EOPNOTSUPP`.
 
 use kernel::{
     device::Device,
     dma_buf::{
         DmaBuf,
         DynamicAttachment,
-        Exporter,
-        Importer,
-        PhysVec,
-        ResvGuard, //
+        Importer, //
     },
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     sync::{
         aref::ARef,
-        atomic::{
-            Atomic,
-            Relaxed, //
-        },
         Arc,
         ArcBorrow,
         Mutex, //
@@ -40,62 +33,99 @@ use kernel::{
 
 use crate::io_pagetable::IoptDomain;
 
-/// Largest buffer the selftest exporter makes, in pages.
-const TEST_MAX_PAGES: usize = 512;
+/// The selftest exporter (`IOMMU_TEST_OP_DMABUF_GET` / `_REVOKE`), only with `CONFIG_IOMMUFD_TEST`.
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod test_exporter {
+    use kernel::{
+        dma_buf::{
+            DmaBuf,
+            Exporter,
+            PhysVec,
+            ResvGuard, //
+        },
+        page::PAGE_SIZE,
+        prelude::*,
+        sync::atomic::{
+            Atomic,
+            Relaxed, //
+        }, //
+    };
 
-/// A buffer of the selftest exporter: zeroed kernel memory.
-#[pin_data]
-pub(crate) struct TestDmaBuf {
-    memory: KVec<u8>,
-    /// Set by `IOMMU_TEST_OP_DMABUF_REVOKE`; changed and read under the reservation lock.
-    revoked: Atomic<bool>,
-}
+    /// Largest buffer the selftest exporter makes, in pages.
+    const TEST_MAX_PAGES: usize = 512;
 
-#[vtable]
-impl Exporter for TestDmaBuf {}
+    /// A buffer of the selftest exporter: zeroed kernel memory.
+    #[pin_data]
+    pub(crate) struct TestDmaBuf {
+        memory: KVec<u8>,
+        /// Set by `IOMMU_TEST_OP_DMABUF_REVOKE`; changed and read under the reservation lock.
+        revoked: Atomic<bool>,
+    }
 
-impl TestDmaBuf {
-    /// The physical range of the buffer; `ENODEV` while it is revoked.
-    fn phys(&self, _resv: &ResvGuard<'_>) -> Result<PhysVec> {
-        if self.revoked.load(Relaxed) {
-            return Err(ENODEV);
+    #[vtable]
+    impl Exporter for TestDmaBuf {}
+
+    impl TestDmaBuf {
+        /// The physical range of the buffer; `ENODEV` while it is revoked.
+        fn phys(&self, _resv: &ResvGuard<'_>) -> Result<PhysVec> {
+            if self.revoked.load(Relaxed) {
+                return Err(ENODEV);
+            }
+            Ok(PhysVec::of_kvec(&self.memory))
         }
-        Ok(PhysVec::of_kvec(&self.memory))
+    }
+
+    /// `IOMMU_TEST_OP_DMABUF_GET`: exports a zeroed buffer of `length` bytes (rounded up to pages,
+    /// at most 512 pages, else `EINVAL`) and returns a new file descriptor for it, opened with
+    /// `open_flags`.
+    pub(crate) fn test_get(length: u32, open_flags: u32) -> Result<isize> {
+        let len = usize::try_from(length)
+            .ok()
+            .and_then(|l| l.checked_next_multiple_of(PAGE_SIZE))
+            .ok_or(EINVAL)?;
+        if len == 0 || len > PAGE_SIZE * TEST_MAX_PAGES {
+            return Err(EINVAL);
+        }
+        let memory = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        let buf = DmaBuf::export(
+            try_pin_init!(TestDmaBuf {
+                memory,
+                revoked: Atomic::new(false),
+            }),
+            len,
+            open_flags,
+        )?;
+        let fd = DmaBuf::install_fd(buf, open_flags)?;
+        isize::try_from(fd).map_err(|_| EINVAL)
+    }
+
+    /// `IOMMU_TEST_OP_DMABUF_REVOKE`: revokes (or un-revokes) a buffer of the selftest exporter
+    /// and tells its importers. `EOPNOTSUPP` for other dma-bufs.
+    pub(crate) fn test_revoke(fd: i32, revoked: bool) -> Result {
+        let buf = DmaBuf::get(fd)?;
+        let test = buf.exporter_data::<TestDmaBuf>().ok_or(EOPNOTSUPP)?;
+        let resv = buf.lock_resv();
+        test.revoked.store(revoked, Relaxed);
+        resv.invalidate_mappings();
+        Ok(())
+    }
+
+    /// Asks the exporter of `buf` for its physical range.
+    pub(super) fn phys_lookup(buf: &DmaBuf, resv: &ResvGuard<'_>) -> Result<PhysVec> {
+        match buf.exporter_data::<TestDmaBuf>() {
+            Some(test) => test.phys(resv),
+            None => Err(EOPNOTSUPP),
+        }
     }
 }
 
-/// `IOMMU_TEST_OP_DMABUF_GET`: exports a zeroed buffer of `length` bytes (rounded up to pages,
-/// at most 512 pages, else `EINVAL`) and returns a new file descriptor for it, opened with
-/// `open_flags`.
-pub(crate) fn test_get(length: u32, open_flags: u32) -> Result<isize> {
-    // CAST: `usize` is at least 32 bits wide, so the rounding cannot overflow.
-    let len = (length as usize).next_multiple_of(PAGE_SIZE);
-    if len == 0 || len > PAGE_SIZE * TEST_MAX_PAGES {
-        return Err(EINVAL);
-    }
-    let memory = KVec::from_elem(0u8, len, GFP_KERNEL)?;
-    let buf = DmaBuf::export(
-        try_pin_init!(TestDmaBuf {
-            memory,
-            revoked: Atomic::new(false),
-        }),
-        len,
-        open_flags,
-    )?;
-    let fd = DmaBuf::install_fd(buf, open_flags)?;
-    isize::try_from(fd).map_err(|_| EINVAL)
-}
-
-/// `IOMMU_TEST_OP_DMABUF_REVOKE`: revokes (or un-revokes) a buffer of the selftest exporter
-/// and tells its importers. `EOPNOTSUPP` for other dma-bufs.
-pub(crate) fn test_revoke(fd: i32, revoked: bool) -> Result {
-    let buf = DmaBuf::get(fd)?;
-    let test = buf.exporter_data::<TestDmaBuf>().ok_or(EOPNOTSUPP)?;
-    let resv = buf.lock_resv();
-    test.revoked.store(revoked, Relaxed);
-    resv.invalidate_mappings();
-    Ok(())
-}
+#[cfg(CONFIG_IOMMUFD_TEST)]
+use test_exporter::phys_lookup;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+pub(crate) use test_exporter::{
+    test_get,
+    test_revoke, //
+};
 
 /// A dma-buf, as `IOMMU_IOAS_MAP_FILE` holds it before importing it.
 pub(crate) type DmaBufRef = ARef<DmaBuf>;
@@ -105,12 +135,13 @@ pub(crate) fn get(fd: i32) -> Option<DmaBufRef> {
     DmaBuf::get(fd).ok()
 }
 
-/// Asks the exporter of `buf` for its physical range.
-fn phys_lookup(buf: &DmaBuf, resv: &ResvGuard<'_>) -> Result<PhysVec> {
-    match buf.exporter_data::<TestDmaBuf>() {
-        Some(test) => test.phys(resv),
-        None => Err(EOPNOTSUPP),
-    }
+/// Asks the exporter of `buf` for its physical range: no exporter is known without the selftest.
+#[cfg(not(CONFIG_IOMMUFD_TEST))]
+fn phys_lookup(
+    _buf: &DmaBuf,
+    _resv: &kernel::dma_buf::ResvGuard<'_>,
+) -> Result<kernel::dma_buf::PhysVec> {
+    Err(EOPNOTSUPP)
 }
 
 /// One mapping of an area of an imported buffer in one domain.
@@ -210,7 +241,11 @@ impl DmaBufImport {
             let off = base
                 .checked_add(i.checked_mul(PAGE_SIZE).ok_or(EOVERFLOW)?)
                 .ok_or(EOVERFLOW)?;
-            f(i, self.paddr + off as u64)?;
+            let phys = u64::try_from(off)
+                .ok()
+                .and_then(|off| self.paddr.checked_add(off))
+                .ok_or(EOVERFLOW)?;
+            f(i, phys)?;
         }
         Ok(())
     }

@@ -14,11 +14,13 @@ use kernel::{
 use crate::io_pagetable::IoptDomain;
 
 /// `IOMMU_TEST_OP_DMABUF_GET`: there is no dma-buf support.
+#[cfg(CONFIG_IOMMUFD_TEST)]
 pub(crate) fn test_get(_length: u32, _open_flags: u32) -> Result<isize> {
     Err(EOPNOTSUPP)
 }
 
 /// `IOMMU_TEST_OP_DMABUF_REVOKE`: there is no dma-buf support.
+#[cfg(CONFIG_IOMMUFD_TEST)]
 pub(crate) fn test_revoke(_fd: i32, _revoked: bool) -> Result {
     Err(EOPNOTSUPP)
 }

@@ -2,8 +2,9 @@
 
 //! The ioctl table of `/dev/iommu` and its dispatch.
 //!
-//! The iommufd commands are `_IO(';', nr)` with `nr` from 0x80 to 0x95. A
-//! command is handled like upstream's `iommufd_fops_ioctl()`:
+//! The iommufd commands are `_IO(';', nr)` with `nr` from 0x80 to 0x95, and
+//! `IOMMU_TEST_CMD` (0xa0) with `CONFIG_IOMMUFD_TEST`. A command is handled
+//! like upstream's `iommufd_fops_ioctl()`:
 //!
 //! 1. An `nr` outside the table goes to the VFIO compatibility ioctls, which
 //!    do not exist yet, so it fails with `ENOTTY`.
@@ -34,7 +35,6 @@ use crate::{
     hwpt,
     ioas,
     object,
-    selftest,
     uapi::{
         IOMMUFD_CMD_BASE,
         IOMMUFD_CMD_LAST,
@@ -142,8 +142,11 @@ fn vfio_ioctl(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isize> {
 /// Handles the ioctl `cmd` with argument `arg` on the file of `ictx`.
 pub(crate) fn dispatch(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) -> Result<isize> {
     let cmd_nr = _IOC_NR(cmd);
-    if cmd_nr == selftest::IOMMU_TEST_CMD_NR {
-        return run(ictx, cmd, arg, selftest::test_ioctl);
+    // Only with `CONFIG_IOMMUFD_TEST`, as upstream: otherwise its number is outside the table and
+    // goes to the VFIO compat ioctls, which do not know it either (`ENOTTY`).
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    if cmd_nr == crate::selftest::IOMMU_TEST_CMD_NR {
+        return run(ictx, cmd, arg, crate::selftest::test_ioctl);
     }
     if !(IOMMUFD_CMD_BASE..=IOMMUFD_CMD_LAST).contains(&cmd_nr) {
         return vfio_ioctl(&ictx, cmd, arg);

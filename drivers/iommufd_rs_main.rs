@@ -34,7 +34,13 @@ use kernel::{
     }, //
 };
 
+// Without `CONFIG_IOMMUFD_TEST` the selftest, the only user of a few items of these modules, is
+// not built: `Access::new`, `IDevice::pasid_domain`, `ObjectKind::Selftest` (no `StDev` exists),
+// `Object::as_selftest`, `ObjectTable::remove`, `Ucmd::set_result`. They are not dead code in
+// the other builds.
+#[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod access;
+#[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod device;
 mod dirty;
 #[cfg(CONFIG_DMA_SHARED_BUFFER)]
@@ -47,13 +53,23 @@ mod hwpt;
 mod io_pagetable;
 mod ioas;
 mod ioctl;
+#[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock_iommu;
+#[cfg(not(CONFIG_IOMMUFD_TEST))]
+#[path = "mock_iommu/none.rs"]
+mod mock_iommu;
+#[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod object;
 mod pages;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod selftest;
+#[cfg(not(CONFIG_IOMMUFD_TEST))]
+#[path = "selftest/none.rs"]
 mod selftest;
 mod stats;
 mod sw_msi;
 mod uapi;
+#[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod ucmd;
 mod vfio_api;
 mod vfio_compat;
@@ -73,6 +89,10 @@ module! {
             default: false,
             description: "Run the mock IOMMU self-test at load time",
         },
+        fail_init_step: u32 {
+            default: 0,
+            description: "Test only (CONFIG_IOMMUFD_TEST): make module init fail after step N",
+        },
         allow_unsafe_interrupts: bool {
             default: false,
             description: "Allow IOMMUFD to bind to devices even if the platform cannot isolate \
@@ -81,14 +101,25 @@ module! {
     },
 }
 
+#[cfg(CONFIG_IOMMUFD_TEST)]
 kernel::sync::global_lock! {
-    // SAFETY: Initialised in the module initialiser, before `/dev/iommu` exists.
+    // SAFETY: Initialised by `MockRegistration::new`, once per load, before `/dev/iommu` exists.
     unsafe(uninit) static MOCK: Mutex<Option<mock_iommu::MockIommu>> = None;
 }
 
 /// Whether devices whose MSIs the platform cannot isolate may be bound (module parameter).
 pub(crate) fn allow_unsafe_interrupts() -> bool {
     module_parameters::allow_unsafe_interrupts.value()
+}
+
+/// Fails module init after step `step` when the test-only parameter `fail_init_step` says so
+/// (only with `CONFIG_IOMMUFD_TEST`; the `module_init_unwind` suite checks every step unwinds).
+fn init_step_done(step: u32) -> Result {
+    if cfg!(CONFIG_IOMMUFD_TEST) && module_parameters::fail_init_step.value() == step {
+        pr_info!("fail_init_step={step}: failing module init\n");
+        return Err(ECANCELED);
+    }
+    Ok(())
 }
 
 /// `include/linux/miscdevice.h`: the minor of `/dev/vfio/vfio`.
@@ -130,77 +161,121 @@ impl Drop for PublishedFops {
 }
 
 /// The mock IOMMU, while the module is loaded.
+#[cfg(CONFIG_IOMMUFD_TEST)]
 pub(crate) fn mock() -> Result<mock_iommu::MockIommu> {
     MOCK.lock().clone().ok_or(ENODEV)
 }
 
+/// The selftest mock IOMMU, registered and published in [`MOCK`] for as long as this lives.
+///
+/// [`MOCK`] holds the only long-lived handle, and dropping this takes it out again, so a module
+/// init that fails after registering the mock unregisters it as well.
+#[cfg(CONFIG_IOMMUFD_TEST)]
+struct MockRegistration;
+
+#[cfg(CONFIG_IOMMUFD_TEST)]
+impl MockRegistration {
+    fn new(module: &'static ThisModule) -> Result<Self> {
+        let mock = mock_iommu::MockIommu::register(module)?;
+        if module_parameters::mock_selfcheck.value() {
+            mock_iommu::selfcheck(&mock);
+        }
+        // SAFETY: Called once per module load (the module initialiser builds one
+        // `MockRegistration`), before anything uses `MOCK`.
+        unsafe { MOCK.init() };
+        *MOCK.lock() = Some(mock);
+        Ok(Self)
+    }
+}
+
+#[cfg(CONFIG_IOMMUFD_TEST)]
+impl Drop for MockRegistration {
+    fn drop(&mut self) {
+        // No file is open any more (each holds a module reference), so no mock device or domain
+        // exists and this unregisters the mock.
+        drop(MOCK.lock().take());
+    }
+}
+
 /// The module: owns the `/dev/iommu` registration for its whole lifetime.
-#[pin_data(PinnedDrop)]
+///
+/// Fields are dropped in declaration order, the reverse of the order the initialiser builds
+/// them in; an initialiser that fails part way drops what it built in the same order.
+#[pin_data]
 struct IommufdModule {
-    #[pin]
-    _dev: MiscDeviceRegistration<IommufdCtx>,
+    /// Dropped first: `iommufd_ctx_from_file()` stops accepting our files.
+    _published: PublishedFops,
     /// `/dev/vfio/vfio`, the VFIO container, served by the same file operations when the kernel
     /// has iommufd provide it (`CONFIG_IOMMUFD_VFIO_CONTAINER`), as upstream's iommufd does.
     _vfio_dev: Option<Pin<KBox<MiscDeviceRegistration<IommufdCtx>>>>,
-    /// Declared after the registrations, dropped before them.
-    _published: PublishedFops,
-    /// The selftest mock IOMMU (registers nothing without `CONFIG_IOMMUFD_TEST`).
-    _mock: mock_iommu::MockIommu,
+    #[pin]
+    _dev: MiscDeviceRegistration<IommufdCtx>,
     /// debugfs `iommufd_rs/stats`.
     #[pin]
     _stats: kernel::debugfs::File<stats::Stats>,
     _debugfs: kernel::debugfs::Dir,
+    /// The selftest mock IOMMU, only with `CONFIG_IOMMUFD_TEST` (as upstream's mock).
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    _mock: MockRegistration,
 }
 
 impl kernel::InPlaceModule for IommufdModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let options = MiscDeviceOptions { name: c"iommu" };
+        // Only the mock IOMMU registers with the module.
+        #[cfg(not(CONFIG_IOMMUFD_TEST))]
+        let _ = module;
 
         try_pin_init!(Self {
+            #[cfg(CONFIG_IOMMUFD_TEST)]
             _mock: {
-                let mock = mock_iommu::MockIommu::register(module)?;
-                if module_parameters::mock_selfcheck.value() {
-                    mock_iommu::selfcheck(&mock);
-                }
-                // SAFETY: Called once, before anything uses `MOCK`.
-                unsafe { MOCK.init() };
-                *MOCK.lock() = Some(mock.clone());
+                let mock = MockRegistration::new(module)?;
+                init_step_done(1)?;
                 mock
             },
             _debugfs: kernel::debugfs::Dir::new(c"iommufd_rs"),
-            _stats <- _debugfs.read_only_file(c"stats", stats::Stats),
-            // `/dev/iommu` with upstream's mode, 0660.
-            _dev <- MiscDeviceRegistration::register_node(
-                options,
-                MiscDeviceNode {
-                    minor: MISC_DYNAMIC_MINOR,
-                    nodename: c"iommu",
-                    mode: 0o660,
-                },
-            ),
-            _vfio_dev: if cfg!(CONFIG_IOMMUFD_VFIO_CONTAINER) {
-                let node = MiscDeviceNode {
-                    minor: VFIO_MINOR,
-                    nodename: c"vfio/vfio",
-                    mode: 0o666,
-                };
-                Some(KBox::pin_init(
-                    MiscDeviceRegistration::register_node(MiscDeviceOptions { name: c"vfio" }, node),
-                    GFP_KERNEL,
-                )?)
-            } else {
-                None
+            _stats <- {
+                init_step_done(2)?;
+                _debugfs.read_only_file(c"stats", stats::Stats)
             },
-            _published: PublishedFops::new([Some(&_dev), _vfio_dev.as_deref()]),
+            // `/dev/iommu` with upstream's mode, 0660.
+            _dev <- {
+                init_step_done(3)?;
+                MiscDeviceRegistration::register_node(
+                    options,
+                    MiscDeviceNode {
+                        minor: MISC_DYNAMIC_MINOR,
+                        nodename: c"iommu",
+                        mode: 0o660,
+                    },
+                )
+            },
+            _vfio_dev: {
+                init_step_done(4)?;
+                if cfg!(CONFIG_IOMMUFD_VFIO_CONTAINER) {
+                    let node = MiscDeviceNode {
+                        minor: VFIO_MINOR,
+                        nodename: c"vfio/vfio",
+                        mode: 0o666,
+                    };
+                    Some(KBox::pin_init(
+                        MiscDeviceRegistration::register_node(
+                            MiscDeviceOptions { name: c"vfio" },
+                            node,
+                        ),
+                        GFP_KERNEL,
+                    )?)
+                } else {
+                    None
+                }
+            },
+            _published: {
+                init_step_done(5)?;
+                let published = PublishedFops::new([Some(&_dev), _vfio_dev.as_deref()]);
+                init_step_done(6)?;
+                published
+            },
         })
-    }
-}
-
-#[pinned_drop]
-impl PinnedDrop for IommufdModule {
-    fn drop(self: Pin<&mut Self>) {
-        // No file is open any more (each holds a module reference).
-        drop(MOCK.lock().take());
     }
 }
 

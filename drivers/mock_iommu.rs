@@ -37,13 +37,9 @@
 //! IO page faults (`iopf`), `IOMMU_TEST_OP_TRIGGER_*`; domains do not keep
 //! a per-device attach state beyond what the selftests check.
 //!
-//! The mock needs `CONFIG_IOMMUFD_TEST` (the IOMMU core builds its
-//! private-bus registration only then). Without it `MockIommu::register`
-//! registers nothing and `MockDevice::create` fails with `ENODEV`.
-
-// Without `CONFIG_IOMMUFD_TEST` the mock registers nothing, so its
-// registration code is compiled out and some items are unused.
-#![cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(unused_imports, dead_code))]
+//! The mock is built only with `CONFIG_IOMMUFD_TEST`, as upstream's (the
+//! IOMMU core builds its private-bus registration only then); without it the
+//! module has no mock (`mock_iommu/none.rs`).
 
 use core::mem::size_of;
 use kernel::{
@@ -508,13 +504,11 @@ impl DomainOps for MockDomain {
 /// The registered mock IOMMU (a handle; see the module documentation).
 #[derive(Clone)]
 pub(crate) struct MockIommu {
-    #[cfg(CONFIG_IOMMUFD_TEST)]
     iommu: Arc<IommuDevice<MockDriver>>,
 }
 
 impl MockIommu {
     /// Registers the mock IOMMU and its private bus.
-    #[cfg(CONFIG_IOMMUFD_TEST)]
     pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
         let iommu = IommuDevice::register_private_bus(
             module,
@@ -525,20 +519,8 @@ impl MockIommu {
         Ok(Self { iommu })
     }
 
-    /// Without `CONFIG_IOMMUFD_TEST` there is no mock: nothing is registered.
-    #[cfg(not(CONFIG_IOMMUFD_TEST))]
-    pub(crate) fn register(_module: &'static ThisModule) -> Result<Self> {
-        Ok(Self {})
-    }
-
-    #[cfg(CONFIG_IOMMUFD_TEST)]
     fn mock_domain<'a>(&self, domain: &'a Domain) -> Option<&'a MockDomain> {
         self.iommu.driver_domain(domain).map(|d| d.inner())
-    }
-
-    #[cfg(not(CONFIG_IOMMUFD_TEST))]
-    fn mock_domain<'a>(&self, _domain: &'a Domain) -> Option<&'a MockDomain> {
-        None
     }
 
     /// Returns whether `domain` is a paging domain of the mock.
@@ -587,8 +569,12 @@ impl MockIommu {
                 if i >= nbits || byte & (1 << bit) == 0 {
                     continue;
                 }
-                // As in C, a bit over an unmapped page still counts.
-                mock.set_dirty(iova + i * page_size);
+                // As in C, a bit over an unmapped page still counts, and so does a bit past the
+                // top of the address space (user space chooses `iova`; C's sum wraps, here
+                // nothing is marked).
+                if let Some(at) = i.checked_mul(page_size).and_then(|o| iova.checked_add(o)) {
+                    mock.set_dirty(at);
+                }
                 count += 1;
             }
         }
@@ -610,15 +596,11 @@ impl MockIommu {
 
 /// A mock device on the mock IOMMU's bus; dropping it removes the device.
 pub(crate) struct MockDevice {
-    #[cfg(CONFIG_IOMMUFD_TEST)]
     dev: BusDeviceOwner<MockDriver>,
-    #[cfg(not(CONFIG_IOMMUFD_TEST))]
-    never: core::convert::Infallible,
 }
 
 impl MockDevice {
     /// Adds a mock device with `MOCK_FLAGS_DEVICE_*` `flags`.
-    #[cfg(CONFIG_IOMMUFD_TEST)]
     pub(crate) fn create(iommu: &MockIommu, flags: u32) -> Result<Self> {
         if flags & !(MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_PASID) != 0 {
             return Err(EINVAL);
@@ -637,21 +619,8 @@ impl MockDevice {
         Ok(Self { dev })
     }
 
-    /// Without `CONFIG_IOMMUFD_TEST` there are no mock devices.
-    #[cfg(not(CONFIG_IOMMUFD_TEST))]
-    pub(crate) fn create(_iommu: &MockIommu, _flags: u32) -> Result<Self> {
-        Err(ENODEV)
-    }
-
     fn bus_device(&self) -> &BusDevice<MockDriver> {
-        #[cfg(CONFIG_IOMMUFD_TEST)]
-        {
-            &self.dev
-        }
-        #[cfg(not(CONFIG_IOMMUFD_TEST))]
-        {
-            match self.never {}
-        }
+        &self.dev
     }
 
     /// Returns the generic device (for binding it to iommufd).

@@ -578,13 +578,17 @@ fn check_map(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     }
     let mut off = 0u64;
     while off < a.length {
-        let uptr = (a.uptr + off) as usize;
+        // `uptr + length` does not overflow (checked above) and `off < length`.
+        let uptr = usize::try_from(a.uptr + off).map_err(|_| EINVAL)?;
         let info = user_page_info(uptr & !(PAGE_SIZE - 1))?;
         let expect = ((info.pfn as u64) << PAGE_SHIFT) + (uptr % PAGE_SIZE) as u64;
-        let got = hwpt.domain.iova_to_phys(a.iova + off);
-        if got != expect {
+        // Nothing is mapped past the top of the IOVA space (C's sum wraps to an IOVA that is
+        // not mapped either, since mock domains end far below).
+        let iova = a.iova.checked_add(off).ok_or(EINVAL)?;
+        if hwpt.domain.iova_to_phys(iova) != expect {
             return Err(EINVAL);
         }
+        // `length` is a multiple of `ps`, so this stays at most `length`.
         off += ps;
     }
     Ok(())

@@ -130,6 +130,11 @@ fn copy_out(arg: usize, bytes: &[u8]) -> Result {
         .write_slice(bytes)
 }
 
+/// Copies `bytes` to the user address `arg + offset` (`EFAULT` if that is past the top).
+fn copy_out_at(arg: usize, offset: usize, bytes: &[u8]) -> Result {
+    copy_out(arg.checked_add(offset).ok_or(EFAULT)?, bytes)
+}
+
 /// The compat IOAS, or `ENODEV` if none is set (or it was destroyed).
 pub(crate) fn compat_ioas(ictx: &IommufdCtx) -> Result<ObjectRef> {
     let id = ictx.vfio_ioas.load(Relaxed);
@@ -218,6 +223,12 @@ fn map_dma(ictx: &IommufdCtx, arg: usize) -> Result {
     let ioas = ioas_of(&obj)?;
     let length = usize::try_from(map.size).map_err(|_| EOVERFLOW)?;
     let uptr = usize::try_from(map.vaddr).map_err(|_| EOVERFLOW)?;
+    // Upstream's order: `vaddr + size` wrapping is `EOVERFLOW`, then a size within a page of the
+    // top of the address space (too large for the page count) is `EINVAL`.
+    uptr.checked_add(length).ok_or(EOVERFLOW)?;
+    if length > usize::MAX - PAGE_SIZE {
+        return Err(EINVAL);
+    }
     let pages = Pages::new_user(uptr, length, prot & PROT_WRITE != 0, ictx.account_mm())?;
     ioas.map_all(pages, map.size, Some(map.iova), prot)?;
     Ok(())
@@ -298,13 +309,15 @@ fn get_info(ictx: &IommufdCtx, arg: usize) -> Result {
             value: u32::MAX,
             reserved: 0,
         };
-        copy_out(arg + dma_at, cap.as_bytes().get(..12).ok_or(EINVAL)?)?;
+        copy_out_at(arg, dma_at, cap.as_bytes().get(..12).ok_or(EINVAL)?)?;
     }
     total += dma_size;
 
     // Capability 2: the IOVA ranges outside reserved regions.
     let iova_at = total;
     let holes = ioas.iopt.unreserved_ranges()?;
+    // The capability header and one 16-byte range per hole; `n` is bounded by the number of
+    // holes in the IOAS, so none of the sizes below can overflow.
     let mut n = 0usize;
     for &(start, end) in holes.iter() {
         let room = argsz.saturating_sub(iova_at);
@@ -312,7 +325,7 @@ fn get_info(ictx: &IommufdCtx, arg: usize) -> Result {
             let mut b = [0u8; 16];
             b[..8].copy_from_slice(&start.to_ne_bytes());
             b[8..].copy_from_slice(&end.to_ne_bytes());
-            copy_out(arg + iova_at + 16 + 16 * n, &b)?;
+            copy_out_at(arg, iova_at + 16 + 16 * n, &b)?;
         }
         n += 1;
     }
@@ -322,21 +335,22 @@ fn get_info(ictx: &IommufdCtx, arg: usize) -> Result {
             id: VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
             version: 1,
             next: 0,
-            value: n as u32,
+            value: u32::try_from(n).map_err(|_| EOVERFLOW)?,
             reserved: 0,
         };
-        copy_out(arg + iova_at, cap.as_bytes())?;
+        copy_out_at(arg, iova_at, cap.as_bytes())?;
     }
     // Chain: the first capability points at the second.
     if argsz >= iova_at {
-        copy_out(arg + dma_at + 4, &(iova_at as u32).to_ne_bytes())?;
+        let next = u32::try_from(iova_at).map_err(|_| EOVERFLOW)?;
+        copy_out_at(arg, dma_at + 4, &next.to_ne_bytes())?;
     }
     total += iova_size;
 
     if argsz >= total {
         info.cap_offset = size_of::<Type1Info>() as u32;
     }
-    info.argsz = total as u32;
+    info.argsz = u32::try_from(total).map_err(|_| EOVERFLOW)?;
     info.flags |= VFIO_IOMMU_INFO_CAPS;
     copy_out(arg, info.as_bytes().get(..outsz).ok_or(EINVAL)?)
 }

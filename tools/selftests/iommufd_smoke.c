@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -20,6 +22,8 @@
 #include "kselftest_harness.h"
 
 #define UNDEFINED_IOCTL _IO(IOMMUFD_TYPE, 0x7f)
+/* The selftest command of iommufd_test.h: only with CONFIG_IOMMUFD_TEST. */
+#define TEST_CMD _IO(IOMMUFD_TYPE, IOMMUFD_CMD_BASE + 32)
 
 TEST(device_node)
 {
@@ -53,6 +57,37 @@ TEST(undefined_ioctl_is_enotty)
 	errno = 0;
 	EXPECT_EQ(-1, ioctl(fd, _IO('x', 0x01), NULL));
 	EXPECT_EQ(ENOTTY, errno);
+	close(fd);
+}
+
+/*
+ * IOMMU_TEST_CMD (struct iommu_test_cmd: size, op, then 64 bytes) exists only
+ * in kernels with CONFIG_IOMMUFD_TEST. With a valid size and an operation
+ * nobody defines, the command is answered (EOPNOTSUPP) when it exists and
+ * ENOTTY when it does not. The runner sets IOMMUFD_NO_TEST_CMD=1 for kernels
+ * without it.
+ */
+TEST(test_cmd_only_with_iommufd_test)
+{
+	const char *no_test = getenv("IOMMUFD_NO_TEST_CMD");
+	struct {
+		__u32 size;
+		__u32 op;
+		__u8 rest[64];
+	} cmd;
+	int fd = open("/dev/iommu", O_RDWR);
+
+	ASSERT_LE(0, fd);
+	memset(&cmd, 0, sizeof(cmd));
+	cmd.size = sizeof(cmd);
+	cmd.op = 0;
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(fd, TEST_CMD, &cmd));
+	if (no_test && !strcmp(no_test, "1")) {
+		EXPECT_EQ(ENOTTY, errno);
+	} else {
+		EXPECT_NE(ENOTTY, errno);
+	}
 	close(fd);
 }
 
