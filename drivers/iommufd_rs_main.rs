@@ -47,6 +47,7 @@ mod hwpt;
 mod io_pagetable;
 mod ioas;
 mod ioctl;
+mod layout;
 mod mock_iommu;
 mod object;
 mod pages;
