@@ -225,6 +225,12 @@ impl IDevice {
         &self.dev
     }
 
+    /// Whether the device's IOMMU can enforce cache coherency, so every domain it attaches to
+    /// must.
+    pub(crate) fn enforces_cache_coherency(&self) -> bool {
+        self.enforce_cc
+    }
+
     /// Whether the device's IOMMU can track dirty pages.
     pub(crate) fn dirty_tracking_capable(&self) -> bool {
         device_capable(&self.dev, Capability::DirtyTracking)
