@@ -18,6 +18,7 @@ use kernel::{
     dma_buf::{
         DmaBuf,
         DynamicAttachment,
+        ExportOps,
         Exporter,
         Importer,
         PhysVec,
@@ -52,7 +53,9 @@ pub(crate) struct TestDmaBuf {
 }
 
 #[vtable]
-impl Exporter for TestDmaBuf {}
+impl Exporter for TestDmaBuf {
+    const OPS: &'static ExportOps<Self> = kernel::dma_buf_export_ops!(TestDmaBuf);
+}
 
 impl TestDmaBuf {
     /// The physical range of the buffer; `ENODEV` while it is revoked.
