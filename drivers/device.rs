@@ -225,6 +225,12 @@ impl IDevice {
         &self.dev
     }
 
+    /// Whether the device's IOMMU can enforce cache coherency, so every domain it attaches to
+    /// must.
+    pub(crate) fn enforces_cache_coherency(&self) -> bool {
+        self.enforce_cc
+    }
+
     /// Whether the device's IOMMU can track dirty pages.
     pub(crate) fn dirty_tracking_capable(&self) -> bool {
         device_capable(&self.dev, Capability::DirtyTracking)
@@ -269,12 +275,14 @@ impl IDevice {
         if let Some(r) = found {
             return r;
         }
-        // A new automatic HWPT.
-        let new = ictx.objects.reserve()?;
+        // A new automatic HWPT. Its object is made before the group moves there, so that
+        // nothing can fail after `attach` (publishing at a reserved id does not allocate): a
+        // failed replace must leave the group where it was.
         let hwpt = hwpt::alloc_paging(ictx, self, pt, 0, None, true)?;
+        let new = ictx.objects.alloc(ObjectKind::HwptPaging(hwpt.clone()))?;
         attach(&hwpt)?;
         let id = new.id();
-        new.publish(ObjectKind::HwptPaging(hwpt))?;
+        new.finalize()?;
         ictx.objects.get(id, ObjectType::HwptPaging)
     }
 
@@ -415,6 +423,15 @@ impl IDevice {
                 }
             }
         });
+        // Should the group have moved although the replace failed, it moves back.
+        if res.is_err() && cur_group.is_none() {
+            if let (Some(n), Some(old)) = (new_group.take(), cur.hwpt.as_hwpt_paging()) {
+                match n.replace(old.domain.clone()) {
+                    Ok(g) => cur_group = Some(g),
+                    Err((_, n)) => new_group = Some(n),
+                }
+            }
+        }
         match (res, new_group) {
             (Ok(hwpt), Some(group)) => {
                 let id = hwpt.id();
@@ -441,9 +458,9 @@ impl IDevice {
                     });
                     return res.and(Err(EINVAL));
                 }
-                // The group moved but the new HWPT could not be kept (a new automatic HWPT whose
-                // object could not be published): the group was detached with the dropped
-                // attachment, so its devices are detached now.
+                // The group moved, the new HWPT could not be kept and the group could not move
+                // back: it was detached with the dropped attachment, so its devices are
+                // detached now.
                 gs.unreserve(&old_ioas, usize::MAX);
                 gs.devices.clear();
                 drop(gs);

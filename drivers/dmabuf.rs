@@ -39,6 +39,7 @@ mod test_exporter {
     use kernel::{
         dma_buf::{
             DmaBuf,
+            ExportOps,
             Exporter,
             PhysVec,
             ResvGuard, //
@@ -63,7 +64,9 @@ mod test_exporter {
     }
 
     #[vtable]
-    impl Exporter for TestDmaBuf {}
+    impl Exporter for TestDmaBuf {
+        const OPS: &'static ExportOps<Self> = kernel::dma_buf_export_ops!(TestDmaBuf);
+    }
 
     impl TestDmaBuf {
         /// The physical range of the buffer; `ENODEV` while it is revoked.

@@ -92,7 +92,9 @@ pub(crate) struct HwptPaging {
     /// Allocated with `IOMMU_HWPT_ALLOC_PASID`: PASIDs may attach to it, and a device attached
     /// to it may have PASIDs attached elsewhere.
     pub(crate) pasid_compat: bool,
-    /// The domain enforces cache coherency (set once a device that can asks for it).
+    /// The domain enforces cache coherency: set when the HWPT is created for a device whose
+    /// IOMMU can enforce it, before anything is mapped, or by the first such device that
+    /// attaches to a HWPT created without it.
     enforce_cc: Atomic<bool>,
     /// The MSI doorbell pages mapped in the domain (the domain holds it too, as its
     /// `IOMMU_COOKIE_SW_MSI` owner).
@@ -120,11 +122,17 @@ impl HwptPaging {
 
     /// Makes `domain` mirror the IOAS `ioas`: adds it to the IOAS's page table (aperture,
     /// alignment, every area). On error the domain is freed.
+    ///
+    /// With `enforce_cc` (a device whose IOMMU can enforce cache coherency), coherency is
+    /// enforced first: some IOMMUs (VT-d second stage) set it per PTE, so it must be decided
+    /// before the first mapping. A driver that reports the capability but refuses a new
+    /// domain has a bug (a warning, as upstream); the HWPT is not made then (`EINVAL`).
     pub(crate) fn new(
         ioas: ObjectRef,
         domain: PagingDomain,
         auto_domain: bool,
         flags: u32,
+        enforce_cc: bool,
         msi_maps: &Arc<SwMsiMaps>,
     ) -> Result<Arc<HwptPaging>> {
         let msi = SwMsiDomain::new(msi_maps)?;
@@ -140,6 +148,9 @@ impl HwptPaging {
             },
             GFP_KERNEL_ACCOUNT,
         )?;
+        if enforce_cc && kernel::warn_on!(hwpt.enforce_cache_coherency().is_err()) {
+            return Err(EINVAL);
+        }
         let dom: Arc<dyn IoptDomain> = hwpt.domain.clone();
         // Until this succeeds, dropping `hwpt` must not remove anything: removal of an unknown
         // key is a no-op.
@@ -213,7 +224,14 @@ pub(crate) fn alloc_paging(
         return Err(EOPNOTSUPP);
     }
     let domain = PagingDomain::alloc_user(idev.device(), flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
-    HwptPaging::new(ioas, domain, auto_domain, flags, &ictx.sw_msi)
+    HwptPaging::new(
+        ioas,
+        domain,
+        auto_domain,
+        flags,
+        idev.enforces_cache_coherency(),
+        &ictx.sw_msi,
+    )
 }
 
 /// `IOMMU_HWPT_ALLOC`.

@@ -53,6 +53,7 @@ mod hwpt;
 mod io_pagetable;
 mod ioas;
 mod ioctl;
+mod layout;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock_iommu;
 #[cfg(not(CONFIG_IOMMUFD_TEST))]

@@ -56,6 +56,7 @@ use kernel::{
         driver::{
             BusDevice,
             BusDeviceOwner,
+            DeviceType,
             DirtyBitmap,
             DomainConfig,
             DomainOps,
@@ -156,6 +157,7 @@ impl Driver for MockDriver {
 
     const MAX_PASIDS: u32 = 1 << MOCK_PASID_WIDTH;
     const USER_PASID_TABLE: bool = true;
+    const DEVICE_TYPE: &'static DeviceType<Self> = kernel::iommu_device_type!(MockDriver);
 
     fn capable(dev: &BusDevice<Self>, cap: Capability) -> bool {
         match cap {

@@ -15,7 +15,8 @@ use kernel::{
     fs::{
         anon_file::{
             self,
-            AnonFileOps, //
+            AnonFileOps,
+            FileOps, //
         },
         file::FileDescriptorReservation,
         LocalFile, //
@@ -337,6 +338,7 @@ struct StAccessFile;
 #[vtable]
 impl AnonFileOps for StAccessFile {
     type Data = KBox<StAccess>;
+    const FOPS: &'static FileOps<Self> = kernel::anon_file_ops!(StAccessFile);
 }
 
 /// Calls `f` with the access behind the access fd `fd`; `EBADFD` for any other file.

@@ -4,6 +4,14 @@
 # vm.sh ARCH JOB LOG [KERNEL-ARGS...]: packs the initramfs for ARCH and boots
 # the patched kernel in QEMU with the emulated IOMMU and edu devices, runs
 # JOB (see tools/vm/init) and writes the serial console to LOG.
+# IOMMU= picks another x86_64 IOMMU for the edu devices:
+#   virtio  QEMU's virtio-iommu-pci instead of the emulated VT-d. It has no
+#           interrupt remapping, so both implementations are loaded with
+#           allow_unsafe_interrupts=1 (module options on the kernel command
+#           line, which modprobe applies).
+#   vtd-ss  the emulated VT-d with snoop control and without first-stage
+#           tables: paging domains are second-stage and enforce cache
+#           coherency per PTE.
 # Exit status: 0 when the guest reached the end of its job, 1 when it hung,
 # panicked or was killed by the time limit.
 set -euo pipefail
@@ -12,6 +20,11 @@ arch=$1 job=$2 logf=$3
 shift 3
 obj=$(objdir "$arch")
 VM_TIMEOUT=${VM_TIMEOUT:-3600}
+IOMMU=${IOMMU:-default}
+case $arch:$IOMMU in
+*:default | x86_64:virtio | x86_64:vtd-ss) ;;
+*) die "IOMMU=$IOMMU: not available on $arch (default; virtio or vtd-ss on x86_64)" ;;
+esac
 # Where the initramfs is packed and what goes in (scripts/dev.sh points these
 # at a checkout's own module and programs; the defaults are the cached build).
 VM_WORK=${VM_WORK:-$obj}
@@ -47,11 +60,23 @@ cmdline="panic=-1 oops=panic loglevel=1 log_buf_len=8M job=$job $*"
 case $arch in
 x86_64)
 	qemu=(qemu-system-x86_64 -M q35,kernel-irqchip=split -accel "$accel" -cpu max
-		-device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on,x-flts=on,aw-bits=48
 		-kernel "$obj/arch/x86/boot/bzImage")
 	# no_timer_check: under TCG on a loaded host the IO-APIC timer check can
 	# fail at boot ("timer doesn't work through Interrupt-remapped IO-APIC").
-	cmdline="console=ttyS0 intel_iommu=on,sm_on no_timer_check $cmdline"
+	case $IOMMU in
+	virtio)
+		qemu+=(-device virtio-iommu-pci)
+		cmdline="console=ttyS0 no_timer_check iommufd.allow_unsafe_interrupts=1 iommufd_rs.allow_unsafe_interrupts=1 $cmdline"
+		;;
+	vtd-ss)
+		qemu+=(-device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on,snoop-control=on,aw-bits=48)
+		cmdline="console=ttyS0 intel_iommu=on,sm_on no_timer_check $cmdline"
+		;;
+	*)
+		qemu+=(-device intel-iommu,intremap=on,caching-mode=on,x-scalable-mode=on,x-flts=on,aw-bits=48)
+		cmdline="console=ttyS0 intel_iommu=on,sm_on no_timer_check $cmdline"
+		;;
+	esac
 	;;
 arm64)
 	qemu=(qemu-system-aarch64 -M virt,iommu=smmuv3,gic-version=3 -accel tcg

@@ -141,7 +141,7 @@ impl DmaBuf {
         // `ExportVtable::release`, or below if the export fails.
         let buf = unsafe {
             bindings::dma_buf_export_simple(
-                &ExportVtable::<T>::OPS,
+                T::OPS.as_raw(),
                 size,
                 flags as i32,
                 ptr,
@@ -180,10 +180,8 @@ impl DmaBuf {
     pub fn exporter_data<T: Exporter>(&self) -> Option<&T> {
         // SAFETY: The buffer is valid; its ops pointer is set at export and never changes.
         let ops = unsafe { bindings::dma_buf_ops_of(self.as_raw()) };
-        // SAFETY: The ops of a buffer are a valid table for as long as the buffer exists.
-        let release = unsafe { (*ops).release };
-        let ours: unsafe extern "C" fn(*mut bindings::dma_buf) = ExportVtable::<T>::release;
-        if release.map(|f| f as usize) != Some(ours as usize) {
+        // Only buffers exported by `export::<T>` use `T`'s static table.
+        if !core::ptr::eq(ops, T::OPS.as_raw()) {
             return None;
         }
         // SAFETY: The buffer was exported by `export::<T>`, so its private data came from
@@ -248,7 +246,44 @@ impl Drop for ResvGuard<'_> {
 /// Importers that know the exporter reach its memory through its own interface, typically
 /// physical ranges ([`PhysVec`]) handed out under the reservation lock.
 #[vtable]
-pub trait Exporter: Send + Sync + Sized + 'static {}
+pub trait Exporter: Send + Sync + Sized + 'static {
+    /// The buffer operations of the type's buffers: a `static` of the type's own, made with
+    /// [`dma_buf_export_ops!`](crate::dma_buf_export_ops).
+    ///
+    /// [`DmaBuf::exporter_data`] recognises the type's buffers by the address of this table
+    /// (`dma_buf->ops`). Rust guarantees that a `static` has one address and that two statics do
+    /// not share one; it guarantees neither for functions nor for constants.
+    const OPS: &'static ExportOps<Self>;
+}
+
+/// The `dma_buf_ops` of the buffers of an [`Exporter`] `T`.
+#[repr(transparent)]
+pub struct ExportOps<T: Exporter>(bindings::dma_buf_ops, PhantomData<T>);
+
+// SAFETY: The table is never changed after it is built; it holds only function pointers.
+unsafe impl<T: Exporter> Sync for ExportOps<T> {}
+
+impl<T: Exporter> ExportOps<T> {
+    /// The table for `T`; only for the `static` of
+    /// [`dma_buf_export_ops!`](crate::dma_buf_export_ops).
+    #[doc(hidden)]
+    pub const fn build() -> Self {
+        Self(ExportVtable::<T>::OPS, PhantomData)
+    }
+
+    fn as_raw(&'static self) -> *const bindings::dma_buf_ops {
+        &self.0
+    }
+}
+
+/// The value of [`Exporter::OPS`] for the type `$t`: a reference to a `static` of its own.
+#[macro_export]
+macro_rules! dma_buf_export_ops {
+    ($t:ty) => {{
+        static OPS: $crate::dma_buf::ExportOps<$t> = $crate::dma_buf::ExportOps::build();
+        &OPS
+    }};
+}
 
 /// The `dma_buf_ops` of an [`Exporter`].
 struct ExportVtable<T: Exporter>(PhantomData<T>);

@@ -34,6 +34,50 @@ use core::{
 pub trait AnonFileOps: Sized + 'static {
     /// The value the file owns.
     type Data: ForeignOwnable + Send + Sync;
+
+    /// The file operations of the type's files: a `static` of the type's own, made with
+    /// [`anon_file_ops!`](crate::anon_file_ops).
+    ///
+    /// [`data`] recognises the type's files by the address of this table (`file->f_op`). Rust
+    /// guarantees that a `static` has one address and that two statics do not share one; it
+    /// guarantees neither for functions nor for constants, so the table must be a `static`.
+    const FOPS: &'static FileOps<Self>;
+}
+
+/// The `file_operations` of the files of an [`AnonFileOps`] implementation `T`.
+#[repr(transparent)]
+pub struct FileOps<T: AnonFileOps>(bindings::file_operations, PhantomData<T>);
+
+// SAFETY: The table is never changed after it is built; it holds function pointers and the
+// owner module's pointer, which any thread may read.
+unsafe impl<T: AnonFileOps> Sync for FileOps<T> {}
+
+impl<T: AnonFileOps> FileOps<T> {
+    /// The table for `T`; only for the `static` of [`anon_file_ops!`](crate::anon_file_ops).
+    #[doc(hidden)]
+    pub const fn build() -> Self {
+        Self(Vtable::<T>::VTABLE, PhantomData)
+    }
+
+    fn as_raw(&'static self) -> *const bindings::file_operations {
+        &self.0
+    }
+}
+
+/// The value of [`AnonFileOps::FOPS`] for the type `$t`: a reference to a `static` of its own.
+///
+/// ```ignore
+/// impl AnonFileOps for MyFile {
+///     type Data = KBox<MyData>;
+///     const FOPS: &'static FileOps<Self> = kernel::anon_file_ops!(MyFile);
+/// }
+/// ```
+#[macro_export]
+macro_rules! anon_file_ops {
+    ($t:ty) => {{
+        static FOPS: $crate::fs::anon_file::FileOps<$t> = $crate::fs::anon_file::FileOps::build();
+        &FOPS
+    }};
 }
 
 /// Builds the `file_operations` of an [`AnonFileOps`] implementation.
@@ -73,12 +117,7 @@ pub fn create<T: AnonFileOps>(
     // SAFETY: `name` is a NUL-terminated static string; the vtable is a static; `ptr` is handed
     // to the file and given back to `release`.
     let file = unsafe {
-        bindings::anon_inode_getfile(
-            name.as_char_ptr(),
-            &Vtable::<T>::VTABLE,
-            ptr.cast(),
-            flags as _,
-        )
+        bindings::anon_inode_getfile(name.as_char_ptr(), T::FOPS.as_raw(), ptr.cast(), flags as _)
     };
     let file = match from_err_ptr(file) {
         Ok(f) => f,
@@ -95,11 +134,10 @@ pub fn create<T: AnonFileOps>(
 /// Returns the data of `file` if it is an anonymous file of `T` made by [`create`].
 pub fn data<T: AnonFileOps>(file: &LocalFile) -> Option<<T::Data as ForeignOwnable>::Borrowed<'_>> {
     let raw = file.as_ptr();
-    // SAFETY: `raw` is a valid file; its `f_op` is valid while the file is.
-    let release = unsafe { (*(*raw).f_op).release };
-    let ours: unsafe extern "C" fn(*mut bindings::inode, *mut bindings::file) -> i32 =
-        Vtable::<T>::release;
-    if release.map(|f| f as usize) != Some(ours as usize) {
+    // SAFETY: `raw` is a valid file; `f_op` is set when the file is made and does not change.
+    let f_op = unsafe { (*raw).f_op };
+    // Only files made by `create::<T>` use `T`'s static table.
+    if !core::ptr::eq(f_op, T::FOPS.as_raw()) {
         return None;
     }
     // SAFETY: The file is one of ours, so `private_data` came from `T::Data::into_foreign`

@@ -483,7 +483,9 @@ impl PagingDomain {
     /// Allocates a paging domain with driver-specific `data`, as iommufd does
     /// for `IOMMU_HWPT_ALLOC` (the driver's `domain_alloc_paging_flags`).
     ///
-    /// Fails with `EOPNOTSUPP` when the driver cannot take flags or data.
+    /// A driver without `domain_alloc_paging_flags` (virtio-iommu, arm-smmu v2, ...) gets a
+    /// plain paging domain from the core ([`PagingDomain::alloc`]) when neither flags nor data
+    /// are asked for; with flags or data it fails with `EOPNOTSUPP`.
     pub fn alloc_user(dev: &Device, flags: u32, data: Option<&UserData>) -> Result<Self> {
         let dev_ptr = dev.as_raw();
         // SAFETY: `dev` is valid; `dev->iommu` is read under the device
@@ -496,7 +498,13 @@ impl PagingDomain {
         // SAFETY: A probed device has a valid `iommu_dev` whose ops are valid.
         let ops = unsafe { (*(*iommu).iommu_dev).ops };
         // SAFETY: `ops` points to the driver's valid ops table.
-        let f = unsafe { (*ops).domain_alloc_paging_flags }.ok_or(EOPNOTSUPP)?;
+        let Some(f) = (unsafe { (*ops).domain_alloc_paging_flags }) else {
+            if flags != 0 || data.is_some() {
+                return Err(EOPNOTSUPP);
+            }
+            // The core sets `owner` itself.
+            return Self::alloc(dev, 0);
+        };
         let data_ptr = data.map_or(core::ptr::null(), |d| d.as_raw());
         // SAFETY: The arguments are valid for the duration of the call.
         let ptr = from_err_ptr(unsafe { f(dev_ptr, flags, data_ptr) })?;

@@ -120,6 +120,15 @@ pub trait Driver: Sized + Send + Sync + 'static {
     /// The driver manages PASID tables given by user space (`user_pasid_table`).
     const USER_PASID_TABLE: bool = false;
 
+    /// The device type of the driver's [`BusDevice`]s: a `static` of the driver's own, made with
+    /// [`iommu_device_type!`](crate::iommu_device_type).
+    ///
+    /// The driver's callbacks recognise its devices by the address of this table
+    /// (`dev->type`), as C code recognises a kind of device. Rust guarantees that a `static` has
+    /// one address and that two statics do not share one; it guarantees neither for functions
+    /// (such as a release function) nor for constants.
+    const DEVICE_TYPE: &'static DeviceType<Self>;
+
     /// Called when the IOMMU core probes `dev`; an error makes the device
     /// untranslated.
     fn probe_device(_dev: &BusDevice<Self>) -> Result {
@@ -458,6 +467,38 @@ impl<T: Driver> DriverDomain<T> {
     }
 }
 
+/// The `struct device_type` of the [`BusDevice`]s of driver `T` (no name, attributes or
+/// callbacks: it only marks the devices).
+#[repr(transparent)]
+pub struct DeviceType<T: Driver>(bindings::device_type, PhantomData<T>);
+
+// SAFETY: The table is all zeroes and never changes.
+unsafe impl<T: Driver> Sync for DeviceType<T> {}
+
+impl<T: Driver> DeviceType<T> {
+    /// The device type of `T`; only for the `static` of
+    /// [`iommu_device_type!`](crate::iommu_device_type).
+    #[doc(hidden)]
+    pub const fn build() -> Self {
+        Self(pin_init::zeroed(), PhantomData)
+    }
+
+    fn as_raw(&'static self) -> *const bindings::device_type {
+        &self.0
+    }
+}
+
+/// The value of [`Driver::DEVICE_TYPE`] for the driver `$t`: a reference to a `static` of its
+/// own.
+#[macro_export]
+macro_rules! iommu_device_type {
+    ($t:ty) => {{
+        static TYPE: $crate::iommu::driver::DeviceType<$t> =
+            $crate::iommu::driver::DeviceType::build();
+        &TYPE
+    }};
+}
+
 /// A device on the private bus of an [`IommuDevice`], with the driver's data.
 ///
 /// The IOMMU core probes it when it is added; the driver's callbacks receive
@@ -466,8 +507,8 @@ impl<T: Driver> DriverDomain<T> {
 /// # Invariants
 ///
 /// `dev` is an initialised `struct device` whose `release` is
-/// [`BusDevice::release`] for this `T`; the object lives in a `KBox` that the
-/// release function frees.
+/// [`BusDevice::release`] for this `T` and whose `type` is `T::DEVICE_TYPE`; the
+/// object lives in a `KBox` that the release function frees.
 #[repr(C)]
 #[pin_data]
 pub struct BusDevice<T: Driver> {
@@ -506,19 +547,17 @@ impl<T: Driver> BusDevice<T> {
     ///
     /// `dev` must be a valid device for `'a`.
     unsafe fn from_raw<'a>(dev: *mut bindings::device) -> Option<&'a Self> {
-        // SAFETY: `dev` is valid; `release` is set before the device is
+        // SAFETY: `dev` is valid; `type` is set before the device is
         // published and not changed afterwards.
-        let release = unsafe { (*dev).release };
-        let ours: unsafe extern "C" fn(*mut bindings::device) = Self::release;
-        // Each `T` has its own release function, so the function identifies
-        // the container type (as the C selftest identifies its mock devices).
-        match release {
-            Some(f) if core::ptr::fn_addr_eq(f, ours) => (),
-            _ => return None,
+        let ty = unsafe { (*dev).type_ };
+        // Each `T` has its own static device type, so the type identifies the
+        // container.
+        if !core::ptr::eq(ty, T::DEVICE_TYPE.as_raw()) {
+            return None;
         }
         // SAFETY: Only devices created by `IommuDevice::add_device` for this
-        // `T` have this release function, and `dev` is the first field of
-        // their `repr(C)` container.
+        // `T` have this device type, and `dev` is the first field of their
+        // `repr(C)` container.
         Some(unsafe { &*dev.cast::<Self>() })
     }
 
@@ -739,9 +778,11 @@ impl<T: Driver> IommuDevice<T> {
         unsafe {
             bindings::device_initialize(dev);
             (*dev).release = Some(BusDevice::<T>::release);
+            (*dev).type_ = T::DEVICE_TYPE.as_raw();
             (*dev).bus = self.bus.get();
         }
-        // INVARIANT: The device is initialised with our release function.
+        // INVARIANT: The device is initialised with our release function and
+        // device type.
         let fail = |e: Error| {
             // SAFETY: Drops the initial reference; the release frees the container.
             unsafe { bindings::put_device(dev) };

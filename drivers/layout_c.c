@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The C compiler's view of the C structures that Rust allocates (embeds at
+ * bindgen's size) or whose fields Rust reads and writes directly. Compiled
+ * to assembly only, as the kernel's asm-offsets: each DEFINE() leaves a
+ * "->NAME VALUE" string there, which Kbuild turns into a Rust constant
+ * (drivers/layout_c_gen.rs); drivers/layout.rs compares them with the layout
+ * of the bindgen types at build time. Nothing of this file is linked.
+ *
+ * bindgen parses the headers with clang while the kernel is built with GCC
+ * (the normal variant), and the two have disagreed before (task_struct).
+ */
+#include <linux/device.h>
+#include <linux/fs.h>
+#include <linux/iommu.h>
+#include <linux/kbuild.h>
+#include <linux/list.h>
+#include <linux/notifier.h>
+#include <linux/xarray.h>
+
+#define SIZE(name, type)                                                     \
+	do {                                                                 \
+		DEFINE(name##_SIZE, sizeof(struct type));                    \
+		DEFINE(name##_ALIGN, __alignof__(struct type));              \
+	} while (0)
+#define OFF(name, type, field) DEFINE(name, offsetof(struct type, field))
+
+int main(void);
+int main(void)
+{
+	/* Allocated by Rust: DriverDomain, IommuDevice, BusDevice, attach
+	 * handles, the reserved-region list head, the module's XArray. */
+	SIZE(IOMMU_DOMAIN, iommu_domain);
+	SIZE(IOMMU_DOMAIN_OPS, iommu_domain_ops);
+	SIZE(IOMMU_DIRTY_OPS, iommu_dirty_ops);
+	SIZE(IOMMU_OPS, iommu_ops);
+	SIZE(IOMMU_DEVICE, iommu_device);
+	SIZE(DEVICE, device);
+	SIZE(DEVICE_TYPE, device_type);
+	SIZE(BUS_TYPE, bus_type);
+	SIZE(NOTIFIER_BLOCK, notifier_block);
+	SIZE(IOMMU_ATTACH_HANDLE, iommu_attach_handle);
+	SIZE(LIST_HEAD, list_head);
+	SIZE(XARRAY, xarray);
+	SIZE(FILE_OPERATIONS, file_operations);
+
+	/* Fields Rust reads or writes itself. */
+	OFF(IOMMU_DOMAIN_TYPE, iommu_domain, type);
+	OFF(IOMMU_DOMAIN_OPS_PTR, iommu_domain, ops);
+	OFF(IOMMU_DOMAIN_DIRTY_OPS, iommu_domain, dirty_ops);
+	OFF(IOMMU_DOMAIN_OWNER, iommu_domain, owner);
+	OFF(IOMMU_DOMAIN_PGSIZE_BITMAP, iommu_domain, pgsize_bitmap);
+	OFF(IOMMU_DOMAIN_GEOMETRY, iommu_domain, geometry);
+	OFF(IOMMU_OPS_CAPABLE, iommu_ops, capable);
+	OFF(IOMMU_OPS_HW_INFO, iommu_ops, hw_info);
+	OFF(IOMMU_OPS_DOMAIN_ALLOC_PAGING_FLAGS, iommu_ops,
+	    domain_alloc_paging_flags);
+	OFF(IOMMU_OPS_PROBE_DEVICE, iommu_ops, probe_device);
+	OFF(IOMMU_OPS_DEVICE_GROUP, iommu_ops, device_group);
+	OFF(IOMMU_OPS_BLOCKED_DOMAIN, iommu_ops, blocked_domain);
+	OFF(IOMMU_OPS_DEFAULT_DOMAIN, iommu_ops, default_domain);
+	OFF(IOMMU_OPS_OWNER, iommu_ops, owner);
+	OFF(IOMMU_DOMAIN_OPS_ENFORCE_CC, iommu_domain_ops,
+	    enforce_cache_coherency);
+	OFF(IOMMU_DEVICE_OPS, iommu_device, ops);
+	OFF(IOMMU_DEVICE_MAX_PASIDS, iommu_device, max_pasids);
+	OFF(DEV_IOMMU_IOMMU_DEV, dev_iommu, iommu_dev);
+	OFF(DEV_IOMMU_MAX_PASIDS, dev_iommu, max_pasids);
+	OFF(DEVICE_IOMMU, device, iommu);
+	OFF(DEVICE_RELEASE, device, release);
+	OFF(DEVICE_TYPE_PTR, device, type);
+	OFF(DEVICE_BUS, device, bus);
+	OFF(BUS_TYPE_NAME, bus_type, name);
+	OFF(FILE_F_OP, file, f_op);
+	OFF(FILE_PRIVATE_DATA, file, private_data);
+	OFF(XARRAY_XA_HEAD, xarray, xa_head);
+	return 0;
+}
