@@ -809,7 +809,7 @@ static void *cp_pin_thread(void *arg)
 	return NULL;
 }
 
-TEST_F(ioas_errno, change_process_vs_pins)
+TEST_F_TIMEOUT(ioas_errno, change_process_vs_pins, 120)
 {
 	struct iommu_option opt = {
 		.size = sizeof(opt),

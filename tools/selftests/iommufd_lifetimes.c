@@ -375,6 +375,13 @@ static void *remapper(void *arg)
 		       ok_gone);
 		expect(s, "IOAS_MAP", call(s->fd, IOMMU_IOAS_MAP, &map),
 		       ok_map);
+		/*
+		 * Each unmap notifies the access. The C iommufd lets new
+		 * notifications take the access while its destroy waits for
+		 * those in flight, so without a gap the destroy can wait as
+		 * long as the unmaps go on.
+		 */
+		usleep(200);
 	}
 	return NULL;
 }
@@ -384,7 +391,7 @@ static void *remapper(void *arg)
  * through them and another unmaps what they pinned, so destroys race with
  * unmap notifications.
  */
-TEST_F_TIMEOUT(lifetimes, access_destroy_while_notified, 60)
+TEST_F_TIMEOUT(lifetimes, access_destroy_while_notified, 120)
 {
 	struct iommu_test_cmd create = {
 		.size = sizeof(create),
