@@ -235,6 +235,20 @@ impl Access {
         Ok(())
     }
 
+    /// Unpins every item, as an owner does before it destroys its access (the selftest's
+    /// access file on release), so that no unmap waits for a destroyed access to unpin.
+    pub(crate) fn unpin_all(&self) {
+        let mut st = self.state.lock();
+        let items = core::mem::take(&mut st.items);
+        if let Some(obj) = &st.ioas {
+            if let Ok(ioas) = Self::ioas_of(obj) {
+                for item in items.iter() {
+                    ioas.iopt.access_unpin(&item.segs);
+                }
+            }
+        }
+    }
+
     /// Reads or writes `buf` at `iova`.
     pub(crate) fn rw(&self, iova: u64, buf: &mut [u8], write: bool, slow: bool) -> Result {
         let st = self.state.lock();

@@ -321,10 +321,13 @@ pub(crate) struct StAccess {
 
 impl Drop for StAccess {
     fn drop(&mut self) {
-        // The file is released: as `iommufd_access_destroy()`, once no unmap notifies the access
-        // any more, it leaves its IOAS and the object goes.
+        // The file is released: the owner unpins what it pinned first (a destroyed access is
+        // not notified any more, so an unmap would wait for those pins in vain), then, as
+        // `iommufd_access_destroy()`, once no unmap notifies the access any more, it leaves its
+        // IOAS and the object goes.
         if let Some(obj) = self.obj.take() {
             let access = &self.access;
+            access.unpin_all();
             self.ctx
                 .objects
                 .destroy_user(&self.ctx, obj, || access.detach());
