@@ -33,12 +33,12 @@ use kernel::{
 };
 
 use crate::{
+    hw::mock::MockDevice,
     hwpt::{
         self,
         HwptPaging, //
     },
     ioas::Ioas,
-    mock_iommu::MockDevice,
     object::{
         NewObject,
         ObjectKind,
@@ -48,7 +48,9 @@ use crate::{
     IommufdCtx, //
 };
 
+pub(crate) mod hw_info;
 mod pasid;
+pub(crate) mod sw_msi;
 
 /// The attachment of a group to a HWPT.
 struct Attach {
@@ -190,7 +192,7 @@ impl IDevice {
                  Use the \"allow_unsafe_interrupts\" module parameter to override\n"
             );
         }
-        let sw_msi_window = crate::sw_msi::window_of(dev)?;
+        let sw_msi_window = crate::device::sw_msi::window_of(dev)?;
         let owner = DmaOwnerClaim::claim(dev.into(), core::ptr::from_ref(ictx) as usize)?;
         // Devices of one group share their `IGroup`: finding it and publishing the device are
         // one step for other binds.

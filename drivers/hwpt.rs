@@ -6,6 +6,8 @@
 //! every area of the IOAS from then on) and removed when the object goes away. The object holds
 //! a user reference on the IOAS, which therefore cannot be destroyed before it.
 
+pub(crate) mod dirty;
+
 use core::mem::{
     offset_of,
     size_of, //
@@ -28,16 +30,16 @@ use kernel::{
 use zerocopy_derive::Immutable;
 
 use crate::{
-    io_pagetable::IoptDomain,
+    device::sw_msi::{
+        SwMsiDomain,
+        SwMsiMaps, //
+    },
+    ioas::io_pagetable::IoptDomain,
     ioas::Ioas,
     object::{
         ObjectKind,
         ObjectRef,
         ObjectType, //
-    },
-    sw_msi::{
-        SwMsiDomain,
-        SwMsiMaps, //
     },
     ucmd::{
         Ucmd,

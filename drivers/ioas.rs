@@ -2,6 +2,16 @@
 
 //! IOAS objects (`IOMMU_IOAS_*`): an I/O address space user space fills with mappings.
 
+#[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
+pub(crate) mod access;
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+pub(crate) mod dmabuf;
+#[cfg(not(CONFIG_DMA_SHARED_BUFFER))]
+#[path = "ioas/dmabuf_none.rs"]
+pub(crate) mod dmabuf;
+pub(crate) mod io_pagetable;
+pub(crate) mod pages;
+
 use core::mem::{
     offset_of,
     size_of, //
@@ -17,7 +27,7 @@ use kernel::{
 };
 
 use crate::{
-    io_pagetable::{
+    ioas::io_pagetable::{
         range_tree_overlaps,
         IoPagetable,
         PagesSlice,
@@ -25,13 +35,13 @@ use crate::{
         PROT_READ,
         PROT_WRITE, //
     },
+    ioas::pages::{
+        Pages,
+        Source, //
+    },
     object::{
         ObjectKind,
         ObjectType, //
-    },
-    pages::{
-        Pages,
-        Source, //
     },
     uapi::{
         IommuIoasAlloc,
@@ -102,7 +112,8 @@ impl Ioas {
 
     /// Unmaps the areas inside `[first, last]`.
     pub(crate) fn unmap(&self, ictx: &IommufdCtx, first: u64, last: u64) -> (u64, Result) {
-        let notify = |iova: u64, length: u64| crate::access::notify_unmap(ictx, self, iova, length);
+        let notify =
+            |iova: u64, length: u64| crate::ioas::access::notify_unmap(ictx, self, iova, length);
         self.iopt.unmap_range(first, last, &notify)
     }
 }
@@ -383,7 +394,7 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
     let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
     let writable = cmd.flags & IOMMU_IOAS_MAP_WRITEABLE != 0;
     // A dma-buf is imported; any other file must be a shmem or hugetlbfs file (`EINVAL`).
-    let pages = match crate::dmabuf::get(cmd.fd) {
+    let pages = match crate::ioas::dmabuf::get(cmd.fd) {
         Some(buf) => Pages::new_dmabuf(buf, &ucmd.ictx.misc_dev, start, length, writable)?,
         None => {
             let file = kernel::mm::pin::fget_for_pinning(cmd.fd)?;

@@ -30,9 +30,9 @@ use kernel::{
 use zerocopy_derive::Immutable;
 
 use crate::{
-    dirty,
-    hw_info,
+    device::hw_info,
     hwpt,
+    hwpt::dirty,
     ioas,
     object,
     uapi::{
@@ -45,7 +45,7 @@ use crate::{
         Ucmd,
         UserCmd, //
     },
-    vfio_compat,
+    vfio::compat,
     IommufdCtx, //
 };
 
@@ -136,7 +136,7 @@ fn pending<const SIZE: usize, const MIN: usize>(
 }
 
 fn vfio_ioctl(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isize> {
-    vfio_compat::vfio_ioctl(ictx, cmd, arg)
+    compat::vfio_ioctl(ictx, cmd, arg)
 }
 
 /// Handles the ioctl `cmd` with argument `arg` on the file of `ictx`.
@@ -161,7 +161,7 @@ pub(crate) fn dispatch(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) ->
         nr::IOAS_MAP => run(ictx, cmd, arg, ioas::map_ioctl),
         nr::IOAS_UNMAP => run(ictx, cmd, arg, ioas::unmap_ioctl),
         nr::OPTION => run(ictx, cmd, arg, ioas::option_ioctl),
-        nr::VFIO_IOAS => run(ictx, cmd, arg, vfio_compat::vfio_ioas_ioctl),
+        nr::VFIO_IOAS => run(ictx, cmd, arg, compat::vfio_ioas_ioctl),
         // Not implemented yet: the size rules apply, then EOPNOTSUPP.
         nr::HWPT_ALLOC => run(ictx, cmd, arg, hwpt::alloc_ioctl),
         nr::GET_HW_INFO => run(ictx, cmd, arg, hw_info::get_hw_info_ioctl),

@@ -5,8 +5,9 @@
 //! The module registers the misc device `/dev/iommu` under the same name as the C
 //! implementation (and `/dev/vfio/vfio` with `CONFIG_IOMMUFD_VFIO_CONTAINER`). Every open file is
 //! an independent context ([`IommufdCtx`]) with its own object table. The ioctls are dispatched
-//! by [`ioctl`]; the objects and what they own have a file each (Documentation/design.md, "The
-//! module today"). [`vfio_api`] and `drivers/vfio_api.c` provide the in-kernel API VFIO calls.
+//! by [`ioctl`]; each object type and what it owns is a concept module with a folder of its parts
+//! (Documentation/design.md, "The module's layout"). [`vfio`] provides the in-kernel API VFIO
+//! calls.
 //!
 //! Only one iommufd implementation can be loaded at a time: both export the in-kernel API VFIO
 //! links against and both register the misc device "iommu", so loading this module while
@@ -34,47 +35,32 @@ use kernel::{
     }, //
 };
 
+// The concept modules (Documentation/design.md, "The module's layout"): each is a file with a
+// folder of its parts.
+//
 // Without `CONFIG_IOMMUFD_TEST` the selftest, the only user of a few items of these modules, is
 // not built: `Access::new`, `IDevice::pasid_domain`, `ObjectKind::Selftest` (no `StDev` exists),
 // `Object::as_selftest`, `ObjectTable::remove`, `Ucmd::set_result`. They are not dead code in
 // the other builds.
 #[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
-mod access;
-#[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod device;
-mod dirty;
-#[cfg(CONFIG_DMA_SHARED_BUFFER)]
-mod dmabuf;
-#[cfg(not(CONFIG_DMA_SHARED_BUFFER))]
-#[path = "dmabuf_none.rs"]
-mod dmabuf;
-mod hw_info;
+mod hw;
 mod hwpt;
-mod io_pagetable;
 mod ioas;
 mod ioctl;
 mod layout;
-#[cfg(CONFIG_IOMMUFD_TEST)]
-mod mock_iommu;
-#[cfg(not(CONFIG_IOMMUFD_TEST))]
-#[path = "mock_iommu/none.rs"]
-mod mock_iommu;
 #[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod object;
-mod pages;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod selftest;
 #[cfg(not(CONFIG_IOMMUFD_TEST))]
 #[path = "selftest/none.rs"]
 mod selftest;
 mod stats;
-mod sw_msi;
 mod uapi;
 #[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod ucmd;
-mod vfio_api;
-mod vfio_compat;
-mod xa;
+mod vfio;
 
 use object::ObjectTable;
 
@@ -105,7 +91,7 @@ module! {
 #[cfg(CONFIG_IOMMUFD_TEST)]
 kernel::sync::global_lock! {
     // SAFETY: Initialised by `MockRegistration::new`, once per load, before `/dev/iommu` exists.
-    unsafe(uninit) static MOCK: Mutex<Option<mock_iommu::MockIommu>> = None;
+    unsafe(uninit) static MOCK: Mutex<Option<hw::mock::MockIommu>> = None;
 }
 
 /// Whether devices whose MSIs the platform cannot isolate may be bound (module parameter).
@@ -131,7 +117,7 @@ const VFIO_MINOR: i32 = 196;
 const MISC_DYNAMIC_MINOR: i32 = kernel::bindings::MISC_DYNAMIC_MINOR as i32;
 
 extern "C" {
-    /// `drivers/vfio_api.c`: tells `iommufd_ctx_from_file()` which files are ours (slot 0:
+    /// `drivers/vfio/api.c`: tells `iommufd_ctx_from_file()` which files are ours (slot 0:
     /// `/dev/iommu`, slot 1: `/dev/vfio/vfio`).
     fn iommufd_rs_publish_fops(slot: u32, fops: *const c_void);
 }
@@ -163,7 +149,7 @@ impl Drop for PublishedFops {
 
 /// The mock IOMMU, while the module is loaded.
 #[cfg(CONFIG_IOMMUFD_TEST)]
-pub(crate) fn mock() -> Result<mock_iommu::MockIommu> {
+pub(crate) fn mock() -> Result<hw::mock::MockIommu> {
     MOCK.lock().clone().ok_or(ENODEV)
 }
 
@@ -177,9 +163,9 @@ struct MockRegistration;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 impl MockRegistration {
     fn new(module: &'static ThisModule) -> Result<Self> {
-        let mock = mock_iommu::MockIommu::register(module)?;
+        let mock = hw::mock::MockIommu::register(module)?;
         if module_parameters::mock_selfcheck.value() {
-            mock_iommu::selfcheck(&mock);
+            hw::mock::selfcheck(&mock);
         }
         // SAFETY: Called once per module load (the module initialiser builds one
         // `MockRegistration`), before anything uses `MOCK`.
@@ -298,7 +284,7 @@ pub(crate) struct IommufdCtx {
     /// A VFIO no-IOMMU group uses the context as its container: no compat IOAS may be made.
     pub(crate) no_iommu: Atomic<bool>,
     /// The MSI doorbell pages mapped in the context's domains.
-    pub(crate) sw_msi: Arc<sw_msi::SwMsiMaps>,
+    pub(crate) sw_msi: Arc<device::sw_msi::SwMsiMaps>,
     /// Serialises device binds, which look up the group a device shares with bound ones.
     #[pin]
     pub(crate) bind_lock: Mutex<()>,
@@ -369,7 +355,7 @@ impl MiscDevice for IommufdCtx {
                 vfio_ioas: Atomic::new(0),
                 misc_dev: misc.device().into(),
                 no_iommu: Atomic::new(false),
-                sw_msi: sw_msi::SwMsiMaps::new()?,
+                sw_msi: device::sw_msi::SwMsiMaps::new()?,
                 bind_lock <- kernel::new_mutex!(()),
             }),
             GFP_KERNEL_ACCOUNT,

@@ -40,6 +40,8 @@
 //! callback into the object's owner is running or can start. `IOMMU_DESTROY`
 //! does not wait: any user makes it `EBUSY`, as upstream.
 
+pub(crate) mod xa;
+
 use kernel::{
     new_condvar,
     new_spinlock,
@@ -59,17 +61,17 @@ use kernel::{
 };
 
 use crate::{
-    access::Access,
     device::IDevice,
     hwpt::HwptPaging,
+    ioas::access::Access,
     ioas::Ioas,
+    object::xa::AllocXArray, //
     selftest::StDev,
     uapi::IommuDestroy,
     ucmd::{
         Ucmd,
         UserCmd, //
     },
-    xa::AllocXArray, //
     IommufdCtx,
 };
 

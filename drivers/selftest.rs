@@ -44,9 +44,9 @@ use zerocopy::Immutable;
 use zerocopy_derive::Immutable;
 
 use crate::{
-    access::Access,
     device::IDevice,
-    mock_iommu::MockDevice,
+    hw::mock::MockDevice,
+    ioas::access::Access,
     object::{
         ObjectKind,
         ObjectRef,
@@ -200,13 +200,13 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         }
         op::DMABUF_GET => {
             let a: DmabufGet = args(&ucmd.cmd)?;
-            let fd = crate::dmabuf::test_get(a.length, a.open_flags)?;
+            let fd = crate::ioas::dmabuf::test_get(a.length, a.open_flags)?;
             ucmd.set_result(fd);
             Ok(())
         }
         op::DMABUF_REVOKE => {
             let a: DmabufRevoke = args(&ucmd.cmd)?;
-            crate::dmabuf::test_revoke(a.dmabuf_fd, a.revoked != 0)
+            crate::ioas::dmabuf::test_revoke(a.dmabuf_fd, a.revoked != 0)
         }
         _ => Err(EOPNOTSUPP),
     }

@@ -75,7 +75,7 @@ pub(super) fn dirty(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         return Err(EINVAL);
     }
     let (iova, length, page_size) = (ulong(a.iova)?, ulong(a.length)?, ulong(a.page_size)?);
-    crate::mock_iommu::MockIommu::check_dirty_args(iova, length, page_size)?;
+    crate::hw::mock::MockIommu::check_dirty_args(iova, length, page_size)?;
     let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::HwptPaging)?;
     let hwpt = obj.as_hwpt_paging().ok_or(ENOENT)?;
     let mock = crate::mock()?;

@@ -21,7 +21,7 @@ use kernel::{
     }, //
 };
 
-use crate::pages::Pages;
+use crate::ioas::pages::Pages;
 
 /// `IOMMU_READ`.
 pub(crate) const PROT_READ: u32 = 1 << 0;

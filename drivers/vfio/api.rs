@@ -2,7 +2,7 @@
 
 //! The in-kernel iommufd API that VFIO calls, implemented on the Rust core.
 //!
-//! `drivers/vfio_api.c` exports the upstream symbols with their C prototypes and calls the
+//! `drivers/vfio/api.c` exports the upstream symbols with their C prototypes and calls the
 //! functions here; this file is the C edge, where errors become errnos. The C types map as
 //! follows:
 //!
@@ -13,7 +13,7 @@
 //! - `struct iommufd_device *` is a [`BoundDevice`] (`KBox::into_raw`), created by
 //!   `iommufd_device_bind()` and freed by `iommufd_device_unbind()`: the DEVICE object, a user
 //!   reference to it (so user space cannot destroy it, `EBUSY`) and a reference to the context.
-//! - `struct iommufd_access *` is an [`crate::access::KernelAccess`] (see there).
+//! - `struct iommufd_access *` is an [`crate::ioas::access::KernelAccess`] (see there).
 
 use kernel::{
     bindings,
@@ -312,7 +312,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_vfio_compat_ioas_get_id(
 ) -> c_int {
     // SAFETY: By the function's safety requirements.
     let c = unsafe { ctx(ictx) };
-    match crate::vfio_compat::compat_ioas(&c) {
+    match crate::vfio::compat::compat_ioas(&c) {
         Ok(obj) => {
             // SAFETY: `out` is valid for writes.
             unsafe { *out = obj.id() };
@@ -344,7 +344,7 @@ fn compat_ioas_create(ictx: &IommufdCtx) -> Result {
     if ictx.no_iommu.load(Relaxed) {
         return Err(EINVAL);
     }
-    if crate::vfio_compat::compat_ioas(ictx).is_ok() {
+    if crate::vfio::compat::compat_ioas(ictx).is_ok() {
         return Ok(());
     }
     let id = new.id();

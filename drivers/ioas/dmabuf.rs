@@ -31,7 +31,7 @@ use kernel::{
     }, //
 };
 
-use crate::io_pagetable::IoptDomain;
+use crate::ioas::io_pagetable::IoptDomain;
 
 /// The selftest exporter (`IOMMU_TEST_OP_DMABUF_GET` / `_REVOKE`), only with `CONFIG_IOMMUFD_TEST`.
 #[cfg(CONFIG_IOMMUFD_TEST)]

@@ -22,14 +22,14 @@ use kernel::{
 };
 
 use crate::{
-    io_pagetable::PinSeg,
+    ioas::io_pagetable::PinSeg,
     ioas::Ioas,
     object::{
         ObjectKind,
         ObjectRef,
         ObjectType, //
     },
-    vfio_api::errno,
+    vfio::api::errno,
     IommufdCtx, //
 };
 
@@ -76,9 +76,9 @@ unsafe impl Send for KernelOwner {}
 unsafe impl Sync for KernelOwner {}
 
 extern "C" {
-    /// `drivers/vfio_api.c`: calls `ops->unmap(data, iova, length)`.
+    /// `drivers/vfio/api.c`: calls `ops->unmap(data, iova, length)`.
     fn iommufd_rs_access_call_unmap(ops: *const c_void, data: *mut c_void, iova: u64, length: u64);
-    /// `drivers/vfio_api.c`: bit 0 `ops->needs_pin_pages`, bit 1 `ops->unmap` is set.
+    /// `drivers/vfio/api.c`: bit 0 `ops->needs_pin_pages`, bit 1 `ops->unmap` is set.
     fn iommufd_rs_access_ops_flags(ops: *const c_void) -> u32;
 }
 
@@ -398,7 +398,7 @@ const IOMMUFD_ACCESS_RW_WRITE: u32 = 1 << 0;
 const IOMMUFD_ACCESS_RW_KTHREAD: u32 = 1 << 1;
 
 /// An access created by an in-kernel user (`struct iommufd_access *` in C, see
-/// `drivers/vfio_api.rs`): the ACCESS object, a long-term use of it (user space cannot destroy
+/// `drivers/vfio/api.rs`): the ACCESS object, a long-term use of it (user space cannot destroy
 /// it) and a reference to the context.
 pub(crate) struct KernelAccess {
     ictx: Arc<IommufdCtx>,
@@ -467,7 +467,7 @@ unsafe fn kaccess<'a>(access: *const KernelAccess) -> &'a KernelAccess {
 ///
 /// # Safety
 ///
-/// `ictx` must be a live context reference (`drivers/vfio_api.rs`); `ops` and `data` must stay
+/// `ictx` must be a live context reference (`drivers/vfio/api.rs`); `ops` and `data` must stay
 /// valid until the access is destroyed; `out` and `id` must be valid for writes.
 #[no_mangle]
 pub(crate) unsafe extern "C" fn iommufd_rs_access_create(
@@ -478,7 +478,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_access_create(
     id: *mut u32,
 ) -> c_int {
     // SAFETY: The context reference is live by the function's safety requirements.
-    let ctx: Arc<IommufdCtx> = unsafe { crate::vfio_api::ctx(ictx) }.into();
+    let ctx: Arc<IommufdCtx> = unsafe { crate::vfio::api::ctx(ictx) }.into();
     match KernelAccess::create(ctx, ops, data) {
         Ok(b) => {
             let obj_id = b.id;

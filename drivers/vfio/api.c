@@ -8,7 +8,7 @@
  * time against whichever iommufd implementation is loaded, so exporting them
  * here is what routes VFIO to the Rust module (Documentation/design.md,
  * "the hook"). Each function is a thin shim over its Rust implementation in
- * drivers/vfio_api.rs (device binding and attachment) and drivers/access.rs
+ * drivers/vfio/api.rs (device binding and attachment) and drivers/ioas/access.rs
  * (access objects); the opaque types are Rust objects:
  *
  *   struct iommufd_ctx *     a counted reference to a context
@@ -23,7 +23,7 @@
 #include <linux/iommufd.h>
 #include <linux/shmem_fs.h>
 
-/* drivers/vfio_api.rs */
+/* drivers/vfio/api.rs */
 struct iommufd_ctx *iommufd_rs_ctx_from_private(void *private_data);
 void iommufd_rs_ctx_get(struct iommufd_ctx *ictx);
 void iommufd_rs_ctx_put(struct iommufd_ctx *ictx);
@@ -44,7 +44,7 @@ int iommufd_rs_vfio_compat_ioas_get_id(struct iommufd_ctx *ictx,
 int iommufd_rs_vfio_compat_ioas_create(struct iommufd_ctx *ictx);
 int iommufd_rs_vfio_compat_set_no_iommu(struct iommufd_ctx *ictx);
 
-/* drivers/access.rs */
+/* drivers/ioas/access.rs */
 int iommufd_rs_access_create(struct iommufd_ctx *ictx,
 			     const struct iommufd_access_ops *ops, void *data,
 			     struct iommufd_access **out, u32 *id);
@@ -60,13 +60,13 @@ void iommufd_rs_access_unpin_pages(struct iommufd_access *access,
 int iommufd_rs_access_rw(struct iommufd_access *access, unsigned long iova,
 			 void *data, size_t len, unsigned int flags);
 
-/* Called from Rust (drivers/iommufd_rs_main.rs, drivers/access.rs). */
+/* Called from Rust (drivers/iommufd_rs_main.rs, drivers/ioas/access.rs). */
 void iommufd_rs_publish_fops(unsigned int slot,
 			     const struct file_operations *fops);
 void iommufd_rs_access_call_unmap(const struct iommufd_access_ops *ops,
 				  void *data, u64 iova, u64 length);
 unsigned int iommufd_rs_access_ops_flags(const struct iommufd_access_ops *ops);
-/* Called from Rust (drivers/pages.rs). */
+/* Called from Rust (drivers/ioas/pages.rs). */
 bool iommufd_rs_file_pinnable(struct file *file);
 
 /*
@@ -279,7 +279,7 @@ int iommufd_vfio_compat_set_no_iommu(struct iommufd_ctx *ictx)
 }
 EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_set_no_iommu, "IOMMUFD_VFIO");
 
-/* Calls of drivers/access.rs into an access owner's ops. */
+/* Calls of drivers/ioas/access.rs into an access owner's ops. */
 void iommufd_rs_access_call_unmap(const struct iommufd_access_ops *ops,
 				  void *data, u64 iova, u64 length)
 {

@@ -22,17 +22,17 @@ use kernel::{
 use zerocopy_derive::Immutable;
 
 use crate::{
-    io_pagetable::{
+    ioas::io_pagetable::{
         PROT_CACHE,
         PROT_READ,
         PROT_WRITE, //
     },
+    ioas::pages::Pages,
     ioas::Ioas,
     object::{
         ObjectRef,
         ObjectType, //
     },
-    pages::Pages,
     uapi::{
         IommuVfioIoas,
         IOMMU_VFIO_IOAS_CLEAR,

@@ -11,7 +11,7 @@ use kernel::{
     sync::Arc, //
 };
 
-use crate::io_pagetable::IoptDomain;
+use crate::ioas::io_pagetable::IoptDomain;
 
 /// `IOMMU_TEST_OP_DMABUF_GET`: there is no dma-buf support.
 #[cfg(CONFIG_IOMMUFD_TEST)]

@@ -39,7 +39,7 @@
 //!
 //! The mock is built only with `CONFIG_IOMMUFD_TEST`, as upstream's (the
 //! IOMMU core builds its private-bus registration only then); without it the
-//! module has no mock (`mock_iommu/none.rs`).
+//! module has no mock (`mock/none.rs`).
 
 use core::mem::size_of;
 use kernel::{

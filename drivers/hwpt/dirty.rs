@@ -24,7 +24,7 @@ use kernel::{
 use zerocopy_derive::Immutable;
 
 use crate::{
-    io_pagetable::{
+    ioas::io_pagetable::{
         IoPagetable,
         IoptState, //
     },

@@ -45,15 +45,15 @@ use kernel::{
 };
 
 use crate::{
-    dmabuf::{
+    ioas::dmabuf::{
         DmaBufImport,
         DmaBufRef, //
     },
-    io_pagetable::IoptDomain, //
+    ioas::io_pagetable::IoptDomain, //
 };
 
 extern "C" {
-    /// `drivers/vfio_api.c`: whether `memfd_pin_folios()` can pin pages of `file` (a shmem or
+    /// `drivers/vfio/api.c`: whether `memfd_pin_folios()` can pin pages of `file` (a shmem or
     /// hugetlbfs file).
     fn iommufd_rs_file_pinnable(file: *mut c_void) -> bool;
 }
