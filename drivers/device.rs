@@ -39,6 +39,7 @@ use crate::{
         HwptPaging, //
     },
     ioas::Ioas,
+    object::ObjectData,
     object::{
         NewObject,
         ObjectKind,
@@ -93,7 +94,7 @@ impl IGroup {
     fn get(ictx: &IommufdCtx, group: ARef<Group>) -> Result<Arc<IGroup>> {
         let mut found = None;
         ictx.objects.for_each(ObjectType::Device, |obj| {
-            if let Some(d) = obj.as_device() {
+            if let Some(d) = obj.data::<IDevice>() {
                 if found.is_none() && core::ptr::eq(d.igroup.group.as_raw(), group.as_raw()) {
                     found = Some(d.igroup.clone());
                 }
@@ -138,7 +139,7 @@ fn reserve_regions(dev: &Device, key: usize, ioas: &Ioas) -> Result {
 /// The IOAS behind `pt`: the IOAS itself, or the IOAS of a HWPT_PAGING; `EINVAL` for any other
 /// object.
 fn pt_ioas(pt: &ObjectRef) -> Result<Arc<Ioas>> {
-    match (pt.as_ioas(), pt.as_hwpt_paging()) {
+    match (pt.data::<Ioas>(), pt.data::<HwptPaging>()) {
         (Some(ioas), _) => Ok(ioas.clone()),
         (None, Some(h)) => Ok(h.ioas()?.clone()),
         (None, None) => Err(EINVAL),
@@ -163,6 +164,10 @@ pub(crate) struct IDevice {
     /// The device's owner when iommufd created it (a selftest mock device): dropped last, after
     /// DMA ownership is released, since removing it takes the device off its IOMMU.
     _backing: Option<MockDevice>,
+}
+
+impl ObjectData for IDevice {
+    const TYPE: ObjectType = ObjectType::Device;
 }
 
 impl IDevice {
@@ -213,7 +218,7 @@ impl IDevice {
             GFP_KERNEL_ACCOUNT,
         )?;
         let id = new.id();
-        new.publish(ObjectKind::Device(idev.clone()))?;
+        new.publish(ObjectKind::new(idev.clone())?)?;
         Ok((idev, id))
     }
 
@@ -250,19 +255,19 @@ impl IDevice {
         pt: ObjectRef,
         attach: &mut dyn FnMut(&Arc<HwptPaging>) -> Result,
     ) -> Result<ObjectRef> {
-        if pt.as_hwpt_paging().is_some() {
-            let hwpt = pt.as_hwpt_paging().ok_or(EINVAL)?.clone();
+        if pt.data::<HwptPaging>().is_some() {
+            let hwpt = pt.data::<HwptPaging>().ok_or(EINVAL)?.clone();
             attach(&hwpt)?;
             return Ok(pt);
         }
-        let ioas = pt.as_ioas().ok_or(EINVAL)?.clone();
+        let ioas = pt.data::<Ioas>().ok_or(EINVAL)?.clone();
         // Reuse an automatic HWPT of the IOAS the device can attach to.
         let mut found: Option<Result<ObjectRef>> = None;
         ictx.objects.for_each(ObjectType::HwptPaging, |obj| {
             if found.is_some() {
                 return;
             }
-            let Some(h) = obj.as_hwpt_paging() else {
+            let Some(h) = obj.data::<HwptPaging>() else {
                 return;
             };
             if !h.auto_domain || !h.ioas().is_ok_and(|i| Arc::ptr_eq(i, &ioas)) {
@@ -281,7 +286,7 @@ impl IDevice {
         // nothing can fail after `attach` (publishing at a reserved id does not allocate): a
         // failed replace must leave the group where it was.
         let hwpt = hwpt::alloc_paging(ictx, self, pt, 0, None, true)?;
-        let new = ictx.objects.alloc(ObjectKind::HwptPaging(hwpt.clone()))?;
+        let new = ictx.objects.alloc(ObjectKind::new(hwpt.clone())?)?;
         attach(&hwpt)?;
         let id = new.id();
         new.finalize()?;
@@ -323,8 +328,8 @@ impl IDevice {
         let target_ioas = pt_ioas(&pt)?;
         let has_pasids = !self.state.lock().pasids.is_empty();
         if let Some(cur) = &gs.attach {
-            let h = cur.hwpt.as_hwpt_paging().ok_or(EINVAL)?;
-            let same = match pt.as_hwpt_paging() {
+            let h = cur.hwpt.data::<HwptPaging>().ok_or(EINVAL)?;
+            let same = match pt.data::<HwptPaging>() {
                 Some(t) => Arc::ptr_eq(t, h),
                 None => h.auto_domain && h.ioas().is_ok_and(|i| Arc::ptr_eq(i, &target_ioas)),
             };
@@ -383,7 +388,7 @@ impl IDevice {
             gs.attach = Some(cur);
             return Ok(pt_id);
         }
-        let old_ioas = match cur.hwpt.as_hwpt_paging().map(|h| h.ioas()) {
+        let old_ioas = match cur.hwpt.data::<HwptPaging>().map(|h| h.ioas()) {
             Some(Ok(i)) => i.clone(),
             _ => {
                 gs.attach = Some(cur);
@@ -427,7 +432,7 @@ impl IDevice {
         });
         // Should the group have moved although the replace failed, it moves back.
         if res.is_err() && cur_group.is_none() {
-            if let (Some(n), Some(old)) = (new_group.take(), cur.hwpt.as_hwpt_paging()) {
+            if let (Some(n), Some(old)) = (new_group.take(), cur.hwpt.data::<HwptPaging>()) {
                 match n.replace(old.domain.clone()) {
                     Ok(g) => cur_group = Some(g),
                     Err((_, n)) => new_group = Some(n),
@@ -482,7 +487,7 @@ impl IDevice {
         if let Some(ioas) = gs
             .attach
             .as_ref()
-            .and_then(|a| a.hwpt.as_hwpt_paging())
+            .and_then(|a| a.hwpt.data::<HwptPaging>())
             .and_then(|h| h.ioas().ok())
         {
             ioas.iopt.unreserve_owner(self.key());
@@ -504,7 +509,7 @@ impl IDevice {
 
     /// Drops a device's reference to a HWPT; an automatic HWPT nobody uses any more goes away.
     fn put_hwpt(ictx: &IommufdCtx, hwpt: ObjectRef) {
-        if hwpt.as_hwpt_paging().is_some_and(|h| h.auto_domain) {
+        if hwpt.data::<HwptPaging>().is_some_and(|h| h.auto_domain) {
             ictx.objects.put_and_try_destroy(ictx, hwpt);
         }
     }

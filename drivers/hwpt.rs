@@ -34,8 +34,10 @@ use crate::{
         SwMsiDomain,
         SwMsiMaps, //
     },
+    device::IDevice,
     ioas::io_pagetable::IoptDomain,
     ioas::Ioas,
+    object::ObjectData,
     object::{
         ObjectKind,
         ObjectRef,
@@ -103,6 +105,10 @@ pub(crate) struct HwptPaging {
     pub(crate) msi: Arc<SwMsiDomain>,
 }
 
+impl ObjectData for HwptPaging {
+    const TYPE: ObjectType = ObjectType::HwptPaging;
+}
+
 impl HwptPaging {
     /// Makes the domain enforce cache coherency, for a device whose IOMMU can
     /// (`IOMMU_CAP_ENFORCE_CACHE_COHERENCY`); `EINVAL` if the domain cannot.
@@ -167,7 +173,7 @@ impl HwptPaging {
 
     /// The IOAS.
     pub(crate) fn ioas(&self) -> Result<&Arc<Ioas>> {
-        self.ioas.as_ioas().ok_or(EINVAL)
+        self.ioas.data::<Ioas>().ok_or(EINVAL)
     }
 }
 
@@ -249,13 +255,13 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
         return Err(EINVAL);
     }
     let idev_obj = ictx.objects.get(cmd.dev_id, ObjectType::Device)?;
-    let idev = idev_obj.as_device().ok_or(ENOENT)?;
+    let idev = idev_obj.data::<IDevice>().ok_or(ENOENT)?;
     let pt = ictx.objects.get_any(cmd.pt_id).map_err(|_| EINVAL)?;
-    if pt.as_hwpt_paging().is_some() {
+    if pt.data::<HwptPaging>().is_some() {
         // Nested HWPTs (on a HWPT_PAGING or a vIOMMU) are the next part.
         return Err(EOPNOTSUPP);
     }
-    if pt.as_ioas().is_none() {
+    if pt.data::<Ioas>().is_none() {
         return Err(EINVAL);
     }
     if cmd.flags & IOMMU_HWPT_FAULT_ID_VALID != 0 {
@@ -269,7 +275,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
         )
     });
     let hwpt = alloc_paging(ictx, idev, pt, cmd.flags, data.as_ref(), false)?;
-    let new = ictx.objects.alloc(ObjectKind::HwptPaging(hwpt))?;
+    let new = ictx.objects.alloc(ObjectKind::new(hwpt)?)?;
     ucmd.cmd.out_hwpt_id = new.id();
     ucmd.respond()?;
     new.finalize()

@@ -39,6 +39,7 @@ use crate::{
         Pages,
         Source, //
     },
+    object::ObjectData,
     object::{
         ObjectKind,
         ObjectType, //
@@ -74,6 +75,15 @@ use crate::{
 pub(crate) struct Ioas {
     #[pin]
     pub(crate) iopt: IoPagetable,
+}
+
+impl ObjectData for Ioas {
+    const TYPE: ObjectType = ObjectType::Ioas;
+
+    fn on_destroy(_this: &Arc<Self>, ictx: &IommufdCtx, id: u32) {
+        // A destroyed IOAS stops being the VFIO compat IOAS.
+        ictx.forget_vfio_ioas(id);
+    }
 }
 
 impl Ioas {
@@ -159,7 +169,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuIoasAlloc>) -> Result {
         return Err(EOPNOTSUPP);
     }
 
-    let new = ucmd.ictx.objects.alloc(ObjectKind::Ioas(Ioas::new()?))?;
+    let new = ucmd.ictx.objects.alloc(ObjectKind::new(Ioas::new()?)?)?;
     ucmd.cmd.out_ioas_id = new.id();
     ucmd.respond()?;
     new.finalize()
@@ -175,7 +185,7 @@ pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_, IommuIoasIovaRanges>) -> Res
     }
 
     let obj = ucmd.ictx.objects.get(ucmd.cmd.ioas_id, ObjectType::Ioas)?;
-    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+    let ioas = obj.data::<Ioas>().ok_or(ENOENT)?;
 
     let max_iovas = ucmd.cmd.num_iovas;
     let ranges = UserPtr::from_addr(ucmd.cmd.allowed_iovas as usize);
@@ -209,7 +219,7 @@ pub(crate) fn allow_iovas_ioctl(ucmd: &mut Ucmd<'_, IommuIoasAllowIovas>) -> Res
         return Err(EOPNOTSUPP);
     }
     let obj = ucmd.ictx.objects.get(ucmd.cmd.ioas_id, ObjectType::Ioas)?;
-    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+    let ioas = obj.data::<Ioas>().ok_or(ENOENT)?;
 
     // The ranges are read one by one into the tree, as upstream does: nothing is allocated for
     // the count up front, and a count beyond the user's buffer ends with `EFAULT`.
@@ -248,7 +258,7 @@ pub(crate) fn map_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMap>) -> Result {
     }
     check_map_args(cmd.flags, &[cmd.iova, cmd.length])?;
     let obj = ucmd.ictx.objects.get(cmd.ioas_id, ObjectType::Ioas)?;
-    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+    let ioas = obj.data::<Ioas>().ok_or(ENOENT)?;
 
     let length = usize::try_from(cmd.length).map_err(|_| EOVERFLOW)?;
     let uptr = usize::try_from(cmd.user_va).map_err(|_| EOVERFLOW)?;
@@ -272,12 +282,12 @@ pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_, IommuIoasCopy>) -> Result {
     let cmd = &ucmd.cmd;
     check_map_args(cmd.flags, &[cmd.length, cmd.src_iova, cmd.dst_iova])?;
     let src_obj = ucmd.ictx.objects.get(cmd.src_ioas_id, ObjectType::Ioas)?;
-    let src = src_obj.as_ioas().ok_or(ENOENT)?;
+    let src = src_obj.data::<Ioas>().ok_or(ENOENT)?;
     let slices = src.iopt.get_pages(cmd.src_iova, cmd.length)?;
     drop(src_obj);
 
     let dst_obj = ucmd.ictx.objects.get(cmd.dst_ioas_id, ObjectType::Ioas)?;
-    let dst = dst_obj.as_ioas().ok_or(ENOENT)?;
+    let dst = dst_obj.data::<Ioas>().ok_or(ENOENT)?;
     let fixed = (cmd.flags & IOMMU_IOAS_MAP_FIXED_IOVA != 0).then_some(cmd.dst_iova);
     let iova = dst.iopt.map_pages(&slices, fixed, map_prot(cmd.flags))?;
     ucmd.cmd.dst_iova = iova;
@@ -290,7 +300,7 @@ impl UserCmd for IommuIoasUnmap {
 
 pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_, IommuIoasUnmap>) -> Result {
     let obj = ucmd.ictx.objects.get(ucmd.cmd.ioas_id, ObjectType::Ioas)?;
-    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+    let ioas = obj.data::<Ioas>().ok_or(ENOENT)?;
     let (iova, length) = (ucmd.cmd.iova, ucmd.cmd.length);
 
     let unmapped = if iova == 0 && length == u64::MAX {
@@ -320,7 +330,7 @@ pub(crate) fn unmap_ioctl(ucmd: &mut Ucmd<'_, IommuIoasUnmap>) -> Result {
 /// `IOMMU_OPTION_HUGE_PAGES` on the IOAS `object_id`.
 pub(crate) fn option_huge_pages(ictx: &IommufdCtx, cmd: &mut IommuOption) -> Result {
     let obj = ictx.objects.get(cmd.object_id, ObjectType::Ioas)?;
-    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+    let ioas = obj.data::<Ioas>().ok_or(ENOENT)?;
     match cmd.op {
         IOMMU_OPTION_OP_GET => {
             cmd.val64 = u64::from(ioas.iopt.large_pages());
@@ -385,7 +395,7 @@ pub(crate) fn map_file_ioctl(ucmd: &mut Ucmd<'_, IommuIoasMapFile>) -> Result {
     let cmd = &ucmd.cmd;
     check_map_args(cmd.flags, &[cmd.iova, cmd.length])?;
     let obj = ucmd.ictx.objects.get(cmd.ioas_id, ObjectType::Ioas)?;
-    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+    let ioas = obj.data::<Ioas>().ok_or(ENOENT)?;
     if cmd.length == 0 {
         return Err(EINVAL);
     }
@@ -425,7 +435,7 @@ pub(crate) fn change_process_ioctl(ucmd: &mut Ucmd<'_, IommuIoasChangeProcess>) 
         if res.is_err() {
             return;
         }
-        if let Some(ioas) = obj.as_ioas() {
+        if let Some(ioas) = obj.data::<Ioas>() {
             res = ioas.iopt.for_each_pages(|p| {
                 if !p.is_file() {
                     return Err(EINVAL);

@@ -39,9 +39,8 @@ use kernel::{
 // folder of its parts.
 //
 // Without `CONFIG_IOMMUFD_TEST` the selftest, the only user of a few items of these modules, is
-// not built: `Access::new`, `IDevice::pasid_domain`, `ObjectKind::Selftest` (no `StDev` exists),
-// `Object::as_selftest`, `ObjectTable::remove`, `Ucmd::set_result`. They are not dead code in
-// the other builds.
+// not built: `Access::new`, `IDevice::pasid_domain`, `ObjectTable::remove`, `Ucmd::set_result`.
+// They are not dead code in the other builds.
 #[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod device;
 mod hw;
@@ -52,9 +51,6 @@ mod layout;
 #[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod object;
 #[cfg(CONFIG_IOMMUFD_TEST)]
-mod selftest;
-#[cfg(not(CONFIG_IOMMUFD_TEST))]
-#[path = "selftest/none.rs"]
 mod selftest;
 mod stats;
 mod uapi;

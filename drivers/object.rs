@@ -42,6 +42,8 @@
 
 pub(crate) mod xa;
 
+use core::any::Any;
+
 use kernel::{
     new_condvar,
     new_spinlock,
@@ -61,12 +63,7 @@ use kernel::{
 };
 
 use crate::{
-    device::IDevice,
-    hwpt::HwptPaging,
-    ioas::access::Access,
-    ioas::Ioas,
     object::xa::AllocXArray, //
-    selftest::StDev,
     uapi::IommuDestroy,
     ucmd::{
         Ucmd,
@@ -89,30 +86,56 @@ pub(crate) enum ObjectType {
     Selftest,
 }
 
-/// The type-specific part of an object.
-pub(crate) enum ObjectKind {
-    /// An I/O address space.
-    Ioas(Arc<Ioas>),
-    /// An in-kernel access.
-    Access(Arc<Access>),
-    /// A paging HWPT.
-    HwptPaging(Arc<HwptPaging>),
-    /// A bound device.
-    Device(Arc<IDevice>),
-    /// A selftest mock device (`IOMMU_TEST_OP_MOCK_DOMAIN`).
-    Selftest(Arc<StDev>),
+/// A type of object: what the table holds for each object of it (upstream's structures that
+/// embed `struct iommufd_object`).
+///
+/// The table knows no type: each one implements this trait in its own module, with its tag and
+/// what its destroy does beyond dropping it.
+pub(crate) trait ObjectData: Send + Sync + 'static {
+    /// The type's tag: what lookups by type compare.
+    const TYPE: ObjectType;
+
+    /// What must happen when the object is destroyed, after it left the table and no short-term
+    /// user is left, before the table's reference is dropped.
+    fn on_destroy(_this: &Arc<Self>, _ictx: &IommufdCtx, _id: u32) {}
 }
 
-impl ObjectKind {
-    /// Returns the type of this object.
+/// The type-erased face of an object's data.
+trait Kind: Send + Sync {
+    fn object_type(&self) -> ObjectType;
+    fn on_destroy(&self, ictx: &IommufdCtx, id: u32);
+    /// The `Arc<T>` of the data, to be downcast.
+    fn as_any(&self) -> &(dyn Any + Send + Sync);
+}
+
+struct Typed<T: ObjectData>(Arc<T>);
+
+impl<T: ObjectData> Kind for Typed<T> {
     fn object_type(&self) -> ObjectType {
-        match self {
-            ObjectKind::Ioas(_) => ObjectType::Ioas,
-            ObjectKind::Access(_) => ObjectType::Access,
-            ObjectKind::HwptPaging(_) => ObjectType::HwptPaging,
-            ObjectKind::Device(_) => ObjectType::Device,
-            ObjectKind::Selftest(_) => ObjectType::Selftest,
-        }
+        T::TYPE
+    }
+
+    fn on_destroy(&self, ictx: &IommufdCtx, id: u32) {
+        T::on_destroy(&self.0, ictx, id)
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        &self.0
+    }
+}
+
+/// The data of a new object, whatever its type.
+pub(crate) struct ObjectKind(KBox<dyn Kind>);
+
+impl ObjectKind {
+    /// The data of an object of type `T`.
+    pub(crate) fn new<T: ObjectData>(data: Arc<T>) -> Result<ObjectKind> {
+        let b: KBox<dyn Kind> = KBox::new(Typed(data), GFP_KERNEL_ACCOUNT)?;
+        Ok(ObjectKind(b))
+    }
+
+    fn object_type(&self) -> ObjectType {
+        self.0.object_type()
     }
 }
 
@@ -244,55 +267,15 @@ impl Object {
         }
     }
 
-    /// Returns the IOAS if this object is one.
-    pub(crate) fn as_ioas(&self) -> Option<&Arc<Ioas>> {
-        match &self.kind {
-            ObjectKind::Ioas(ioas) => Some(ioas),
-            _ => None,
-        }
+    /// The object's data if it is a `T`.
+    pub(crate) fn data<T: ObjectData>(&self) -> Option<&Arc<T>> {
+        self.kind.0.as_any().downcast_ref::<Arc<T>>()
     }
 
-    /// The paging HWPT, if this is one.
-    pub(crate) fn as_hwpt_paging(&self) -> Option<&Arc<HwptPaging>> {
-        match &self.kind {
-            ObjectKind::HwptPaging(h) => Some(h),
-            _ => None,
-        }
-    }
-
-    /// The device, if this is one.
-    pub(crate) fn as_device(&self) -> Option<&Arc<IDevice>> {
-        match &self.kind {
-            ObjectKind::Device(d) => Some(d),
-            _ => None,
-        }
-    }
-
-    /// The selftest device, if this is one.
-    pub(crate) fn as_selftest(&self) -> Option<&Arc<StDev>> {
-        match &self.kind {
-            ObjectKind::Selftest(d) => Some(d),
-            _ => None,
-        }
-    }
-
-    /// What must happen when the object is destroyed, beyond dropping it: detaching a device,
-    /// destroying the objects a selftest device owns.
+    /// What must happen when the object is destroyed, beyond dropping it (its type's
+    /// [`ObjectData::on_destroy`]).
     fn on_destroy(&self, ictx: &IommufdCtx, id: u32) {
-        match &self.kind {
-            ObjectKind::Selftest(st) => st.teardown(ictx),
-            // A destroyed IOAS stops being the VFIO compat IOAS.
-            ObjectKind::Ioas(_) => ictx.forget_vfio_ioas(id),
-            _ => {}
-        }
-    }
-
-    /// The access, if this is one.
-    pub(crate) fn as_access(&self) -> Option<&Arc<Access>> {
-        match &self.kind {
-            ObjectKind::Access(access) => Some(access),
-            _ => None,
-        }
+        self.kind.0.on_destroy(ictx, id)
     }
 }
 

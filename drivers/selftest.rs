@@ -46,7 +46,10 @@ use zerocopy_derive::Immutable;
 use crate::{
     device::IDevice,
     hw::mock::MockDevice,
+    hwpt::HwptPaging,
     ioas::access::Access,
+    ioas::Ioas,
+    object::ObjectData,
     object::{
         ObjectKind,
         ObjectRef,
@@ -175,7 +178,7 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         op::DEV_CHECK_CACHE => {
             let a: CheckDevCache = args(&ucmd.cmd)?;
             let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::Device)?;
-            let idev = obj.as_device().ok_or(ENOENT)?;
+            let idev = obj.data::<IDevice>().ok_or(ENOENT)?;
             let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
             data.check_cache(a.id, a.cache)
         }
@@ -235,7 +238,7 @@ fn add_reserved(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     }
     let last = a.start.checked_add(a.length - 1).ok_or(EOVERFLOW)?;
     let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::Ioas)?;
-    let ioas = obj.as_ioas().ok_or(ENOENT)?;
+    let ioas = obj.data::<Ioas>().ok_or(ENOENT)?;
     ioas.iopt.reserve(a.start, last, 0)
 }
 
@@ -359,10 +362,7 @@ fn create_access(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let fdr =
         FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC).map_err(|_| ENOMEM)?;
     let access = Access::new(a.flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES != 0)?;
-    let new = ucmd
-        .ictx
-        .objects
-        .alloc(ObjectKind::Access(access.clone()))?;
+    let new = ucmd.ictx.objects.alloc(ObjectKind::new(access.clone())?)?;
     let id = new.id();
     new.finalize()?;
     let obj = match ucmd.ictx.objects.get(id, ObjectType::Access) {
@@ -492,9 +492,17 @@ pub(crate) struct StDev {
     idev: ObjectRef,
 }
 
+impl ObjectData for StDev {
+    const TYPE: ObjectType = ObjectType::Selftest;
+
+    fn on_destroy(this: &Arc<Self>, ictx: &IommufdCtx, _id: u32) {
+        this.teardown(ictx);
+    }
+}
+
 impl StDev {
     fn idev(&self) -> Result<&Arc<IDevice>> {
-        self.idev.as_device().ok_or(EINVAL)
+        self.idev.data::<IDevice>().ok_or(EINVAL)
     }
 
     /// Detaches and unbinds the device (the object is being destroyed).
@@ -542,7 +550,7 @@ fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
             return Err(e.into());
         }
     };
-    if let Err(e) = st_new.publish(ObjectKind::Selftest(stdev.clone())) {
+    if let Err(e) = ObjectKind::new(stdev.clone()).and_then(|k| st_new.publish(k)) {
         stdev.teardown(ictx);
         return Err(e);
     }
@@ -562,7 +570,7 @@ fn mock_domain_replace(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let ictx: &IommufdCtx = &ucmd.ictx;
     let mut a: MockDomainReplace = args(&ucmd.cmd)?;
     let obj = ictx.objects.get_any(ucmd.cmd.id)?;
-    let st = obj.as_selftest().ok_or(EINVAL)?;
+    let st = obj.data::<StDev>().ok_or(EINVAL)?;
     a.pt_id = st.idev()?.replace(ictx, a.pt_id)?;
     set_args(&mut ucmd.cmd, &a)?;
     ucmd.respond()
@@ -571,7 +579,7 @@ fn mock_domain_replace(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
 fn check_map(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let a: CheckMap = args(&ucmd.cmd)?;
     let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::HwptPaging)?;
-    let hwpt = obj.as_hwpt_paging().ok_or(ENOENT)?;
+    let hwpt = obj.data::<HwptPaging>().ok_or(ENOENT)?;
     let mock = crate::mock()?;
     let ps = mock.page_size(&hwpt.domain)? as u64;
     if a.iova % ps != 0

@@ -27,6 +27,7 @@ use kernel::{
 use zerocopy_derive::Immutable;
 
 use crate::{
+    device::IDevice,
     object::ObjectType,
     ucmd::{
         Ucmd,
@@ -77,7 +78,7 @@ pub(crate) fn get_hw_info_ioctl(ucmd: &mut Ucmd<'_, IommuHwInfo>) -> Result {
         cmd.data_type = IOMMU_HW_INFO_TYPE_DEFAULT;
     }
     let obj = ucmd.ictx.objects.get(cmd.dev_id, ObjectType::Device)?;
-    let dev = obj.as_device().ok_or(ENOENT)?.device();
+    let dev = obj.data::<IDevice>().ok_or(ENOENT)?.device();
 
     let (info_type, data) = if device_has_hw_info(dev) {
         let info = device_hw_info(dev, cmd.data_type)?;

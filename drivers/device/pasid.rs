@@ -19,6 +19,7 @@ use kernel::{
 use super::IDevice;
 use crate::{
     hwpt::HwptPaging,
+    ioas::Ioas,
     object::ObjectRef,
     IommufdCtx, //
 };
@@ -43,7 +44,7 @@ impl IDevice {
     /// Whether the device's attachment without PASID allows PASIDs to be attached: there is
     /// none, or its HWPT was allocated with `IOMMU_HWPT_ALLOC_PASID`.
     fn no_pasid_compat(attach: Option<&super::Attach>) -> bool {
-        attach.is_none_or(|a| a.hwpt.as_hwpt_paging().is_some_and(|h| h.pasid_compat))
+        attach.is_none_or(|a| a.hwpt.data::<HwptPaging>().is_some_and(|h| h.pasid_compat))
     }
 
     /// Whether `hwpt` may take a PASID of this device.
@@ -62,7 +63,7 @@ impl IDevice {
         let gs = self.igroup.state.lock();
         let mut st = self.state.lock();
         let pt = ictx.objects.get_any(pt_id)?;
-        if pt.as_ioas().is_none() && pt.as_hwpt_paging().is_none() {
+        if pt.data::<Ioas>().is_none() && pt.data::<HwptPaging>().is_none() {
             return Err(EINVAL);
         }
         if st.pasids.iter().any(|p| p.pasid() == pasid) {
@@ -101,7 +102,7 @@ impl IDevice {
         let gs = self.igroup.state.lock();
         let mut st = self.state.lock();
         let pt = ictx.objects.get_any(pt_id)?;
-        if pt.as_ioas().is_none() && pt.as_hwpt_paging().is_none() {
+        if pt.data::<Ioas>().is_none() && pt.data::<HwptPaging>().is_none() {
             return Err(EINVAL);
         }
         let pos = st
@@ -111,7 +112,7 @@ impl IDevice {
             .ok_or(EINVAL)?;
         let cur = st.pasids.remove(pos).map_err(|_| EINVAL)?;
         let compat = Self::no_pasid_compat(self.rid_attach(&gs));
-        let cur_hwpt = cur.hwpt.as_hwpt_paging().ok_or(EINVAL)?.clone();
+        let cur_hwpt = cur.hwpt.data::<HwptPaging>().ok_or(EINVAL)?.clone();
         let mut cur_att = Some(cur.att);
         let mut new_att = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {

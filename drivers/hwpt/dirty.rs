@@ -24,6 +24,7 @@ use kernel::{
 use zerocopy_derive::Immutable;
 
 use crate::{
+    hwpt::HwptPaging,
     ioas::io_pagetable::{
         IoPagetable,
         IoptState, //
@@ -97,7 +98,7 @@ pub(crate) fn set_dirty_tracking_ioctl(ucmd: &mut Ucmd<'_, IommuHwptSetDirtyTrac
         return Err(EOPNOTSUPP);
     }
     let obj = ucmd.ictx.objects.get(cmd.hwpt_id, ObjectType::HwptPaging)?;
-    let hwpt = obj.as_hwpt_paging().ok_or(ENOENT)?;
+    let hwpt = obj.data::<HwptPaging>().ok_or(ENOENT)?;
     let domain: &Domain = &hwpt.domain;
     if !domain.has_dirty_ops() {
         return Err(EOPNOTSUPP);
@@ -162,7 +163,7 @@ pub(crate) fn get_dirty_bitmap_ioctl(ucmd: &mut Ucmd<'_, IommuHwptGetDirtyBitmap
         return Err(EOPNOTSUPP);
     }
     let obj = ucmd.ictx.objects.get(cmd.hwpt_id, ObjectType::HwptPaging)?;
-    let hwpt = obj.as_hwpt_paging().ok_or(ENOENT)?;
+    let hwpt = obj.data::<HwptPaging>().ok_or(ENOENT)?;
     let ioas = hwpt.ioas()?;
     check_iova_range(cmd, ioas.iopt.iova_alignment())?;
     let domain: &Domain = &hwpt.domain;

@@ -20,6 +20,7 @@ use super::{
     StDev, //
 };
 use crate::{
+    hwpt::HwptPaging,
     object::{
         ObjectRef,
         ObjectType, //
@@ -77,7 +78,7 @@ pub(super) fn dirty(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let (iova, length, page_size) = (ulong(a.iova)?, ulong(a.length)?, ulong(a.page_size)?);
     crate::hw::mock::MockIommu::check_dirty_args(iova, length, page_size)?;
     let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::HwptPaging)?;
-    let hwpt = obj.as_hwpt_paging().ok_or(ENOENT)?;
+    let hwpt = obj.data::<HwptPaging>().ok_or(ENOENT)?;
     let mock = crate::mock()?;
     let uptr = UserPtr::from_addr(ulong(a.uptr)?);
     a.out_nr_dirty = mock.set_dirty(&hwpt.domain, iova, length, page_size, |buf| {
@@ -90,13 +91,13 @@ pub(super) fn dirty(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
 /// The selftest device `id` (`ENOENT` if there is no selftest object with that id).
 fn stdev(ucmd: &Ucmd<'_, IommuTestCmd>) -> Result<ObjectRef> {
     let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::Selftest)?;
-    obj.as_selftest().ok_or(ENOENT)?;
+    obj.data::<StDev>().ok_or(ENOENT)?;
     Ok(obj)
 }
 
 /// The selftest device behind `obj`.
 fn st_of(obj: &ObjectRef) -> Result<&Arc<StDev>> {
-    obj.as_selftest().ok_or(ENOENT)
+    obj.data::<StDev>().ok_or(ENOENT)
 }
 
 /// `IOMMU_TEST_OP_PASID_ATTACH`.
@@ -144,7 +145,7 @@ pub(super) fn pasid_check_hwpt(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         };
     }
     let pt = ucmd.ictx.objects.get_any(a.hwpt_id)?;
-    let hwpt = pt.as_hwpt_paging().ok_or(EINVAL)?;
+    let hwpt = pt.data::<HwptPaging>().ok_or(EINVAL)?;
     match attached {
         Some(d) if Arc::ptr_eq(&d, &hwpt.domain) => Ok(()),
         _ => Err(EINVAL),

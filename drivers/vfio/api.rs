@@ -13,7 +13,7 @@
 //! - `struct iommufd_device *` is a [`BoundDevice`] (`KBox::into_raw`), created by
 //!   `iommufd_device_bind()` and freed by `iommufd_device_unbind()`: the DEVICE object, a user
 //!   reference to it (so user space cannot destroy it, `EBUSY`) and a reference to the context.
-//! - `struct iommufd_access *` is an [`crate::ioas::access::KernelAccess`] (see there).
+//! - `struct iommufd_access *` is an [`crate::vfio::access::KernelAccess`] (see there).
 
 use kernel::{
     bindings,
@@ -173,7 +173,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_ctx_has_group(
     let c = unsafe { ctx(ictx) };
     let mut found = false;
     c.objects.for_each(ObjectType::Device, |obj| {
-        if let Some(idev) = obj.as_device() {
+        if let Some(idev) = obj.data::<IDevice>() {
             found |= core::ptr::eq(Group::as_raw(idev.group()), group);
         }
     });
@@ -339,7 +339,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_vfio_compat_ioas_create(
 
 fn compat_ioas_create(ictx: &IommufdCtx) -> Result {
     // As upstream, the IOAS is allocated first and dropped again if not needed.
-    let new = ictx.objects.alloc(ObjectKind::Ioas(Ioas::new()?))?;
+    let new = ictx.objects.alloc(ObjectKind::new(Ioas::new()?)?)?;
     // VFIO does not let a container serve both IOMMU and no-IOMMU groups.
     if ictx.no_iommu.load(Relaxed) {
         return Err(EINVAL);

@@ -22,6 +22,7 @@ use kernel::{
 use zerocopy_derive::Immutable;
 
 use crate::{
+    hwpt::HwptPaging,
     ioas::io_pagetable::{
         PROT_CACHE,
         PROT_READ,
@@ -145,7 +146,7 @@ pub(crate) fn compat_ioas(ictx: &IommufdCtx) -> Result<ObjectRef> {
 }
 
 fn ioas_of(obj: &ObjectRef) -> Result<&Arc<Ioas>> {
-    obj.as_ioas().ok_or(ENODEV)
+    obj.data::<Ioas>().ok_or(ENODEV)
 }
 
 /// Handles a VFIO container ioctl; `ENOTTY` for anything else.
@@ -179,7 +180,7 @@ fn check_extension(ictx: &IommufdCtx, ext: usize) -> Result<isize> {
             let ioas = ioas_of(&obj)?.clone();
             let mut all = true;
             ictx.objects.for_each(ObjectType::HwptPaging, |h| {
-                if let Some(h) = h.as_hwpt_paging() {
+                if let Some(h) = h.data::<HwptPaging>() {
                     if h.ioas().is_ok_and(|i| Arc::ptr_eq(i, &ioas))
                         && !h.enforces_cache_coherency()
                     {
