@@ -15,11 +15,11 @@ use kernel::{
     device::Device,
     iommu::domain::{
         device_capable,
+        AttachDomain,
         Capability,
         DmaOwnerClaim,
         Group,
         GroupAttachment,
-        PagingDomain,
         ResvRegions,
         RESV_DIRECT_RELAXABLE, //
     },
@@ -36,6 +36,7 @@ use crate::{
     hw::mock::MockDevice,
     hwpt::{
         self,
+        Hwpt,
         HwptPaging, //
     },
     ioas::Ioas,
@@ -56,8 +57,15 @@ pub(crate) mod sw_msi;
 /// The attachment of a group to a HWPT.
 struct Attach {
     /// Declared first: detaching the group comes before dropping the HWPT reference.
-    group: GroupAttachment<Arc<PagingDomain>>,
+    group: GroupAttachment<AttachDomain>,
     hwpt: ObjectRef,
+}
+
+impl Attach {
+    /// The HWPT the group is attached to.
+    fn hwpt(&self) -> Result<Hwpt> {
+        Hwpt::of(&self.hwpt).ok_or(EINVAL)
+    }
 }
 
 /// The devices of one IOMMU group bound to one context (upstream's `iommufd_group`).
@@ -136,14 +144,13 @@ fn reserve_regions(dev: &Device, key: usize, ioas: &Ioas) -> Result {
     Ok(())
 }
 
-/// The IOAS behind `pt`: the IOAS itself, or the IOAS of a HWPT_PAGING; `EINVAL` for any other
+/// The IOAS behind `pt`: the IOAS itself, or the IOAS a HWPT translates; `EINVAL` for any other
 /// object.
 fn pt_ioas(pt: &ObjectRef) -> Result<Arc<Ioas>> {
-    match (pt.data::<Ioas>(), pt.data::<HwptPaging>()) {
-        (Some(ioas), _) => Ok(ioas.clone()),
-        (None, Some(h)) => Ok(h.ioas()?.clone()),
-        (None, None) => Err(EINVAL),
+    if let Some(ioas) = pt.data::<Ioas>() {
+        return Ok(ioas.clone());
     }
+    Ok(Hwpt::of(pt).ok_or(EINVAL)?.paging()?.ioas()?.clone())
 }
 
 /// A bound device.
@@ -248,15 +255,14 @@ impl IDevice {
     }
 
     /// Finds a HWPT for the device from `pt` (an IOAS: an automatic HWPT, reused or new; a
-    /// HWPT_PAGING: itself) and attaches or moves the group to it with `attach`.
+    /// HWPT: itself) and attaches or moves the group to it with `attach`.
     fn to_hwpt(
         &self,
         ictx: &IommufdCtx,
         pt: ObjectRef,
-        attach: &mut dyn FnMut(&Arc<HwptPaging>) -> Result,
+        attach: &mut dyn FnMut(&Hwpt) -> Result,
     ) -> Result<ObjectRef> {
-        if pt.data::<HwptPaging>().is_some() {
-            let hwpt = pt.data::<HwptPaging>().ok_or(EINVAL)?.clone();
+        if let Some(hwpt) = Hwpt::of(&pt) {
             attach(&hwpt)?;
             return Ok(pt);
         }
@@ -273,7 +279,7 @@ impl IDevice {
             if !h.auto_domain || !h.ioas().is_ok_and(|i| Arc::ptr_eq(i, &ioas)) {
                 return;
             }
-            match attach(h) {
+            match attach(&Hwpt::Paging(h.clone())) {
                 Ok(()) => found = Some(ictx.objects.get(obj.id(), ObjectType::HwptPaging)),
                 Err(e) if e == EINVAL => {}
                 Err(e) => found = Some(Err(e)),
@@ -287,7 +293,7 @@ impl IDevice {
         // failed replace must leave the group where it was.
         let hwpt = hwpt::alloc_paging(ictx, self, pt, 0, None, true)?;
         let new = ictx.objects.alloc(ObjectKind::new(hwpt.clone())?)?;
-        attach(&hwpt)?;
+        attach(&Hwpt::Paging(hwpt))?;
         let id = new.id();
         new.finalize()?;
         ictx.objects.get(id, ObjectType::HwptPaging)
@@ -297,22 +303,24 @@ impl IDevice {
     /// with PASIDs attached only uses HWPTs allocated for PASIDs (`EINVAL`), and a device whose
     /// IOMMU can enforce cache coherency makes the HWPT enforce it.
     ///
-    /// The MSI doorbells the device may already use are mapped into the HWPT's domain before the
-    /// device moves there.
-    fn check_hwpt(&self, ictx: &IommufdCtx, h: &HwptPaging, has_pasids: bool) -> Result {
-        if has_pasids && !h.pasid_compat {
+    /// The MSI doorbells the device may already use are mapped into the domain of the HWPT
+    /// (of a nested HWPT's parent) before the device moves there.
+    fn check_hwpt(&self, ictx: &IommufdCtx, h: &Hwpt, has_pasids: bool) -> Result {
+        if has_pasids && !h.pasid_compat() {
             return Err(EINVAL);
         }
+        let paging = h.paging()?;
         if self.enforce_cc {
-            h.enforce_cache_coherency()?;
+            paging.enforce_cache_coherency()?;
         }
         if let Some(window) = self.sw_msi_window {
-            ictx.sw_msi.install_all(&h.msi, &h.domain, window)?;
+            ictx.sw_msi
+                .install_all(&paging.msi, &paging.domain, window)?;
         }
         Ok(())
     }
 
-    /// Attaches the device to `pt_id` (IOAS or HWPT_PAGING); returns the HWPT id.
+    /// Attaches the device to `pt_id` (IOAS or HWPT); returns the HWPT id.
     ///
     /// If another device of the group is attached, this one joins it: `pt_id` must be that HWPT,
     /// or its IOAS if the HWPT is automatic (`EINVAL` otherwise).
@@ -328,15 +336,20 @@ impl IDevice {
         let target_ioas = pt_ioas(&pt)?;
         let has_pasids = !self.state.lock().pasids.is_empty();
         if let Some(cur) = &gs.attach {
-            let h = cur.hwpt.data::<HwptPaging>().ok_or(EINVAL)?;
-            let same = match pt.data::<HwptPaging>() {
-                Some(t) => Arc::ptr_eq(t, h),
-                None => h.auto_domain && h.ioas().is_ok_and(|i| Arc::ptr_eq(i, &target_ioas)),
+            let h = cur.hwpt()?;
+            let same = match Hwpt::of(&pt) {
+                Some(t) => t.same(&h),
+                None => {
+                    h.auto_domain()
+                        && h.paging()?
+                            .ioas()
+                            .is_ok_and(|i| Arc::ptr_eq(i, &target_ioas))
+                }
             };
             if !same {
                 return Err(EINVAL);
             }
-            self.check_hwpt(ictx, h, has_pasids)?;
+            self.check_hwpt(ictx, &h, has_pasids)?;
             reserve_regions(&self.dev, self.key(), &target_ioas)?;
             let id = cur.hwpt.id();
             // Room was reserved above.
@@ -348,9 +361,12 @@ impl IDevice {
         let mut ga = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
             self.check_hwpt(ictx, h, has_pasids)?;
+            // No HWPT takes faults yet (`IOMMU_HWPT_FAULT_ID_VALID` is refused), so no
+            // attachment routes them.
             ga = Some(GroupAttachment::attach(
                 self.igroup.group.clone(),
-                h.domain.clone(),
+                h.domain(),
+                None,
             )?);
             Ok(())
         });
@@ -388,9 +404,9 @@ impl IDevice {
             gs.attach = Some(cur);
             return Ok(pt_id);
         }
-        let old_ioas = match cur.hwpt.data::<HwptPaging>().map(|h| h.ioas()) {
-            Some(Ok(i)) => i.clone(),
-            _ => {
+        let old_ioas = match cur.hwpt().and_then(|h| Ok(h.paging()?.ioas()?.clone())) {
+            Ok(i) => i,
+            Err(_) => {
                 gs.attach = Some(cur);
                 return Err(EINVAL);
             }
@@ -414,12 +430,13 @@ impl IDevice {
             }
         }
         let has_pasids = !self.state.lock().pasids.is_empty();
+        let old_domain = cur.hwpt().map(|h| h.domain());
         let mut cur_group = Some(cur.group);
         let mut new_group = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
             self.check_hwpt(ictx, h, has_pasids)?;
             let g = cur_group.take().ok_or(EINVAL)?;
-            match g.replace(h.domain.clone()) {
+            match g.replace(h.domain(), None) {
                 Ok(n) => {
                     new_group = Some(n);
                     Ok(())
@@ -432,8 +449,8 @@ impl IDevice {
         });
         // Should the group have moved although the replace failed, it moves back.
         if res.is_err() && cur_group.is_none() {
-            if let (Some(n), Some(old)) = (new_group.take(), cur.hwpt.data::<HwptPaging>()) {
-                match n.replace(old.domain.clone()) {
+            if let (Some(n), Ok(old)) = (new_group.take(), old_domain) {
+                match n.replace(old, None) {
                     Ok(g) => cur_group = Some(g),
                     Err((_, n)) => new_group = Some(n),
                 }
@@ -484,13 +501,10 @@ impl IDevice {
             return;
         };
         let _ = gs.devices.remove(pos);
-        if let Some(ioas) = gs
-            .attach
-            .as_ref()
-            .and_then(|a| a.hwpt.data::<HwptPaging>())
-            .and_then(|h| h.ioas().ok())
-        {
-            ioas.iopt.unreserve_owner(self.key());
+        if let Some(Ok(h)) = gs.attach.as_ref().map(|a| a.hwpt()) {
+            if let Ok(ioas) = h.paging().and_then(|p| p.ioas()) {
+                ioas.iopt.unreserve_owner(self.key());
+            }
         }
         if !gs.devices.is_empty() {
             return;

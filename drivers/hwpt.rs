@@ -1,12 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! HWPT_PAGING objects: an iommu paging domain that mirrors an IOAS.
+//! HWPT objects: HWPT_PAGING, an iommu paging domain that mirrors an IOAS, and HWPT_NESTED
+//! ([`nested`]), a user-managed table over a HWPT_PAGING nest parent.
 //!
-//! The domain is added to its IOAS's I/O page table when the object is created (so it holds
-//! every area of the IOAS from then on) and removed when the object goes away. The object holds
-//! a user reference on the IOAS, which therefore cannot be destroyed before it.
+//! A paging domain is added to its IOAS's I/O page table when the object is created (so it
+//! holds every area of the IOAS from then on) and removed when the object goes away. The object
+//! holds a user reference on the IOAS, which therefore cannot be destroyed before it.
+//!
+//! [`Hwpt`] is what a device or PASID attaches to: either kind, with the HWPT_PAGING whose IOAS
+//! it translates.
 
 pub(crate) mod dirty;
+pub(crate) mod invalidate;
+pub(crate) mod nested;
 
 use core::mem::{
     offset_of,
@@ -14,6 +20,7 @@ use core::mem::{
 };
 use kernel::{
     iommu::domain::{
+        AttachDomain,
         PagingDomain,
         UserData, //
     },
@@ -35,6 +42,7 @@ use crate::{
         SwMsiMaps, //
     },
     device::IDevice,
+    hwpt::nested::HwptNested,
     ioas::io_pagetable::IoptDomain,
     ioas::Ioas,
     object::ObjectData,
@@ -93,6 +101,8 @@ pub(crate) struct HwptPaging {
     ioas: ObjectRef,
     /// Created by attaching a device to an IOAS; destroyed with its last device.
     pub(crate) auto_domain: bool,
+    /// Allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`: nested HWPTs may be allocated on it.
+    pub(crate) nest_parent: bool,
     /// Allocated with `IOMMU_HWPT_ALLOC_PASID`: PASIDs may attach to it, and a device attached
     /// to it may have PASIDs attached elsewhere.
     pub(crate) pasid_compat: bool,
@@ -150,6 +160,7 @@ impl HwptPaging {
                 domain,
                 ioas: ioas.into_long_term(),
                 auto_domain,
+                nest_parent: flags & IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
                 pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
                 enforce_cc: Atomic::new(false),
                 msi,
@@ -182,6 +193,65 @@ impl Drop for HwptPaging {
         let key = self.key();
         if let Ok(ioas) = self.ioas() {
             ioas.iopt.remove_domain(key);
+        }
+    }
+}
+
+/// A HWPT a device or PASID attaches to.
+#[derive(Clone)]
+pub(crate) enum Hwpt {
+    /// A HWPT_PAGING.
+    Paging(Arc<HwptPaging>),
+    /// A HWPT_NESTED.
+    Nested(Arc<HwptNested>),
+}
+
+impl Hwpt {
+    /// The HWPT behind `obj`, if it is one.
+    pub(crate) fn of(obj: &ObjectRef) -> Option<Hwpt> {
+        if let Some(h) = obj.data::<HwptPaging>() {
+            return Some(Hwpt::Paging(h.clone()));
+        }
+        obj.data::<HwptNested>().map(|h| Hwpt::Nested(h.clone()))
+    }
+
+    /// The HWPT_PAGING whose IOAS the HWPT translates: itself, or a nested HWPT's parent. Its
+    /// IOAS holds the reserved regions of the attached devices, and its domain their MSI
+    /// doorbells.
+    pub(crate) fn paging(&self) -> Result<&Arc<HwptPaging>> {
+        match self {
+            Hwpt::Paging(h) => Ok(h),
+            Hwpt::Nested(h) => h.parent(),
+        }
+    }
+
+    /// The domain devices attach to.
+    pub(crate) fn domain(&self) -> AttachDomain {
+        match self {
+            Hwpt::Paging(h) => AttachDomain::Paging(h.domain.clone()),
+            Hwpt::Nested(h) => AttachDomain::Nested(h.domain.clone()),
+        }
+    }
+
+    /// Allocated with `IOMMU_HWPT_ALLOC_PASID`.
+    pub(crate) fn pasid_compat(&self) -> bool {
+        match self {
+            Hwpt::Paging(h) => h.pasid_compat,
+            Hwpt::Nested(h) => h.pasid_compat,
+        }
+    }
+
+    /// An automatic HWPT (only paging ones are).
+    pub(crate) fn auto_domain(&self) -> bool {
+        matches!(self, Hwpt::Paging(h) if h.auto_domain)
+    }
+
+    /// Whether both are the same HWPT.
+    pub(crate) fn same(&self, other: &Hwpt) -> bool {
+        match (self, other) {
+            (Hwpt::Paging(a), Hwpt::Paging(b)) => Arc::ptr_eq(a, b),
+            (Hwpt::Nested(a), Hwpt::Nested(b)) => Arc::ptr_eq(a, b),
+            _ => false,
         }
     }
 }
@@ -257,25 +327,24 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
     let idev_obj = ictx.objects.get(cmd.dev_id, ObjectType::Device)?;
     let idev = idev_obj.data::<IDevice>().ok_or(ENOENT)?;
     let pt = ictx.objects.get_any(cmd.pt_id).map_err(|_| EINVAL)?;
-    if pt.data::<HwptPaging>().is_some() {
-        // Nested HWPTs (on a HWPT_PAGING or a vIOMMU) are the next part.
-        return Err(EOPNOTSUPP);
-    }
-    if pt.data::<Ioas>().is_none() {
-        return Err(EINVAL);
-    }
+    let user_data = UserData::new(
+        cmd.data_type,
+        UserPtr::from_addr(usize::try_from(cmd.data_uptr).map_err(|_| EFAULT)?),
+        cmd.data_len as usize,
+    );
     if cmd.flags & IOMMU_HWPT_FAULT_ID_VALID != 0 {
+        // FAULT objects are the next part.
         return Err(EOPNOTSUPP);
     }
-    let data = (cmd.data_type != IOMMU_HWPT_DATA_NONE).then(|| {
-        UserData::new(
-            cmd.data_type,
-            UserPtr::from_addr(cmd.data_uptr as usize),
-            cmd.data_len as usize,
-        )
-    });
-    let hwpt = alloc_paging(ictx, idev, pt, cmd.flags, data.as_ref(), false)?;
-    let new = ictx.objects.alloc(ObjectKind::new(hwpt)?)?;
+    let kind = if pt.data::<Ioas>().is_some() {
+        let data = (cmd.data_len != 0).then_some(&user_data);
+        ObjectKind::new(alloc_paging(ictx, idev, pt, cmd.flags, data, false)?)?
+    } else if pt.data::<HwptPaging>().is_some() {
+        ObjectKind::new(nested::alloc(idev.device(), pt, cmd.flags, &user_data)?)?
+    } else {
+        return Err(EINVAL);
+    };
+    let new = ictx.objects.alloc(kind)?;
     ucmd.cmd.out_hwpt_id = new.id();
     ucmd.respond()?;
     new.finalize()

@@ -33,6 +33,7 @@ use crate::{
     device::hw_info,
     hwpt,
     hwpt::dirty,
+    hwpt::invalidate,
     ioas,
     object,
     uapi::{
@@ -167,7 +168,7 @@ pub(crate) fn dispatch(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) ->
         nr::GET_HW_INFO => run(ictx, cmd, arg, hw_info::get_hw_info_ioctl),
         nr::HWPT_SET_DIRTY_TRACKING => run(ictx, cmd, arg, dirty::set_dirty_tracking_ioctl),
         nr::HWPT_GET_DIRTY_BITMAP => run(ictx, cmd, arg, dirty::get_dirty_bitmap_ioctl),
-        nr::HWPT_INVALIDATE => run(ictx, cmd, arg, pending::<32, 32>),
+        nr::HWPT_INVALIDATE => run(ictx, cmd, arg, invalidate::invalidate_ioctl),
         nr::FAULT_QUEUE_ALLOC => run(ictx, cmd, arg, pending::<16, 16>),
         nr::IOAS_MAP_FILE => run(ictx, cmd, arg, ioas::map_file_ioctl),
         nr::VIOMMU_ALLOC => run(ictx, cmd, arg, pending::<40, 24>),

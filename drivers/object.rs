@@ -82,6 +82,7 @@ pub(crate) enum ObjectType {
     Ioas,
     Access,
     HwptPaging,
+    HwptNested,
     Device,
     Selftest,
 }

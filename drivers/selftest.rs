@@ -46,7 +46,10 @@ use zerocopy_derive::Immutable;
 use crate::{
     device::IDevice,
     hw::mock::MockDevice,
-    hwpt::HwptPaging,
+    hwpt::{
+        nested::HwptNested,
+        HwptPaging, //
+    },
     ioas::access::Access,
     ioas::Ioas,
     object::ObjectData,
@@ -80,6 +83,8 @@ mod op {
     pub(super) const ACCESS_REPLACE_IOAS: u32 = 11;
     pub(super) const MOCK_DOMAIN_FLAGS: u32 = 12;
     pub(super) const DIRTY: u32 = 13;
+    pub(super) const MD_CHECK_IOTLB: u32 = 14;
+    pub(super) const TRIGGER_IOPF: u32 = 15;
     pub(super) const DEV_CHECK_CACHE: u32 = 16;
     pub(super) const PASID_ATTACH: u32 = 18;
     pub(super) const PASID_REPLACE: u32 = 19;
@@ -175,12 +180,26 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         op::PASID_REPLACE => pasid_dirty::pasid_replace(ucmd),
         op::PASID_DETACH => pasid_dirty::pasid_detach(ucmd),
         op::PASID_CHECK_HWPT => pasid_dirty::pasid_check_hwpt(ucmd),
+        op::MD_CHECK_IOTLB => {
+            let a: CheckEntry = args(&ucmd.cmd)?;
+            let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::HwptNested)?;
+            let hwpt = obj.data::<HwptNested>().ok_or(ENOENT)?;
+            crate::mock()?.check_iotlb(&hwpt.domain, a.id, a.value)
+        }
+        op::TRIGGER_IOPF => {
+            let a: TriggerIopf = args(&ucmd.cmd)?;
+            let obj = ucmd.ictx.objects.get(a.dev_id, ObjectType::Device)?;
+            let idev = obj.data::<IDevice>().ok_or(ENOENT)?;
+            let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
+            data.trigger_iopf(idev.device(), a.pasid, a.grpid, a.perm, a.addr);
+            Ok(())
+        }
         op::DEV_CHECK_CACHE => {
-            let a: CheckDevCache = args(&ucmd.cmd)?;
+            let a: CheckEntry = args(&ucmd.cmd)?;
             let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::Device)?;
             let idev = obj.data::<IDevice>().ok_or(ENOENT)?;
             let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
-            data.check_cache(a.id, a.cache)
+            data.check_cache(a.id, a.value)
         }
         op::CREATE_ACCESS => create_access(ucmd),
         op::ACCESS_PAGES => access_pages(ucmd),
@@ -477,12 +496,23 @@ struct CheckMap {
     uptr: u64,
 }
 
-/// `check_dev_cache`.
+/// `trigger_iopf`.
 #[repr(C)]
 #[derive(FromBytes, IntoBytes, Immutable)]
-struct CheckDevCache {
+struct TriggerIopf {
+    dev_id: u32,
+    pasid: u32,
+    grpid: u32,
+    perm: u32,
+    addr: u64,
+}
+
+/// `check_iotlb` and `check_dev_cache`: entry `id` should hold `value`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct CheckEntry {
     id: u32,
-    cache: u32,
+    value: u32,
 }
 
 /// A selftest device: a mock device bound to the context (the selftest object of upstream).
@@ -505,11 +535,26 @@ impl StDev {
         self.idev.data::<IDevice>().ok_or(EINVAL)
     }
 
+    /// Runs `f`, which changes the device's attachments, with fault reports for the device held
+    /// off (a report reads the attachment's handle).
+    pub(crate) fn with_reports_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        match self
+            .idev()
+            .ok()
+            .and_then(|d| MockDevice::from_device(d.device()))
+        {
+            Some(data) => data.with_reports_held(f),
+            None => f(),
+        }
+    }
+
     /// Detaches and unbinds the device (the object is being destroyed).
     pub(crate) fn teardown(&self, ictx: &IommufdCtx) {
         if let Ok(idev) = self.idev() {
-            idev.detach(ictx);
-            idev.pasid_detach_all(ictx);
+            self.with_reports_held(|| {
+                idev.detach(ictx);
+                idev.pasid_detach_all(ictx);
+            });
         }
         ictx.objects.remove_same(&self.idev);
     }
@@ -571,7 +616,7 @@ fn mock_domain_replace(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let mut a: MockDomainReplace = args(&ucmd.cmd)?;
     let obj = ictx.objects.get_any(ucmd.cmd.id)?;
     let st = obj.data::<StDev>().ok_or(EINVAL)?;
-    a.pt_id = st.idev()?.replace(ictx, a.pt_id)?;
+    a.pt_id = st.with_reports_held(|| st.idev()?.replace(ictx, a.pt_id))?;
     set_args(&mut ucmd.cmd, &a)?;
     ucmd.respond()
 }

@@ -9,16 +9,15 @@
 
 use kernel::{
     iommu::domain::{
-        PagingDomain,
+        AttachDomain,
         PasidAttachment, //
     },
-    prelude::*,
-    sync::Arc, //
+    prelude::*, //
 };
 
 use super::IDevice;
 use crate::{
-    hwpt::HwptPaging,
+    hwpt::Hwpt,
     ioas::Ioas,
     object::ObjectRef,
     IommufdCtx, //
@@ -30,7 +29,7 @@ pub(crate) const IOMMU_NO_PASID: u32 = 0;
 /// One PASID of a device attached to a HWPT.
 pub(crate) struct PasidAttach {
     /// Declared first: detaching the PASID comes before dropping the HWPT reference.
-    att: PasidAttachment<Arc<PagingDomain>>,
+    att: PasidAttachment<AttachDomain>,
     hwpt: ObjectRef,
 }
 
@@ -44,12 +43,12 @@ impl IDevice {
     /// Whether the device's attachment without PASID allows PASIDs to be attached: there is
     /// none, or its HWPT was allocated with `IOMMU_HWPT_ALLOC_PASID`.
     fn no_pasid_compat(attach: Option<&super::Attach>) -> bool {
-        attach.is_none_or(|a| a.hwpt.data::<HwptPaging>().is_some_and(|h| h.pasid_compat))
+        attach.is_none_or(|a| a.hwpt().is_ok_and(|h| h.pasid_compat()))
     }
 
     /// Whether `hwpt` may take a PASID of this device.
-    fn check_pasid_hwpt(hwpt: &HwptPaging, no_pasid_compat: bool) -> Result {
-        if !hwpt.pasid_compat || !no_pasid_compat {
+    fn check_pasid_hwpt(hwpt: &Hwpt, no_pasid_compat: bool) -> Result {
+        if !hwpt.pasid_compat() || !no_pasid_compat {
             return Err(EINVAL);
         }
         Ok(())
@@ -63,7 +62,7 @@ impl IDevice {
         let gs = self.igroup.state.lock();
         let mut st = self.state.lock();
         let pt = ictx.objects.get_any(pt_id)?;
-        if pt.data::<Ioas>().is_none() && pt.data::<HwptPaging>().is_none() {
+        if pt.data::<Ioas>().is_none() && Hwpt::of(&pt).is_none() {
             return Err(EINVAL);
         }
         if st.pasids.iter().any(|p| p.pasid() == pasid) {
@@ -77,7 +76,8 @@ impl IDevice {
             att = Some(PasidAttachment::attach(
                 self.dev.clone(),
                 pasid,
-                h.domain.clone(),
+                h.domain(),
+                None,
             )?);
             Ok(())
         })?;
@@ -102,7 +102,7 @@ impl IDevice {
         let gs = self.igroup.state.lock();
         let mut st = self.state.lock();
         let pt = ictx.objects.get_any(pt_id)?;
-        if pt.data::<Ioas>().is_none() && pt.data::<HwptPaging>().is_none() {
+        if pt.data::<Ioas>().is_none() && Hwpt::of(&pt).is_none() {
             return Err(EINVAL);
         }
         let pos = st
@@ -112,16 +112,16 @@ impl IDevice {
             .ok_or(EINVAL)?;
         let cur = st.pasids.remove(pos).map_err(|_| EINVAL)?;
         let compat = Self::no_pasid_compat(self.rid_attach(&gs));
-        let cur_hwpt = cur.hwpt.data::<HwptPaging>().ok_or(EINVAL)?.clone();
+        let cur_hwpt = Hwpt::of(&cur.hwpt).ok_or(EINVAL)?;
         let mut cur_att = Some(cur.att);
         let mut new_att = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
-            if Arc::ptr_eq(h, &cur_hwpt) {
+            if h.same(&cur_hwpt) {
                 return Ok(());
             }
             Self::check_pasid_hwpt(h, compat)?;
             let a = cur_att.take().ok_or(EINVAL)?;
-            match a.replace(h.domain.clone()) {
+            match a.replace(h.domain(), None) {
                 Ok(n) => {
                     new_att = Some(n);
                     Ok(())
@@ -219,7 +219,7 @@ impl IDevice {
     }
 
     /// The domain `pasid` of the device is attached to, if any.
-    pub(crate) fn pasid_domain(&self, pasid: u32) -> Option<Arc<PagingDomain>> {
+    pub(crate) fn pasid_domain(&self, pasid: u32) -> Option<AttachDomain> {
         if pasid == IOMMU_NO_PASID {
             let gs = self.igroup.state.lock();
             return self.rid_attach(&gs).map(|a| a.group.domain().clone());

@@ -33,7 +33,11 @@
 //!   size of a mock domain (`IOMMU_TEST_OP_MD_CHECK_MAP`).
 //! - [`selfcheck`]: the self-test run at module init with `mock_selfcheck=1`.
 //!
-//! Not implemented yet: nested domains, the vIOMMU and hardware queues,
+//! - [`MockIommu::check_iotlb`]`(&Domain, id, value) -> Result`: the IOTLB
+//!   check of a nested domain (`IOMMU_TEST_OP_MD_CHECK_IOTLB`).
+//!
+//! Nested domains ([`MockNested`]) hold only an IOTLB array that
+//! invalidations clear. Not implemented yet: the vIOMMU and hardware queues,
 //! IO page faults (`iopf`), `IOMMU_TEST_OP_TRIGGER_*`; domains do not keep
 //! a per-device attach state beyond what the selftests check.
 //!
@@ -51,7 +55,8 @@ use kernel::{
             Capability,
             Domain,
             Geometry,
-            UserData, //
+            UserData,
+            UserDataArray, //
         },
         driver::{
             BusDevice,
@@ -61,10 +66,21 @@ use kernel::{
             DomainConfig,
             DomainOps,
             Driver,
+            DriverDomain,
             HwInfo,
-            IommuDevice, //
+            IommuDevice,
+            NestedDomainOps, //
+        },
+        fault::{
+            report_device_fault,
+            IopfQueue,
+            PageRequest,
+            ResponseCode,
+            PAGE_REQUEST_LAST_PAGE,
+            PAGE_REQUEST_PASID_VALID, //
         },
     },
+    new_mutex,
     new_spinlock,
     prelude::*,
     rbtree::{
@@ -77,9 +93,13 @@ use kernel::{
             Relaxed, //
         },
         Arc,
+        Mutex,
         SpinLock, //
     },
-    uaccess::UserSlice, //
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    }, //
 };
 
 mod selfcheck;
@@ -117,6 +137,12 @@ pub(crate) const IOMMU_HWPT_DATA_SELFTEST: u32 = 0xdead;
 pub(crate) const MOCK_IOMMUPT_DEFAULT: u32 = 0;
 /// `MOCK_IOMMUPT_HUGE`: only `MOCK_HUGE_PAGE_SIZE` and `PAGE_SIZE` pages.
 pub(crate) const MOCK_IOMMUPT_HUGE: u32 = 1;
+/// Number of IOTLB entries of a mock nested domain (`MOCK_NESTED_DOMAIN_IOTLB_NUM`).
+pub(crate) const MOCK_NESTED_DOMAIN_IOTLB_NUM: usize = 4;
+/// `IOMMU_HWPT_INVALIDATE_DATA_SELFTEST`: the invalidation entries of a mock nested domain.
+pub(crate) const IOMMU_HWPT_INVALIDATE_DATA_SELFTEST: u32 = 0xdeadbeef;
+/// `IOMMU_TEST_INVALIDATE_FLAG_ALL`: invalidate every entry, whatever the id.
+pub(crate) const IOMMU_TEST_INVALIDATE_FLAG_ALL: u32 = 1 << 0;
 
 /// `IOMMU_HW_INFO_TYPE_DEFAULT`.
 const HW_INFO_TYPE_DEFAULT: u32 = 0;
@@ -145,6 +171,69 @@ pub(crate) struct MockDevData {
     flags: u32,
     cache: [Atomic<u32>; MOCK_DEV_CACHE_NUM],
     pasid_reserved_fails_next: Atomic<bool>,
+    /// The mock IOMMU's fault queue.
+    iopfq: Arc<IopfQueue>,
+    /// Which attachments of the device are to domains that handle faults; the device is in the
+    /// fault queue while any is. Changed in the attach callbacks, which the group mutex
+    /// serialises.
+    iopf: Pin<KBox<Mutex<IopfUsers>>>,
+    /// Held while faults are reported for the device and while its attachments change, so that
+    /// a report never sees an attachment's handle go (the C mock's `iopf_rwsem`).
+    report: Pin<KBox<Mutex<()>>>,
+}
+
+/// The attachments of a mock device to domains that handle faults.
+struct IopfUsers {
+    rid: bool,
+    pasids: KVec<u32>,
+}
+
+impl IopfUsers {
+    fn count(&self) -> usize {
+        usize::from(self.rid) + self.pasids.len()
+    }
+}
+
+impl MockDevData {
+    /// Records that the attachment `pasid` (`None`: without PASID) of `dev` is now to a domain
+    /// that handles faults (`iopf`) or not, adding the device to the fault queue with its first
+    /// such attachment and removing it with its last.
+    fn set_iopf(dev: &BusDevice<MockDriver>, pasid: Option<u32>, iopf: bool) -> Result {
+        let data = dev.data();
+        let mut users = data.iopf.lock();
+        let had = match pasid {
+            None => users.rid,
+            Some(p) => users.pasids.contains(&p),
+        };
+        if iopf == had {
+            return Ok(());
+        }
+        if iopf {
+            if users.count() == 0 {
+                data.iopfq.add_device(dev.device())?;
+            }
+            match pasid {
+                None => users.rid = true,
+                Some(p) => {
+                    if let Err(e) = users.pasids.push(p, GFP_KERNEL) {
+                        if users.count() == 0 {
+                            data.iopfq.remove_device(dev.device());
+                        }
+                        return Err(e.into());
+                    }
+                }
+            }
+        } else {
+            match pasid {
+                None => users.rid = false,
+                Some(p) => users.pasids.retain(|q| *q != p),
+            }
+            if users.count() == 0 {
+                data.iopfq.remove_device(dev.device());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The mock IOMMU driver (the `iommu_ops` of the mock).
@@ -154,6 +243,7 @@ pub(crate) struct MockDriver;
 impl Driver for MockDriver {
     type DeviceData = MockDevData;
     type Domain = MockDomain;
+    type NestedDomain = MockNested;
 
     const MAX_PASIDS: u32 = 1 << MOCK_PASID_WIDTH;
     const USER_PASID_TABLE: bool = true;
@@ -195,7 +285,8 @@ impl Driver for MockDriver {
                 {
                     return Err(EOPNOTSUPP);
                 }
-                read_hwpt_selftest(data)?.1
+                data.copy_struct::<HwptSelftest>(IOMMU_HWPT_DATA_SELFTEST, HwptSelftest::MIN_LEN)?
+                    .pagetable_type
             }
         };
         let cfg = match pagetable_type {
@@ -229,39 +320,151 @@ impl Driver for MockDriver {
         Ok((cfg, init))
     }
 
+    fn domain_alloc_nested(
+        _dev: &BusDevice<Self>,
+        _parent: &DriverDomain<Self>,
+        flags: u32,
+        data: &UserData,
+    ) -> Result<impl PinInit<MockNested, Error>> {
+        if flags & !HWPT_ALLOC_PASID != 0 || data.data_type() != IOMMU_HWPT_DATA_SELFTEST {
+            return Err(EOPNOTSUPP);
+        }
+        let cfg =
+            data.copy_struct::<HwptSelftest>(IOMMU_HWPT_DATA_SELFTEST, HwptSelftest::MIN_LEN)?;
+        Ok(try_pin_init!(MockNested {
+            iotlb: core::array::from_fn(|_| Atomic::new(cfg.iotlb)),
+        }))
+    }
+
+    fn page_response(_dev: &BusDevice<Self>, _pasid: u32, _grpid: u32, _code: ResponseCode) {
+        // The mock's device does not wait for the answer.
+    }
+
+    fn blocked_attach_dev(dev: &BusDevice<Self>) -> Result {
+        MockDevData::set_iopf(dev, None, false)
+    }
+
     fn blocked_set_dev_pasid(dev: &BusDevice<Self>, pasid: u32) -> Result {
         if pasid == IOMMU_TEST_PASID_RESERVED {
             dev.data().pasid_reserved_fails_next.store(false, Relaxed);
         }
-        Ok(())
+        MockDevData::set_iopf(dev, Some(pasid), false)
     }
 }
 
-/// Reads `struct iommu_hwpt_selftest { __u32 iotlb; __u32 pagetable_type; }`
-/// the way `iommu_copy_struct_from_user()` does: the type must be
-/// `IOMMU_HWPT_DATA_SELFTEST` and the data must cover `iotlb` (else
-/// `EINVAL`); a shorter structure reads as zero-filled, bytes beyond ours
-/// must be zero (`E2BIG`).
-fn read_hwpt_selftest(data: &UserData) -> Result<(u32, u32)> {
-    const SIZE: usize = 2 * size_of::<u32>();
-    if data.data_type() != IOMMU_HWPT_DATA_SELFTEST || data.len() < size_of::<u32>() {
-        return Err(EINVAL);
-    }
-    let mut reader = UserSlice::new(data.uptr(), data.len()).reader();
-    let mut buf = [0u8; SIZE];
-    let n = data.len().min(SIZE);
-    reader.read_slice(&mut buf[..n])?;
-    let mut chunk = [0u8; 64];
-    while !reader.is_empty() {
-        let n = reader.len().min(chunk.len());
-        reader.read_slice(&mut chunk[..n])?;
-        if chunk[..n].iter().any(|&b| b != 0) {
-            return Err(E2BIG);
+/// `struct iommu_hwpt_selftest`: the driver data of a mock domain.
+#[repr(C)]
+#[derive(Clone, Copy, Zeroable)]
+struct HwptSelftest {
+    iotlb: u32,
+    pagetable_type: u32,
+}
+
+impl HwptSelftest {
+    /// The first version ended with `iotlb`.
+    const MIN_LEN: usize = size_of::<u32>();
+}
+
+// SAFETY: Two `u32`s, no padding: every bit pattern is valid.
+unsafe impl FromBytes for HwptSelftest {}
+// SAFETY: Two `u32`s, no padding.
+unsafe impl AsBytes for HwptSelftest {}
+
+/// `struct iommu_hwpt_invalidate_selftest`: one invalidation request of a mock nested domain.
+#[repr(C)]
+#[derive(Clone, Copy, Zeroable)]
+struct InvalidateSelftest {
+    flags: u32,
+    iotlb_id: u32,
+}
+
+impl InvalidateSelftest {
+    /// The first version ended with `iotlb_id`.
+    const MIN_LEN: usize = 2 * size_of::<u32>();
+}
+
+// SAFETY: Two `u32`s, no padding: every bit pattern is valid.
+unsafe impl FromBytes for InvalidateSelftest {}
+// SAFETY: Two `u32`s, no padding.
+unsafe impl AsBytes for InvalidateSelftest {}
+
+/// The PASID attach of every mock domain: the first attach of the reserved PASID arms a failure
+/// of the next one, so the core's rollback of a failed replace can be tested.
+fn mock_set_dev_pasid(domain: &Domain, dev: &BusDevice<MockDriver>, pasid: u32) -> Result {
+    if pasid == IOMMU_TEST_PASID_RESERVED {
+        let fail = &dev.data().pasid_reserved_fails_next;
+        if fail.xchg(false, Relaxed) {
+            return Err(ENOMEM);
         }
+        fail.store(true, Relaxed);
     }
-    let iotlb = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let pagetable_type = u32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-    Ok((iotlb, pagetable_type))
+    MockDevData::set_iopf(dev, Some(pasid), domain.has_iopf_handler())
+}
+
+/// A nested domain of the mock: no translation, only an IOTLB of
+/// [`MOCK_NESTED_DOMAIN_IOTLB_NUM`] entries that user space fills at allocation and clears with
+/// invalidations (`IOMMU_TEST_OP_MD_CHECK_IOTLB` reads it).
+#[pin_data]
+pub(crate) struct MockNested {
+    iotlb: [Atomic<u32>; MOCK_NESTED_DOMAIN_IOTLB_NUM],
+}
+
+impl MockNested {
+    /// Handles the entries of `array` in order until one fails; returns how many were handled
+    /// and the result.
+    fn invalidate(&self, array: &UserDataArray) -> (u32, Result) {
+        if array.data_type() != IOMMU_HWPT_INVALIDATE_DATA_SELFTEST {
+            return (0, Err(EINVAL));
+        }
+        let mut done = 0;
+        for i in 0..array.entry_num() {
+            let inv = match array.entry::<InvalidateSelftest>(
+                IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+                i,
+                InvalidateSelftest::MIN_LEN,
+            ) {
+                Ok(inv) => inv,
+                Err(e) => return (done, Err(e)),
+            };
+            if inv.flags & !IOMMU_TEST_INVALIDATE_FLAG_ALL != 0 {
+                return (done, Err(EOPNOTSUPP));
+            }
+            let Some(entry) = usize::try_from(inv.iotlb_id)
+                .ok()
+                .and_then(|id| self.iotlb.get(id))
+            else {
+                return (done, Err(EINVAL));
+            };
+            if inv.flags & IOMMU_TEST_INVALIDATE_FLAG_ALL != 0 {
+                for e in &self.iotlb {
+                    e.store(0, Relaxed);
+                }
+            } else {
+                entry.store(0, Relaxed);
+            }
+            done += 1;
+        }
+        (done, Ok(()))
+    }
+}
+
+#[vtable]
+impl NestedDomainOps for MockNested {
+    type Driver = MockDriver;
+
+    fn attach_dev(&self, domain: &Domain, dev: &BusDevice<MockDriver>) -> Result {
+        MockDevData::set_iopf(dev, None, domain.has_iopf_handler())
+    }
+
+    fn set_dev_pasid(&self, domain: &Domain, dev: &BusDevice<MockDriver>, pasid: u32) -> Result {
+        mock_set_dev_pasid(domain, dev, pasid)
+    }
+
+    fn cache_invalidate_user(&self, array: &mut UserDataArray) -> Result {
+        let (done, res) = self.invalidate(array);
+        array.set_done(done);
+        res
+    }
 }
 
 /// One mapping of a mock page table: `size` bytes from `paddr`.
@@ -348,24 +551,15 @@ impl MockDomain {
 impl DomainOps for MockDomain {
     type Driver = MockDriver;
 
-    fn attach_dev(&self, dev: &BusDevice<MockDriver>) -> Result {
+    fn attach_dev(&self, domain: &Domain, dev: &BusDevice<MockDriver>) -> Result {
         if self.dirty_ops && dev.data().flags & MOCK_FLAGS_DEVICE_NO_DIRTY != 0 {
             return Err(EINVAL);
         }
-        Ok(())
+        MockDevData::set_iopf(dev, None, domain.has_iopf_handler())
     }
 
-    fn set_dev_pasid(&self, dev: &BusDevice<MockDriver>, pasid: u32) -> Result {
-        // The first attach of the reserved PASID arms a failure of the next
-        // one, so the core's rollback of a failed replace can be tested.
-        if pasid == IOMMU_TEST_PASID_RESERVED {
-            let fail = &dev.data().pasid_reserved_fails_next;
-            if fail.xchg(false, Relaxed) {
-                return Err(ENOMEM);
-            }
-            fail.store(true, Relaxed);
-        }
-        Ok(())
+    fn set_dev_pasid(&self, domain: &Domain, dev: &BusDevice<MockDriver>, pasid: u32) -> Result {
+        mock_set_dev_pasid(domain, dev, pasid)
     }
 
     fn map_pages(
@@ -507,6 +701,8 @@ impl DomainOps for MockDomain {
 #[derive(Clone)]
 pub(crate) struct MockIommu {
     iommu: Arc<IommuDevice<MockDriver>>,
+    /// The fault queue of the mock IOMMU ("mock-iopfq"); its devices hold it too.
+    iopfq: Arc<IopfQueue>,
 }
 
 impl MockIommu {
@@ -518,7 +714,8 @@ impl MockIommu {
             c"iommufd_rs_mock",
             c"iommufd_rs_mock",
         )?;
-        Ok(Self { iommu })
+        let iopfq = Arc::new(IopfQueue::new(c"mock-iopfq")?, GFP_KERNEL)?;
+        Ok(Self { iommu, iopfq })
     }
 
     fn mock_domain<'a>(&self, domain: &'a Domain) -> Option<&'a MockDomain> {
@@ -528,6 +725,20 @@ impl MockIommu {
     /// Returns whether `domain` is a paging domain of the mock.
     pub(crate) fn is_mock_domain(&self, domain: &Domain) -> bool {
         self.mock_domain(domain).is_some()
+    }
+
+    /// `IOMMU_TEST_OP_MD_CHECK_IOTLB`: `EINVAL` unless `domain` is a mock nested domain whose
+    /// IOTLB entry `id` exists and holds `value`.
+    pub(crate) fn check_iotlb(&self, domain: &Domain, id: u32, value: u32) -> Result {
+        let nested = self.iommu.nested_domain(domain).ok_or(EINVAL)?;
+        let entry = usize::try_from(id)
+            .ok()
+            .and_then(|i| nested.inner().iotlb.get(i))
+            .ok_or(EINVAL)?;
+        if entry.load(Relaxed) != value {
+            return Err(EINVAL);
+        }
+        Ok(())
     }
 
     /// Returns the smallest page size of a mock domain; `EINVAL` for others.
@@ -611,6 +822,15 @@ impl MockDevice {
             flags,
             cache: [const { Atomic::new(IOMMU_TEST_DEV_CACHE_DEFAULT) }; MOCK_DEV_CACHE_NUM],
             pasid_reserved_fails_next: Atomic::new(false),
+            iopfq: iommu.iopfq.clone(),
+            iopf: KBox::pin_init(
+                new_mutex!(IopfUsers {
+                    rid: false,
+                    pasids: KVec::new(),
+                }),
+                GFP_KERNEL,
+            )?,
+            report: KBox::pin_init(new_mutex!(()), GFP_KERNEL)?,
         };
         let pasid_bits = if flags & MOCK_FLAGS_DEVICE_PASID != 0 {
             MOCK_PASID_WIDTH
@@ -696,5 +916,39 @@ impl MockDevData {
     /// Returns the device's `MOCK_FLAGS_DEVICE_*` flags.
     pub(crate) fn flags(&self) -> u32 {
         self.flags
+    }
+
+    /// Runs `f`, which changes the device's attachments, with fault reports held off.
+    pub(crate) fn with_reports_held<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.report.lock();
+        f()
+    }
+
+    /// `IOMMU_TEST_OP_TRIGGER_IOPF`: reports a one-page fault group of `dev` (this device), on
+    /// `pasid` unless it is `IOMMU_NO_PASID`. As in C, what becomes of the report is not
+    /// returned: the fault is queued where the device's attachment sends it, or answered.
+    pub(crate) fn trigger_iopf(
+        &self,
+        dev: &kernel::device::Device,
+        pasid: u32,
+        grpid: u32,
+        perm: u32,
+        addr: u64,
+    ) {
+        let mut flags = PAGE_REQUEST_LAST_PAGE;
+        if pasid != 0 {
+            flags |= PAGE_REQUEST_PASID_VALID;
+        }
+        let _guard = self.report.lock();
+        let _ = report_device_fault(
+            dev,
+            PageRequest {
+                flags,
+                pasid,
+                grpid,
+                perm,
+                addr,
+            },
+        );
     }
 }

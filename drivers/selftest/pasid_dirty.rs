@@ -4,6 +4,7 @@
 //! (`IOMMU_TEST_OP_PASID_ATTACH`, `_REPLACE`, `_DETACH`, `_CHECK_HWPT`).
 
 use kernel::{
+    iommu::domain::DomainOwner,
     prelude::*,
     sync::Arc,
     uaccess::{
@@ -20,7 +21,10 @@ use super::{
     StDev, //
 };
 use crate::{
-    hwpt::HwptPaging,
+    hwpt::{
+        Hwpt,
+        HwptPaging, //
+    },
     object::{
         ObjectRef,
         ObjectType, //
@@ -104,8 +108,9 @@ fn st_of(obj: &ObjectRef) -> Result<&Arc<StDev>> {
 pub(super) fn pasid_attach(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let mut a: PasidAttachArgs = args(&ucmd.cmd)?;
     let obj = stdev(ucmd)?;
-    let idev = st_of(&obj)?.idev()?;
-    a.pt_id = idev.pasid_attach(&ucmd.ictx, a.pasid, a.pt_id)?;
+    let st = st_of(&obj)?;
+    let idev = st.idev()?;
+    a.pt_id = st.with_reports_held(|| idev.pasid_attach(&ucmd.ictx, a.pasid, a.pt_id))?;
     let res = set_args(&mut ucmd.cmd, &a).and_then(|()| ucmd.respond());
     if res.is_err() {
         idev.pasid_detach(&ucmd.ictx, a.pasid);
@@ -117,9 +122,8 @@ pub(super) fn pasid_attach(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
 pub(super) fn pasid_replace(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let mut a: PasidAttachArgs = args(&ucmd.cmd)?;
     let obj = stdev(ucmd)?;
-    a.pt_id = st_of(&obj)?
-        .idev()?
-        .pasid_replace(&ucmd.ictx, a.pasid, a.pt_id)?;
+    let st = st_of(&obj)?;
+    a.pt_id = st.with_reports_held(|| st.idev()?.pasid_replace(&ucmd.ictx, a.pasid, a.pt_id))?;
     set_args(&mut ucmd.cmd, &a)?;
     ucmd.respond()
 }
@@ -128,7 +132,9 @@ pub(super) fn pasid_replace(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
 pub(super) fn pasid_detach(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let a: PasidDetachArgs = args(&ucmd.cmd)?;
     let obj = stdev(ucmd)?;
-    st_of(&obj)?.idev()?.pasid_detach(&ucmd.ictx, a.pasid);
+    let st = st_of(&obj)?;
+    let idev = st.idev()?;
+    st.with_reports_held(|| idev.pasid_detach(&ucmd.ictx, a.pasid));
     Ok(())
 }
 
@@ -145,9 +151,9 @@ pub(super) fn pasid_check_hwpt(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         };
     }
     let pt = ucmd.ictx.objects.get_any(a.hwpt_id)?;
-    let hwpt = pt.data::<HwptPaging>().ok_or(EINVAL)?;
+    let hwpt = Hwpt::of(&pt).ok_or(EINVAL)?;
     match attached {
-        Some(d) if Arc::ptr_eq(&d, &hwpt.domain) => Ok(()),
+        Some(d) if core::ptr::eq(d.domain().as_raw(), hwpt.domain().domain().as_raw()) => Ok(()),
         _ => Err(EINVAL),
     }
 }

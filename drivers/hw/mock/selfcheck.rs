@@ -286,7 +286,7 @@ fn run(iommu: &MockIommu, c: &mut Checker) {
     }
 
     let Some(attach) = c.ok(
-        GroupAttachment::attach(group.clone(), &domain),
+        GroupAttachment::attach(group.clone(), &domain, None),
         "attach the group",
     ) else {
         return;
@@ -425,12 +425,12 @@ fn run(iommu: &MockIommu, c: &mut Checker) {
         );
         if let Some(ng) = Group::get(nd.device()) {
             c.err(
-                GroupAttachment::attach(ng.clone(), &domain),
+                GroupAttachment::attach(ng.clone(), &domain, None),
                 EINVAL,
                 "NO_DIRTY: attaching to a dirty-tracking domain fails",
             );
             c.ok(
-                GroupAttachment::attach(ng, &domain2).map(drop),
+                GroupAttachment::attach(ng, &domain2, None).map(drop),
                 "NO_DIRTY: attach to a plain domain",
             );
         }
@@ -443,15 +443,15 @@ fn run(iommu: &MockIommu, c: &mut Checker) {
 
     // PASIDs.
     c.ok(
-        PasidAttachment::attach(dev.device().into(), 7, &domain2).map(drop),
+        PasidAttachment::attach(dev.device().into(), 7, &domain2, None).map(drop),
         "attach and detach PASID 7",
     );
     let reserved = IOMMU_TEST_PASID_RESERVED;
     if let Some(pa) = c.ok(
-        PasidAttachment::attach(dev.device().into(), reserved, &domain),
+        PasidAttachment::attach(dev.device().into(), reserved, &domain, None),
         "attach the reserved PASID",
     ) {
-        match pa.replace(&domain2) {
+        match pa.replace(&domain2, None) {
             Ok(_) => c.check(false, "replacing the reserved PASID fails once"),
             Err((e, pa)) => {
                 c.check(
@@ -467,7 +467,7 @@ fn run(iommu: &MockIommu, c: &mut Checker) {
     }
 
     // Replace the group's domain, then unmap.
-    let attach = match attach.replace(&domain2) {
+    let attach = match attach.replace(&domain2, None) {
         Ok(a) => {
             c.check(true, "replace the group's domain");
             a

@@ -12,7 +12,8 @@ use crate::{
     bindings,
     error::{
         from_err_ptr,
-        Result, //
+        Result,
+        VTABLE_DEFAULT_ERROR, //
     },
     fs::{
         File,
@@ -21,8 +22,17 @@ use crate::{
     module::this_module,
     prelude::*,
     str::CStr,
-    sync::aref::ARef,
-    types::ForeignOwnable, //
+    sync::{
+        aref::ARef,
+        poll::PollTable, //
+    },
+    types::ForeignOwnable,
+    uaccess::{
+        UserPtr,
+        UserSlice,
+        UserSliceReader,
+        UserSliceWriter, //
+    }, //
 };
 use core::{
     marker::PhantomData,
@@ -42,6 +52,35 @@ pub trait AnonFileOps: Sized + 'static {
     /// guarantees that a `static` has one address and that two statics do not share one; it
     /// guarantees neither for functions nor for constants, so the table must be a `static`.
     const FOPS: &'static FileOps<Self>;
+
+    /// Reads into `buf` (`read`); `offset` is the file position, which the file may use or
+    /// refuse. Returns the number of bytes read.
+    fn read(
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _buf: &mut UserSliceWriter,
+        _offset: i64,
+    ) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes from `buf` (`write`); returns the number of bytes written.
+    fn write(
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _buf: &mut UserSliceReader,
+        _offset: i64,
+    ) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Tells which of `POLLIN`, `POLLOUT`... the file is ready for (`poll`), after registering
+    /// its wait queues in `table`.
+    fn poll(
+        _data: <Self::Data as ForeignOwnable>::Borrowed<'_>,
+        _file: &File,
+        _table: PollTable<'_>,
+    ) -> u32 {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// The `file_operations` of the files of an [`AnonFileOps`] implementation `T`.
@@ -86,9 +125,76 @@ struct Vtable<T: AnonFileOps>(PhantomData<T>);
 impl<T: AnonFileOps> Vtable<T> {
     const VTABLE: bindings::file_operations = bindings::file_operations {
         release: Some(Self::release),
+        read: if T::HAS_READ { Some(Self::read) } else { None },
+        write: if T::HAS_WRITE {
+            Some(Self::write)
+        } else {
+            None
+        },
+        poll: if T::HAS_POLL { Some(Self::poll) } else { None },
         owner: this_module::<T::OwnerModule>().as_ptr(),
         ..pin_init::zeroed()
     };
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a file made by [`create`] (not released yet), a user buffer of
+    /// `count` bytes and a valid position.
+    unsafe extern "C" fn read(
+        file: *mut bindings::file,
+        buf: *mut c_char,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: `private_data` came from `T::Data::into_foreign` in `create` and stays valid
+        // until `release`, which cannot run during this call.
+        let data = unsafe { <T::Data as ForeignOwnable>::borrow((*file).private_data.cast()) };
+        let mut writer = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
+        // SAFETY: `ppos` is valid for the call.
+        let pos = unsafe { *ppos };
+        match T::read(data, &mut writer, pos) {
+            // CAST: The VFS caps a read at `MAX_RW_COUNT`, far below `isize::MAX`.
+            Ok(n) => n as isize,
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for `read`.
+    unsafe extern "C" fn write(
+        file: *mut bindings::file,
+        buf: *const c_char,
+        count: usize,
+        ppos: *mut bindings::loff_t,
+    ) -> isize {
+        // SAFETY: As in `read`.
+        let data = unsafe { <T::Data as ForeignOwnable>::borrow((*file).private_data.cast()) };
+        let mut reader = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
+        // SAFETY: `ppos` is valid for the call.
+        let pos = unsafe { *ppos };
+        match T::write(data, &mut reader, pos) {
+            // CAST: As in `read`.
+            Ok(n) => n as isize,
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with a file made by [`create`] and a valid (or NULL) poll table.
+    unsafe extern "C" fn poll(
+        file: *mut bindings::file,
+        table: *mut bindings::poll_table_struct,
+    ) -> bindings::__poll_t {
+        // SAFETY: As in `read`.
+        let data = unsafe { <T::Data as ForeignOwnable>::borrow((*file).private_data.cast()) };
+        // SAFETY: `file` is valid for the call.
+        let f = unsafe { File::from_raw_file(file) };
+        // SAFETY: The table is valid (or NULL) for the call.
+        let table = unsafe { PollTable::from_raw(table) };
+        T::poll(data, f, table)
+    }
 
     /// # Safety
     ///

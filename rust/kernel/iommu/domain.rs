@@ -27,9 +27,19 @@ use crate::{
         },
         Arc, //
     },
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
     types::Opaque, //
 };
 use core::ptr::NonNull;
+
+use super::fault::{
+    iopf_handler_callback,
+    AttachHandle,
+    FaultRoute, //
+};
 
 /// Mapping permission: the device may read (`IOMMU_READ`).
 pub const PROT_READ: u32 = bindings::IOMMU_READ;
@@ -49,6 +59,9 @@ pub const DIRTY_NO_CLEAR: u64 = bindings::IOMMU_DIRTY_NO_CLEAR as u64;
 pub const TYPE_BLOCKED: u32 = bindings::IOMMU_DOMAIN_BLOCKED;
 /// Domain type of a paging domain for a user such as iommufd (`IOMMU_DOMAIN_UNMANAGED`).
 pub const TYPE_UNMANAGED: u32 = bindings::IOMMU_DOMAIN_UNMANAGED;
+/// Domain type of a user-managed stage-1 table nested over a paging domain
+/// (`IOMMU_DOMAIN_NESTED`).
+pub const TYPE_NESTED: u32 = bindings::IOMMU_DOMAIN_NESTED;
 
 /// A capability of the IOMMU that translates a device (`enum iommu_cap`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -284,6 +297,12 @@ impl Domain {
         }
     }
 
+    /// Returns whether page faults of devices attached to the domain are handled
+    /// (`iopf_handler`): drivers enable fault reporting for such devices.
+    pub fn has_iopf_handler(&self) -> bool {
+        self.raw().iopf_handler.is_some()
+    }
+
     /// Returns whether the domain has dirty tracking operations.
     pub fn has_dirty_ops(&self) -> bool {
         !self.raw().dirty_ops.is_null()
@@ -444,6 +463,136 @@ impl UserData {
     fn as_raw(&self) -> *const bindings::iommu_user_data {
         &self.0
     }
+
+    /// Copies the data into a `T`, the driver's uAPI structure of type `data_type`, as
+    /// `iommu_copy_struct_from_user()` does.
+    ///
+    /// `min_len` is the size of the structure's first version (up to its first version's last
+    /// field). The data must be of type `data_type` and between `min_len` and `size_of::<T>()`
+    /// bytes long (`EINVAL` otherwise); a shorter structure reads as zero-filled.
+    pub fn copy_struct<T: FromBytes + AsBytes + Zeroable>(
+        &self,
+        data_type: u32,
+        min_len: usize,
+    ) -> Result<T> {
+        copy_struct(
+            self.uptr(),
+            self.len(),
+            self.data_type(),
+            data_type,
+            min_len,
+        )
+    }
+}
+
+/// Copies `len` bytes of type `have` at `uptr` into a `T` of type `want` (see
+/// [`UserData::copy_struct`]).
+fn copy_struct<T: FromBytes + AsBytes + Zeroable>(
+    uptr: crate::uaccess::UserPtr,
+    len: usize,
+    have: u32,
+    want: u32,
+    min_len: usize,
+) -> Result<T> {
+    if have != want || len < min_len || len > core::mem::size_of::<T>() {
+        return Err(EINVAL);
+    }
+    let mut val = T::zeroed();
+    let bytes = val.as_bytes_mut();
+    crate::uaccess::UserSlice::new(uptr, len)
+        .reader()
+        .read_slice(bytes.get_mut(..len).ok_or(EINVAL)?)?;
+    Ok(val)
+}
+
+/// An array of user data entries for a driver, such as cache invalidation requests
+/// (`struct iommu_user_data_array`).
+///
+/// The driver reads the entries itself and reports how many it handled with
+/// [`UserDataArray::set_done`].
+#[repr(transparent)]
+pub struct UserDataArray(bindings::iommu_user_data_array);
+
+impl UserDataArray {
+    /// Describes `entry_num` entries of `entry_len` bytes each, of type `data_type`, at user
+    /// address `uptr`.
+    pub fn new(
+        data_type: u32,
+        uptr: crate::uaccess::UserPtr,
+        entry_len: usize,
+        entry_num: u32,
+    ) -> Self {
+        Self(bindings::iommu_user_data_array {
+            type_: data_type,
+            uptr: uptr.as_mut_ptr(),
+            entry_len,
+            entry_num,
+        })
+    }
+
+    /// Returns the data type of the entries.
+    pub fn data_type(&self) -> u32 {
+        self.0.type_
+    }
+
+    /// Returns the number of entries (after a driver call: how many it handled).
+    pub fn entry_num(&self) -> u32 {
+        self.0.entry_num
+    }
+
+    /// Returns the length of one entry in bytes.
+    pub fn entry_len(&self) -> usize {
+        self.0.entry_len
+    }
+
+    /// Records that the first `done` entries were handled (the driver's answer).
+    pub fn set_done(&mut self, done: u32) {
+        self.0.entry_num = done;
+    }
+
+    /// Copies entry `index` into a `T` of type `data_type`, as
+    /// `iommu_copy_struct_from_user_array()` does: `EINVAL` for an index past the end, another
+    /// type, or an entry length below `min_len` or above `size_of::<T>()`; a shorter entry reads
+    /// as zero-filled.
+    pub fn entry<T: FromBytes + AsBytes + Zeroable>(
+        &self,
+        data_type: u32,
+        index: u32,
+        min_len: usize,
+    ) -> Result<T> {
+        if index >= self.0.entry_num {
+            return Err(EINVAL);
+        }
+        let offset = self
+            .0
+            .entry_len
+            .checked_mul(usize::try_from(index)?)
+            .ok_or(EFAULT)?;
+        // CAST: A user address is an integer to the kernel; the sum is checked.
+        let addr = (self.0.uptr as usize).checked_add(offset).ok_or(EFAULT)?;
+        copy_struct(
+            crate::uaccess::UserPtr::from_addr(addr),
+            self.0.entry_len,
+            self.0.type_,
+            data_type,
+            min_len,
+        )
+    }
+
+    /// Borrows the C array.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to a valid `struct iommu_user_data_array` that stays valid, and is not
+    /// used otherwise, for `'a`.
+    pub unsafe fn from_raw_mut<'a>(ptr: *mut bindings::iommu_user_data_array) -> &'a mut Self {
+        // SAFETY: A transparent wrapper; validity and exclusivity are the caller's promise.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    fn as_raw_mut(&mut self) -> *mut bindings::iommu_user_data_array {
+        &mut self.0
+    }
 }
 
 /// An owned paging domain, freed with `iommu_domain_free` on drop.
@@ -488,15 +637,7 @@ impl PagingDomain {
     /// are asked for; with flags or data it fails with `EOPNOTSUPP`.
     pub fn alloc_user(dev: &Device, flags: u32, data: Option<&UserData>) -> Result<Self> {
         let dev_ptr = dev.as_raw();
-        // SAFETY: `dev` is valid; `dev->iommu` is read under the device
-        // reference held by the caller, and is set for as long as the device
-        // is probed by an IOMMU driver.
-        let iommu = unsafe { (*dev_ptr).iommu };
-        if iommu.is_null() {
-            return Err(ENODEV);
-        }
-        // SAFETY: A probed device has a valid `iommu_dev` whose ops are valid.
-        let ops = unsafe { (*(*iommu).iommu_dev).ops };
+        let ops = device_ops(dev)?;
         // SAFETY: `ops` points to the driver's valid ops table.
         let Some(f) = (unsafe { (*ops).domain_alloc_paging_flags }) else {
             if flags != 0 || data.is_some() {
@@ -546,6 +687,15 @@ impl PagingDomain {
 }
 
 impl PagingDomain {
+    /// Makes the domain handle page faults: those of its attachments go to the attachment's
+    /// [`FaultRoute`] (see [`super::fault`]).
+    pub fn with_iopf(self) -> Self {
+        // SAFETY: We own the domain (type invariant) and nothing is attached to it yet, so
+        // nobody reads the field concurrently.
+        unsafe { (*self.ptr.as_ptr()).iopf_handler = Some(iopf_handler_callback) };
+        self
+    }
+
     /// Makes `owner` map MSI doorbells into this domain (`IOMMU_COOKIE_SW_MSI`): when the irq
     /// layer prepares an MSI of a device attached to the domain whose doorbell is translated by
     /// the IOMMU (`iommu_dma_prepare_msi()`), [`SwMsiOwner::map_msi`] is called. The domain holds
@@ -553,25 +703,37 @@ impl PagingDomain {
     ///
     /// Fails with `EBUSY` if the domain already has a cookie; `owner` is dropped then.
     pub fn with_sw_msi_owner<T: SwMsiOwner>(mut self, owner: Arc<T>) -> Result<Self> {
-        let data = Arc::into_raw(owner).cast_mut();
-        // SAFETY: The domain is valid and owned by `self` (type invariant), and not attached to
-        // anything yet. `data` stays valid until `sw_msi_release` runs after the domain is freed,
-        // so the callback never sees it dangling.
-        let res = to_result(unsafe {
-            bindings::iommu_domain_set_sw_msi(
-                self.ptr.as_ptr(),
-                Some(sw_msi_callback::<T>),
-                data.cast(),
-            )
-        });
-        if let Err(e) = res {
-            // SAFETY: `data` came from `Arc::into_raw` above and was not handed out.
-            drop(unsafe { Arc::from_raw(data) });
-            return Err(e);
-        }
-        self.sw_msi_release = Some(sw_msi_release::<T>);
+        // SAFETY: The domain is valid and owned by `self` (type invariant), not attached to
+        // anything yet, and freed before `sw_msi_release` runs (see `Drop`).
+        self.sw_msi_release = Some(unsafe { set_sw_msi_owner(self.ptr, owner) }?);
         Ok(self)
     }
+}
+
+/// Gives `domain` the MSI doorbell owner `owner`; returns the function that releases it.
+///
+/// # Safety
+///
+/// `domain` must be a valid domain owned by the caller and not attached to anything. The caller
+/// must call the returned function with `iommu_domain_sw_msi_data()` of the domain, once, after
+/// the domain is freed.
+unsafe fn set_sw_msi_owner<T: SwMsiOwner>(
+    domain: NonNull<bindings::iommu_domain>,
+    owner: Arc<T>,
+) -> Result<unsafe fn(*mut c_void)> {
+    let data = Arc::into_raw(owner).cast_mut();
+    // SAFETY: The domain is valid and not attached (the function's safety requirements).
+    // `data` stays valid until the release runs after the domain is freed, so the callback never
+    // sees it dangling.
+    let res = to_result(unsafe {
+        bindings::iommu_domain_set_sw_msi(domain.as_ptr(), Some(sw_msi_callback::<T>), data.cast())
+    });
+    if let Err(e) = res {
+        // SAFETY: `data` came from `Arc::into_raw` above and was not handed out.
+        drop(unsafe { Arc::from_raw(data) });
+        return Err(e);
+    }
+    Ok(sw_msi_release::<T>)
 }
 
 /// Drops the owner given with [`PagingDomain::with_sw_msi_owner`].
@@ -686,6 +848,162 @@ unsafe impl DomainOwner for KBox<PagingDomain> {
     }
 }
 
+/// An owned nested domain: a stage-1 translation table managed by user space (a guest), nested
+/// over a paging domain of the same driver, its parent. Freed with `iommu_domain_free` on drop.
+///
+/// # Invariants
+///
+/// `ptr` points to a valid domain of type [`TYPE_NESTED`] owned by this object.
+pub struct NestedDomain {
+    ptr: NonNull<bindings::iommu_domain>,
+    /// Releases the MSI doorbell owner given with [`NestedDomain::with_sw_msi_owner`], after the
+    /// domain is freed.
+    sw_msi_release: Option<unsafe fn(*mut c_void)>,
+}
+
+// SAFETY: A domain can be freed from any thread.
+unsafe impl Send for NestedDomain {}
+// SAFETY: See `Domain`.
+unsafe impl Sync for NestedDomain {}
+
+impl NestedDomain {
+    /// Allocates a nested domain for `dev` over `parent` from the driver's `data`
+    /// (`iommu_ops.domain_alloc_nested`), as iommufd does for `IOMMU_HWPT_ALLOC` on a nest parent.
+    ///
+    /// `flags` are `IOMMU_HWPT_ALLOC_*` flags for the driver. `EOPNOTSUPP` if the driver cannot
+    /// nest; a driver that returns another domain type has a bug (a warning, `EOPNOTSUPP`).
+    pub fn alloc(dev: &Device, parent: &Domain, flags: u32, data: &UserData) -> Result<Self> {
+        let ops = device_ops(dev)?;
+        // SAFETY: `ops` points to the driver's valid ops table.
+        let f = unsafe { (*ops).domain_alloc_nested }.ok_or(EOPNOTSUPP)?;
+        // SAFETY: The arguments are valid for the duration of the call; the parent outlives the
+        // nested domain (the caller holds it).
+        let ptr = from_err_ptr(unsafe { f(dev.as_raw(), parent.as_raw(), flags, data.as_raw()) })?;
+        let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
+        // SAFETY: The driver returned a new valid domain; as iommufd does, record the ops it
+        // came from.
+        unsafe { (*ptr.as_ptr()).owner = ops };
+        // INVARIANT: We own the new domain; its type is checked next (on error it is freed).
+        let this = Self {
+            ptr,
+            sw_msi_release: None,
+        };
+        if crate::warn_on!(this.domain_type() != TYPE_NESTED) {
+            return Err(EOPNOTSUPP);
+        }
+        Ok(this)
+    }
+
+    /// Makes the domain handle page faults; see [`PagingDomain::with_iopf`].
+    pub fn with_iopf(self) -> Self {
+        // SAFETY: We own the domain (type invariant) and nothing is attached to it yet, so
+        // nobody reads the field concurrently.
+        unsafe { (*self.ptr.as_ptr()).iopf_handler = Some(iopf_handler_callback) };
+        self
+    }
+
+    /// Makes `owner` map MSI doorbells for devices attached to this domain; see
+    /// [`PagingDomain::with_sw_msi_owner`]. (A nested domain's doorbells are mapped in its
+    /// parent, which is what the owner should do.)
+    pub fn with_sw_msi_owner<T: SwMsiOwner>(mut self, owner: Arc<T>) -> Result<Self> {
+        // SAFETY: The domain is valid and owned by `self` (type invariant), not attached to
+        // anything yet, and freed before `sw_msi_release` runs (see `Drop`).
+        self.sw_msi_release = Some(unsafe { set_sw_msi_owner(self.ptr, owner) }?);
+        Ok(self)
+    }
+
+    /// Hands the driver a batch of cache invalidation requests of the user
+    /// (`iommu_domain_ops.cache_invalidate_user`); afterwards `array` tells how many entries the
+    /// driver handled (also on error).
+    ///
+    /// `EOPNOTSUPP` if the driver has no such operation.
+    pub fn cache_invalidate_user(&self, array: &mut UserDataArray) -> Result {
+        let ops = self.raw().ops;
+        // SAFETY: `ops` of a valid domain is NULL or points to a valid ops table.
+        let Some(f) = (unsafe { ops.as_ref() }).and_then(|o| o.cache_invalidate_user) else {
+            array.set_done(0);
+            return Err(EOPNOTSUPP);
+        };
+        // SAFETY: The domain is valid (type invariant) and `array` is valid and exclusively ours
+        // for the call; `f` belongs to the domain's driver.
+        to_result(unsafe { f(self.as_raw(), array.as_raw_mut()) })
+    }
+}
+
+impl core::ops::Deref for NestedDomain {
+    type Target = Domain;
+
+    fn deref(&self) -> &Domain {
+        // SAFETY: By the type invariant the domain is valid while `self` lives.
+        unsafe { Domain::from_raw(self.ptr.as_ptr()) }
+    }
+}
+
+impl Drop for NestedDomain {
+    fn drop(&mut self) {
+        let ptr = self.ptr.as_ptr();
+        // SAFETY: The domain is valid (type invariant); only read before it is freed.
+        let data = unsafe { bindings::iommu_domain_sw_msi_data(ptr) };
+        // SAFETY: By the type invariant we own the domain; nothing uses it after this
+        // (attachments hold the owner, see `DomainOwner`).
+        unsafe { bindings::iommu_domain_free(ptr) };
+        if let Some(release) = self.sw_msi_release {
+            // SAFETY: `data` is the owner given with `with_sw_msi_owner`; the domain is freed.
+            unsafe { release(data) };
+        }
+    }
+}
+
+// SAFETY: The `Arc` keeps the domain alive and always returns it.
+unsafe impl DomainOwner for Arc<NestedDomain> {
+    fn domain(&self) -> &Domain {
+        self
+    }
+}
+
+/// An owned domain of either kind a user attaches devices to.
+#[derive(Clone)]
+pub enum AttachDomain {
+    /// A paging domain.
+    Paging(Arc<PagingDomain>),
+    /// A nested domain.
+    Nested(Arc<NestedDomain>),
+}
+
+// SAFETY: Each variant keeps its domain alive and always returns it.
+unsafe impl DomainOwner for AttachDomain {
+    fn domain(&self) -> &Domain {
+        match self {
+            Self::Paging(d) => d,
+            Self::Nested(d) => d,
+        }
+    }
+}
+
+/// Returns whether the driver that translates `dev` can allocate nested domains
+/// (`iommu_ops.domain_alloc_nested`).
+pub fn device_can_nest(dev: &Device) -> bool {
+    // SAFETY: `device_ops` returns the driver's valid ops table.
+    device_ops(dev).is_ok_and(|ops| unsafe { (*ops).domain_alloc_nested }.is_some())
+}
+
+/// Returns whether `domain` was allocated by the driver that translates `dev`.
+pub fn device_owns(dev: &Device, domain: &Domain) -> bool {
+    device_ops(dev).is_ok_and(|ops| core::ptr::eq(domain.owner(), ops))
+}
+
+/// The `struct iommu_ops` of the driver that translates `dev`; `ENODEV` if none does.
+fn device_ops(dev: &Device) -> Result<*const bindings::iommu_ops> {
+    // SAFETY: `dev` is valid; `dev->iommu` is read under the device reference held by the
+    // caller, and is set for as long as the device is probed by an IOMMU driver.
+    let iommu = unsafe { (*dev.as_raw()).iommu };
+    if iommu.is_null() {
+        return Err(ENODEV);
+    }
+    // SAFETY: A probed device has a valid `iommu_dev` whose ops are valid.
+    Ok(unsafe { (*(*iommu).iommu_dev).ops })
+}
+
 /// An IOMMU group (`struct iommu_group`), reference counted.
 ///
 /// # Invariants
@@ -742,12 +1060,8 @@ impl Group {
     }
 }
 
-/// Memory for one `struct iommu_attach_handle`, at a stable address.
-type Handle = Pin<KBox<Opaque<bindings::iommu_attach_handle>>>;
-
-fn new_handle() -> Result<Handle> {
-    Ok(KBox::pin(Opaque::zeroed(), GFP_KERNEL)?)
-}
+/// One attach handle, at a stable address.
+type Handle = Pin<KBox<AttachHandle>>;
 
 /// A group attached to a domain with an attach handle; detached on drop.
 ///
@@ -770,9 +1084,9 @@ unsafe impl<D: DomainOwner> Send for GroupAttachment<D> {}
 unsafe impl<D: DomainOwner> Sync for GroupAttachment<D> {}
 
 impl<D: DomainOwner> GroupAttachment<D> {
-    /// Attaches `group` to `domain`.
-    pub fn attach(group: ARef<Group>, domain: D) -> Result<Self> {
-        let handle = new_handle()?;
+    /// Attaches `group` to `domain`; the faults that come through the attachment go to `route`.
+    pub fn attach(group: ARef<Group>, domain: D, route: Option<FaultRoute>) -> Result<Self> {
+        let handle = AttachHandle::new(route)?;
         // SAFETY: The domain, group and handle are valid; the handle stays at
         // its address until the group is detached or replaced (see `Drop`).
         to_result(unsafe {
@@ -790,15 +1104,17 @@ impl<D: DomainOwner> GroupAttachment<D> {
         })
     }
 
-    /// Moves the group to `domain` without going through a blocking domain.
+    /// Moves the group to `domain` without going through a blocking domain; the faults that
+    /// come through the new attachment go to `route`.
     ///
     /// On failure the group stays attached to the old domain, which is
     /// returned with the error.
     pub fn replace<E: DomainOwner>(
         self,
         domain: E,
+        route: Option<FaultRoute>,
     ) -> core::result::Result<GroupAttachment<E>, (Error, Self)> {
-        let handle = match new_handle() {
+        let handle = match AttachHandle::new(route) {
             Ok(h) => h,
             Err(e) => return Err((e, self)),
         };
@@ -817,13 +1133,14 @@ impl<D: DomainOwner> GroupAttachment<D> {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again; the fields are moved
         // out exactly once. The old handle is no longer referenced by the core.
-        let (group, _old_domain, _old_handle) = unsafe {
+        let (group, _old_domain, old_handle) = unsafe {
             (
                 core::ptr::read(&this.group),
                 core::ptr::read(&this.domain),
                 core::ptr::read(&this.handle),
             )
         };
+        old_handle.detached();
         // INVARIANT: The group is now attached to `domain` through `handle`.
         Ok(GroupAttachment {
             group,
@@ -850,7 +1167,7 @@ impl<D: DomainOwner> Drop for GroupAttachment<D> {
         unsafe {
             bindings::iommu_detach_group_handle(self.domain.domain().as_raw(), self.group.as_raw())
         };
-        let _ = &self.handle;
+        self.handle.detached();
     }
 }
 
@@ -872,9 +1189,15 @@ unsafe impl<D: DomainOwner> Send for PasidAttachment<D> {}
 unsafe impl<D: DomainOwner> Sync for PasidAttachment<D> {}
 
 impl<D: DomainOwner> PasidAttachment<D> {
-    /// Attaches `pasid` of `dev` to `domain` (`iommu_attach_device_pasid`).
-    pub fn attach(dev: ARef<Device>, pasid: u32, domain: D) -> Result<Self> {
-        let handle = new_handle()?;
+    /// Attaches `pasid` of `dev` to `domain` (`iommu_attach_device_pasid`); the faults that come
+    /// through the attachment go to `route`.
+    pub fn attach(
+        dev: ARef<Device>,
+        pasid: u32,
+        domain: D,
+        route: Option<FaultRoute>,
+    ) -> Result<Self> {
+        let handle = AttachHandle::new(route)?;
         // SAFETY: All pointers are valid; the handle stays at its address
         // until the PASID is detached.
         to_result(unsafe {
@@ -894,14 +1217,16 @@ impl<D: DomainOwner> PasidAttachment<D> {
         })
     }
 
-    /// Moves the PASID to `domain` (`iommu_replace_device_pasid`).
+    /// Moves the PASID to `domain` (`iommu_replace_device_pasid`); the faults that come through
+    /// the new attachment go to `route`.
     ///
     /// On failure the PASID stays attached to the old domain.
     pub fn replace<E: DomainOwner>(
         self,
         domain: E,
+        route: Option<FaultRoute>,
     ) -> core::result::Result<PasidAttachment<E>, (Error, Self)> {
-        let handle = match new_handle() {
+        let handle = match AttachHandle::new(route) {
             Ok(h) => h,
             Err(e) => return Err((e, self)),
         };
@@ -919,13 +1244,14 @@ impl<D: DomainOwner> PasidAttachment<D> {
         }
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again; each field is moved out once.
-        let (dev, _old_domain, _old_handle) = unsafe {
+        let (dev, _old_domain, old_handle) = unsafe {
             (
                 core::ptr::read(&this.dev),
                 core::ptr::read(&this.domain),
                 core::ptr::read(&this.handle),
             )
         };
+        old_handle.detached();
         // INVARIANT: The PASID is now attached to `domain` through `handle`.
         Ok(PasidAttachment {
             dev,
@@ -956,7 +1282,7 @@ impl<D: DomainOwner> Drop for PasidAttachment<D> {
                 self.pasid,
             )
         };
-        let _ = &self.handle;
+        self.handle.detached();
     }
 }
 

@@ -33,7 +33,8 @@ use super::domain::{
     Capability,
     Domain,
     Geometry,
-    UserData, //
+    UserData,
+    UserDataArray, //
 };
 use crate::{
     alloc::Flags,
@@ -114,6 +115,10 @@ pub trait Driver: Sized + Send + Sync + 'static {
     /// The driver's paging domain.
     type Domain: DomainOps<Driver = Self>;
 
+    /// The driver's nested domain: a stage-1 table given by user space over one of its paging
+    /// domains.
+    type NestedDomain: NestedDomainOps<Driver = Self>;
+
     /// Largest number of PASIDs of the IOMMU (`iommu_device.max_pasids`).
     const MAX_PASIDS: u32 = 0;
 
@@ -158,6 +163,29 @@ pub trait Driver: Sized + Send + Sync + 'static {
         user_data: Option<&UserData>,
     ) -> Result<(DomainConfig, impl PinInit<Self::Domain, Error>)>;
 
+    /// Allocates a nested domain for `dev` over `parent`, one of the driver's paging domains,
+    /// from user space's `data` (`domain_alloc_nested`).
+    ///
+    /// `flags` are `IOMMU_HWPT_ALLOC_*` (iommufd keeps `IOMMU_HWPT_FAULT_ID_VALID` to itself).
+    /// A parent that is not one of the driver's paging domains never gets here (`EINVAL`).
+    fn domain_alloc_nested(
+        dev: &BusDevice<Self>,
+        parent: &DriverDomain<Self>,
+        flags: u32,
+        data: &UserData,
+    ) -> Result<impl PinInit<Self::NestedDomain, Error>>;
+
+    /// Answers the page request group `grpid` of `pasid` of `dev` with `code`
+    /// (`page_response`); needed to add devices to an [`IopfQueue`](super::fault::IopfQueue).
+    fn page_response(
+        _dev: &BusDevice<Self>,
+        _pasid: u32,
+        _grpid: u32,
+        _code: super::fault::ResponseCode,
+    ) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
     /// Attaches `dev` to the blocking domain (`attach_dev` of the blocked domain).
     fn blocked_attach_dev(_dev: &BusDevice<Self>) -> Result {
         Ok(())
@@ -178,11 +206,16 @@ pub trait DomainOps: Send + Sync + Sized {
     /// The driver of the domain.
     type Driver: Driver<Domain = Self>;
 
-    /// Attaches `dev` to this domain (`attach_dev`).
-    fn attach_dev(&self, dev: &BusDevice<Self::Driver>) -> Result;
+    /// Attaches `dev` to this domain, whose C view is `domain` (`attach_dev`).
+    fn attach_dev(&self, domain: &Domain, dev: &BusDevice<Self::Driver>) -> Result;
 
-    /// Attaches `pasid` of `dev` to this domain (`set_dev_pasid`).
-    fn set_dev_pasid(&self, _dev: &BusDevice<Self::Driver>, _pasid: u32) -> Result {
+    /// Attaches `pasid` of `dev` to this domain, whose C view is `domain` (`set_dev_pasid`).
+    fn set_dev_pasid(
+        &self,
+        _domain: &Domain,
+        _dev: &BusDevice<Self::Driver>,
+        _pasid: u32,
+    ) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -224,6 +257,36 @@ pub trait DomainOps: Send + Sync + Sized {
         _flags: u64,
         _dirty: &DirtyBitmap,
     ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// The operations of a driver's nested domain (the `struct iommu_domain_ops` of an
+/// `IOMMU_DOMAIN_NESTED` domain).
+///
+/// The domain is freed by dropping it.
+#[vtable]
+pub trait NestedDomainOps: Send + Sync + Sized {
+    /// The driver of the domain.
+    type Driver: Driver<NestedDomain = Self>;
+
+    /// Attaches `dev` to this domain, whose C view is `domain` (`attach_dev`).
+    fn attach_dev(&self, domain: &Domain, dev: &BusDevice<Self::Driver>) -> Result;
+
+    /// Attaches `pasid` of `dev` to this domain, whose C view is `domain` (`set_dev_pasid`).
+    fn set_dev_pasid(
+        &self,
+        _domain: &Domain,
+        _dev: &BusDevice<Self::Driver>,
+        _pasid: u32,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Carries out user space's cache invalidation requests in `array`
+    /// (`cache_invalidate_user`), recording with [`UserDataArray::set_done`] how many entries
+    /// were handled, also on error.
+    fn cache_invalidate_user(&self, _array: &mut UserDataArray) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 }
@@ -323,7 +386,9 @@ impl<T: Driver> DriverDomain<T> {
         let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
             return EINVAL.to_errno();
         };
-        match this.inner.attach_dev(bdev) {
+        // SAFETY: The core passes a live domain.
+        let dom = unsafe { Domain::from_raw(domain) };
+        match this.inner.attach_dev(dom, bdev) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }
@@ -344,7 +409,9 @@ impl<T: Driver> DriverDomain<T> {
         let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
             return EINVAL.to_errno();
         };
-        match this.inner.set_dev_pasid(bdev, pasid) {
+        // SAFETY: The core passes a live domain.
+        let dom = unsafe { Domain::from_raw(domain) };
+        match this.inner.set_dev_pasid(dom, bdev, pasid) {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }
@@ -464,6 +531,134 @@ impl<T: Driver> DriverDomain<T> {
             Ok(()) => 0,
             Err(e) => e.to_errno(),
         }
+    }
+}
+
+/// A nested domain of driver `T`: the C domain followed by the driver's nested domain.
+///
+/// # Invariants
+///
+/// `raw` is the `struct iommu_domain` the C core uses; it was set up by [`IommuDevice`]'s
+/// nested allocation callback with this type's ops.
+#[repr(C)]
+#[pin_data]
+pub struct DriverNestedDomain<T: Driver> {
+    #[pin]
+    raw: Opaque<bindings::iommu_domain>,
+    iommu: Arc<IommuDevice<T>>,
+    #[pin]
+    inner: T::NestedDomain,
+}
+
+impl<T: Driver> DriverNestedDomain<T> {
+    /// Returns the driver's nested domain.
+    pub fn inner(&self) -> &T::NestedDomain {
+        &self.inner
+    }
+
+    /// Returns the IOMMU instance that allocated the domain.
+    pub fn iommu(&self) -> &Arc<IommuDevice<T>> {
+        &self.iommu
+    }
+
+    /// # Safety
+    ///
+    /// `domain` must be the `raw` field of a live `DriverNestedDomain<T>`.
+    unsafe fn from_raw<'a>(domain: *mut bindings::iommu_domain) -> &'a Self {
+        // SAFETY: `raw` is the first field of this `repr(C)` struct.
+        unsafe { &*domain.cast::<Self>() }
+    }
+
+    const OPS: bindings::iommu_domain_ops = bindings::iommu_domain_ops {
+        attach_dev: Some(Self::attach_dev_callback),
+        set_dev_pasid: if <T::NestedDomain as NestedDomainOps>::HAS_SET_DEV_PASID {
+            Some(Self::set_dev_pasid_callback)
+        } else {
+            None
+        },
+        cache_invalidate_user: if <T::NestedDomain as NestedDomainOps>::HAS_CACHE_INVALIDATE_USER {
+            Some(Self::cache_invalidate_user_callback)
+        } else {
+            None
+        },
+        free: Some(Self::free_callback),
+        ..pin_init::zeroed()
+    };
+
+    const fn ops() -> &'static bindings::iommu_domain_ops {
+        &Self::OPS
+    }
+
+    /// # Safety
+    ///
+    /// `domain` is a nested domain of this type and `dev` a device probed by the core.
+    unsafe extern "C" fn attach_dev_callback(
+        domain: *mut bindings::iommu_domain,
+        dev: *mut bindings::device,
+        _old: *mut bindings::iommu_domain,
+    ) -> c_int {
+        // SAFETY: The core passes a live domain of ours.
+        let this = unsafe { Self::from_raw(domain) };
+        // SAFETY: `dev` is valid for the call.
+        let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
+            return EINVAL.to_errno();
+        };
+        // SAFETY: The core passes a live domain.
+        let dom = unsafe { Domain::from_raw(domain) };
+        match this.inner.attach_dev(dom, bdev) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `domain` is a nested domain of this type and `dev` a device probed by the core.
+    unsafe extern "C" fn set_dev_pasid_callback(
+        domain: *mut bindings::iommu_domain,
+        dev: *mut bindings::device,
+        pasid: bindings::ioasid_t,
+        _old: *mut bindings::iommu_domain,
+    ) -> c_int {
+        // SAFETY: The core passes a live domain of ours.
+        let this = unsafe { Self::from_raw(domain) };
+        // SAFETY: `dev` is valid for the call.
+        let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
+            return EINVAL.to_errno();
+        };
+        // SAFETY: The core passes a live domain.
+        let dom = unsafe { Domain::from_raw(domain) };
+        match this.inner.set_dev_pasid(dom, bdev, pasid) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `domain` is a nested domain of this type; `array` is valid and not used by anyone else
+    /// for the call.
+    unsafe extern "C" fn cache_invalidate_user_callback(
+        domain: *mut bindings::iommu_domain,
+        array: *mut bindings::iommu_user_data_array,
+    ) -> c_int {
+        // SAFETY: The core passes a live domain of ours.
+        let this = unsafe { Self::from_raw(domain) };
+        // SAFETY: `array` is valid and exclusively ours for the call.
+        let array = unsafe { UserDataArray::from_raw_mut(array) };
+        match this.inner.cache_invalidate_user(array) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `domain` is a nested domain of this type that nothing uses any more.
+    unsafe extern "C" fn free_callback(domain: *mut bindings::iommu_domain) {
+        // SAFETY: The domain was allocated as a `KBox<Self>` by `domain_alloc_nested_callback`
+        // and is freed exactly once, here.
+        drop(unsafe { KBox::from_raw(domain.cast::<Self>()) });
     }
 }
 
@@ -691,6 +886,12 @@ impl<T: Driver> IommuDevice<T> {
                 None
             };
             (*ops).domain_alloc_paging_flags = Some(Self::domain_alloc_callback);
+            (*ops).domain_alloc_nested = Some(Self::domain_alloc_nested_callback);
+            (*ops).page_response = if T::HAS_PAGE_RESPONSE {
+                Some(Self::page_response_callback)
+            } else {
+                None
+            };
             (*ops).probe_device = Some(Self::probe_device_callback);
             (*ops).device_group = Some(bindings::generic_device_group);
             (*ops).owner = module.as_ptr();
@@ -956,6 +1157,98 @@ impl<T: Driver> IommuDevice<T> {
             (*raw).geometry.aperture_start = cfg.geometry.aperture_start;
             (*raw).geometry.aperture_end = cfg.geometry.aperture_end;
             (*raw).geometry.force_aperture = cfg.geometry.force_aperture;
+        }
+        // INVARIANT: `raw` is set up with this type's ops.
+        raw
+    }
+
+    /// # Safety
+    ///
+    /// Called by the IOMMU core for a device probed with these ops; `msg` is valid.
+    unsafe extern "C" fn page_response_callback(
+        dev: *mut bindings::device,
+        _evt: *mut bindings::iopf_fault,
+        msg: *mut bindings::iommu_page_response,
+    ) {
+        // SAFETY: `dev` is valid for the call.
+        let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
+            return;
+        };
+        // SAFETY: `msg` is valid for the call.
+        let msg = unsafe { &*msg };
+        T::page_response(
+            bdev,
+            msg.pasid,
+            msg.grpid,
+            super::fault::ResponseCode::from_raw(msg.code),
+        );
+    }
+
+    /// Returns the driver's nested domain behind `domain` if this instance allocated it.
+    pub fn nested_domain<'a>(&self, domain: &'a Domain) -> Option<&'a DriverNestedDomain<T>> {
+        // Only `domain_alloc_nested_callback` makes nested domains owned by our ops.
+        if domain.owner() != self.ops.get().cast_const()
+            || domain.domain_type() != bindings::IOMMU_DOMAIN_NESTED
+        {
+            return None;
+        }
+        // SAFETY: Nested domains with our owner were allocated by
+        // `domain_alloc_nested_callback` as `DriverNestedDomain<T>`.
+        Some(unsafe { DriverNestedDomain::from_raw(domain.as_raw()) })
+    }
+
+    /// # Safety
+    ///
+    /// Called by iommufd for a device probed with these ops; `parent` is a valid domain and
+    /// `user_data` is valid for the call.
+    unsafe extern "C" fn domain_alloc_nested_callback(
+        dev: *mut bindings::device,
+        parent: *mut bindings::iommu_domain,
+        flags: u32,
+        user_data: *const bindings::iommu_user_data,
+    ) -> *mut bindings::iommu_domain {
+        // SAFETY: `dev` is valid for the call.
+        let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
+            return ENODEV.to_ptr();
+        };
+        if parent.is_null() || user_data.is_null() {
+            return EINVAL.to_ptr();
+        }
+        // SAFETY: `parent` is a valid domain for the call.
+        let Some(parent) = bdev
+            .iommu
+            .driver_domain(unsafe { Domain::from_raw(parent) })
+        else {
+            return EINVAL.to_ptr();
+        };
+        // SAFETY: `user_data` is valid for the call.
+        let data = unsafe { UserData::from_raw(user_data) };
+        let init = match T::domain_alloc_nested(bdev, parent, flags, data) {
+            Ok(init) => init,
+            Err(e) => return e.to_ptr(),
+        };
+        let boxed = KBox::pin_init(
+            try_pin_init!(DriverNestedDomain::<T> {
+                raw: Opaque::zeroed(),
+                iommu: bdev.iommu.clone(),
+                inner <- init,
+            }),
+            GFP_KERNEL,
+        );
+        let boxed = match boxed {
+            Ok(b) => b,
+            Err(e) => return e.to_ptr(),
+        };
+        // SAFETY: The domain is handed to the C core and freed by `free_callback`; it is never
+        // moved.
+        let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
+        // SAFETY: `ptr` is valid; `raw` is its first field.
+        let raw = unsafe { core::ptr::addr_of_mut!((*ptr).raw) }.cast::<bindings::iommu_domain>();
+        // SAFETY: `raw` is a zeroed domain nobody else sees yet.
+        unsafe {
+            (*raw).type_ = bindings::IOMMU_DOMAIN_NESTED;
+            (*raw).ops = DriverNestedDomain::<T>::ops();
+            (*raw).owner = bdev.iommu.ops.get();
         }
         // INVARIANT: `raw` is set up with this type's ops.
         raw

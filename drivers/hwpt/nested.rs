@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! HWPT_NESTED objects: a stage-1 translation table that user space (a guest) manages, nested
+//! over a HWPT_PAGING allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`, its parent.
+//!
+//! The nested domain is never added to the IOAS's page table: only the parent mirrors the IOAS,
+//! and the hardware walks the user's table first and the parent's second. A device attached to a
+//! nested HWPT has its reserved regions reserved in the parent's IOAS and its MSI doorbells
+//! mapped in the parent's domain. The object holds a user reference on its parent, which
+//! therefore cannot be destroyed before it (`EBUSY`).
+
+use kernel::{
+    device::Device,
+    io::PhysAddr,
+    iommu::domain::{
+        device_can_nest,
+        device_owns,
+        Domain,
+        NestedDomain,
+        PagingDomain,
+        SwMsiOwner,
+        UserData, //
+    },
+    prelude::*,
+    sync::Arc, //
+};
+
+use super::{
+    HwptPaging,
+    IOMMU_HWPT_ALLOC_PASID,
+    IOMMU_HWPT_FAULT_ID_VALID, //
+};
+use crate::{
+    device::sw_msi::SwMsiDomain,
+    hw,
+    object::{
+        ObjectData,
+        ObjectRef,
+        ObjectType, //
+    },
+};
+
+/// A nested HWPT.
+pub(crate) struct HwptNested {
+    /// The domain; devices attached to it hold references too.
+    pub(crate) domain: Arc<NestedDomain>,
+    /// The parent HWPT_PAGING (a long-term user reference).
+    parent: ObjectRef,
+    /// Allocated with `IOMMU_HWPT_ALLOC_PASID`.
+    pub(crate) pasid_compat: bool,
+}
+
+impl ObjectData for HwptNested {
+    const TYPE: ObjectType = ObjectType::HwptNested;
+}
+
+impl HwptNested {
+    /// The parent HWPT_PAGING.
+    pub(crate) fn parent(&self) -> Result<&Arc<HwptPaging>> {
+        self.parent.data::<HwptPaging>().ok_or(EINVAL)
+    }
+}
+
+/// The MSI doorbell owner of a nested domain: doorbells go into the parent's domain, at the
+/// IOVA the context gives them (the parent's MSI state decides, as for the parent's own
+/// devices).
+struct ParentMsi {
+    msi: Arc<SwMsiDomain>,
+    domain: Arc<PagingDomain>,
+}
+
+impl SwMsiOwner for ParentMsi {
+    fn map_msi(&self, _nested: &Domain, dev: &Device, msi_addr: PhysAddr) -> Result<Option<u64>> {
+        self.msi.map_msi(&self.domain, dev, msi_addr)
+    }
+}
+
+/// Allocates a nested HWPT for `dev` over `parent` (a HWPT_PAGING object) from the driver's
+/// `data`, with upstream's checks in upstream's order: flags other than
+/// `IOMMU_HWPT_FAULT_ID_VALID` and `IOMMU_HWPT_ALLOC_PASID`, no data, or a driver that cannot
+/// nest are `EOPNOTSUPP`; an automatic parent, one not allocated as a nest parent, or one of
+/// another driver is `EINVAL`. The driver's own checks come last.
+pub(crate) fn alloc(
+    dev: &Device,
+    parent: ObjectRef,
+    flags: u32,
+    data: &UserData,
+) -> Result<Arc<HwptNested>> {
+    let p = parent.data::<HwptPaging>().ok_or(EINVAL)?.clone();
+    if flags & !(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID) != 0
+        || data.is_empty()
+        || !device_can_nest(dev)
+    {
+        return Err(EOPNOTSUPP);
+    }
+    if p.auto_domain || !p.nest_parent || !device_owns(dev, &p.domain) {
+        return Err(EINVAL);
+    }
+    let domain =
+        hw::backend(dev).alloc_nested(dev, &p.domain, flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
+    let owner = Arc::new(
+        ParentMsi {
+            msi: p.msi.clone(),
+            domain: p.domain.clone(),
+        },
+        GFP_KERNEL_ACCOUNT,
+    )?;
+    let domain = Arc::new(domain.with_sw_msi_owner(owner)?, GFP_KERNEL_ACCOUNT)?;
+    Ok(Arc::new(
+        HwptNested {
+            domain,
+            parent: parent.into_long_term(),
+            pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
+        },
+        GFP_KERNEL_ACCOUNT,
+    )?)
+}
