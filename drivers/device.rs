@@ -157,6 +157,8 @@ fn pt_ioas(pt: &ObjectRef) -> Result<Arc<Ioas>> {
 #[pin_data]
 pub(crate) struct IDevice {
     dev: ARef<Device>,
+    /// The DEVICE object's id (what fault records name the device by).
+    id: u32,
     /// The device's group in the context. Lock order: its state, then the device's.
     igroup: Arc<IGroup>,
     #[pin]
@@ -210,9 +212,11 @@ impl IDevice {
         // one step for other binds.
         let _bind = ictx.bind_lock.lock();
         let igroup = IGroup::get(ictx, group)?;
+        let id = new.id();
         let idev = Arc::pin_init(
             pin_init!(IDevice {
                 dev: dev.into(),
+                id,
                 igroup,
                 sw_msi_window,
                 _owner: owner,
@@ -224,7 +228,6 @@ impl IDevice {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
-        let id = new.id();
         new.publish(ObjectKind::new(idev.clone())?)?;
         Ok((idev, id))
     }
@@ -291,7 +294,7 @@ impl IDevice {
         // A new automatic HWPT. Its object is made before the group moves there, so that
         // nothing can fail after `attach` (publishing at a reserved id does not allocate): a
         // failed replace must leave the group where it was.
-        let hwpt = hwpt::alloc_paging(ictx, self, pt, 0, None, true)?;
+        let hwpt = hwpt::alloc_paging(ictx, self, pt, 0, None, true, None)?;
         let new = ictx.objects.alloc(ObjectKind::new(hwpt.clone())?)?;
         attach(&Hwpt::Paging(hwpt))?;
         let id = new.id();
@@ -361,12 +364,10 @@ impl IDevice {
         let mut ga = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
             self.check_hwpt(ictx, h, has_pasids)?;
-            // No HWPT takes faults yet (`IOMMU_HWPT_FAULT_ID_VALID` is refused), so no
-            // attachment routes them.
             ga = Some(GroupAttachment::attach(
                 self.igroup.group.clone(),
                 h.domain(),
-                None,
+                h.fault_route(self.id),
             )?);
             Ok(())
         });
@@ -430,13 +431,13 @@ impl IDevice {
             }
         }
         let has_pasids = !self.state.lock().pasids.is_empty();
-        let old_domain = cur.hwpt().map(|h| h.domain());
+        let old_domain = cur.hwpt().map(|h| (h.domain(), h.fault_route(self.id)));
         let mut cur_group = Some(cur.group);
         let mut new_group = None;
         let res = self.to_hwpt(ictx, pt, &mut |h| {
             self.check_hwpt(ictx, h, has_pasids)?;
             let g = cur_group.take().ok_or(EINVAL)?;
-            match g.replace(h.domain(), None) {
+            match g.replace(h.domain(), h.fault_route(self.id)) {
                 Ok(n) => {
                     new_group = Some(n);
                     Ok(())
@@ -449,8 +450,8 @@ impl IDevice {
         });
         // Should the group have moved although the replace failed, it moves back.
         if res.is_err() && cur_group.is_none() {
-            if let (Some(n), Ok(old)) = (new_group.take(), old_domain) {
-                match n.replace(old, None) {
+            if let (Some(n), Ok((old, route))) = (new_group.take(), old_domain) {
+                match n.replace(old, route) {
                     Ok(g) => cur_group = Some(g),
                     Err((_, n)) => new_group = Some(n),
                 }

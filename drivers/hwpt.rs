@@ -19,10 +19,13 @@ use core::mem::{
     size_of, //
 };
 use kernel::{
-    iommu::domain::{
-        AttachDomain,
-        PagingDomain,
-        UserData, //
+    iommu::{
+        domain::{
+            AttachDomain,
+            PagingDomain,
+            UserData, //
+        },
+        fault::FaultRoute,
     },
     prelude::*,
     sync::{
@@ -42,6 +45,7 @@ use crate::{
         SwMsiMaps, //
     },
     device::IDevice,
+    eventq::fault::FaultRef,
     hwpt::nested::HwptNested,
     ioas::io_pagetable::IoptDomain,
     ioas::Ioas,
@@ -113,6 +117,8 @@ pub(crate) struct HwptPaging {
     /// The MSI doorbell pages mapped in the domain (the domain holds it too, as its
     /// `IOMMU_COOKIE_SW_MSI` owner).
     pub(crate) msi: Arc<SwMsiDomain>,
+    /// Where the faults of the attached devices go (`IOMMU_HWPT_FAULT_ID_VALID`).
+    pub(crate) fault: Option<FaultRef>,
 }
 
 impl ObjectData for HwptPaging {
@@ -152,7 +158,13 @@ impl HwptPaging {
         flags: u32,
         enforce_cc: bool,
         msi_maps: &Arc<SwMsiMaps>,
+        fault: Option<FaultRef>,
     ) -> Result<Arc<HwptPaging>> {
+        let domain = if fault.is_some() {
+            domain.with_iopf()
+        } else {
+            domain
+        };
         let msi = SwMsiDomain::new(msi_maps)?;
         let domain = Arc::new(domain.with_sw_msi_owner(msi.clone())?, GFP_KERNEL_ACCOUNT)?;
         let hwpt = Arc::new(
@@ -164,6 +176,7 @@ impl HwptPaging {
                 pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
                 enforce_cc: Atomic::new(false),
                 msi,
+                fault,
             },
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -241,6 +254,16 @@ impl Hwpt {
         }
     }
 
+    /// Where the faults of an attachment the device with object id `dev_id` makes go, if the
+    /// HWPT takes faults.
+    pub(crate) fn fault_route(&self, dev_id: u32) -> Option<FaultRoute> {
+        let fault = match self {
+            Hwpt::Paging(h) => h.fault.as_ref(),
+            Hwpt::Nested(h) => h.fault.as_ref(),
+        };
+        fault.map(|f| f.route(dev_id))
+    }
+
     /// An automatic HWPT (only paging ones are).
     pub(crate) fn auto_domain(&self) -> bool {
         matches!(self, Hwpt::Paging(h) if h.auto_domain)
@@ -279,7 +302,9 @@ impl UserCmd for IommuHwptAlloc {
     const MIN_SIZE: usize = offset_of!(IommuHwptAlloc, reserved) + size_of::<u32>();
 }
 
-/// Allocates a paging domain for the device `idev` with `flags` and makes it mirror `ioas`.
+/// Allocates a paging domain for the device `idev` with `flags` and makes it mirror `ioas`; its
+/// faults go to the FAULT object `fault_id` if given (looked up after the domain is allocated,
+/// as upstream).
 pub(crate) fn alloc_paging(
     ictx: &IommufdCtx,
     idev: &crate::device::IDevice,
@@ -287,6 +312,7 @@ pub(crate) fn alloc_paging(
     flags: u32,
     data: Option<&UserData>,
     auto_domain: bool,
+    fault_id: Option<u32>,
 ) -> Result<Arc<HwptPaging>> {
     let valid = IOMMU_HWPT_ALLOC_NEST_PARENT
         | IOMMU_HWPT_ALLOC_DIRTY_TRACKING
@@ -302,6 +328,7 @@ pub(crate) fn alloc_paging(
         return Err(EOPNOTSUPP);
     }
     let domain = PagingDomain::alloc_user(idev.device(), flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
+    let fault = fault_id.map(|id| FaultRef::get(ictx, id)).transpose()?;
     HwptPaging::new(
         ioas,
         domain,
@@ -309,6 +336,7 @@ pub(crate) fn alloc_paging(
         flags,
         idev.enforces_cache_coherency(),
         &ictx.sw_msi,
+        fault,
     )
 }
 
@@ -332,15 +360,21 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
         UserPtr::from_addr(usize::try_from(cmd.data_uptr).map_err(|_| EFAULT)?),
         cmd.data_len as usize,
     );
-    if cmd.flags & IOMMU_HWPT_FAULT_ID_VALID != 0 {
-        // FAULT objects are the next part.
-        return Err(EOPNOTSUPP);
-    }
+    let fault_id = (cmd.flags & IOMMU_HWPT_FAULT_ID_VALID != 0).then_some(cmd.fault_id);
     let kind = if pt.data::<Ioas>().is_some() {
         let data = (cmd.data_len != 0).then_some(&user_data);
-        ObjectKind::new(alloc_paging(ictx, idev, pt, cmd.flags, data, false)?)?
+        ObjectKind::new(alloc_paging(
+            ictx, idev, pt, cmd.flags, data, false, fault_id,
+        )?)?
     } else if pt.data::<HwptPaging>().is_some() {
-        ObjectKind::new(nested::alloc(idev.device(), pt, cmd.flags, &user_data)?)?
+        ObjectKind::new(nested::alloc(
+            ictx,
+            idev.device(),
+            pt,
+            cmd.flags,
+            &user_data,
+            fault_id,
+        )?)?
     } else {
         return Err(EINVAL);
     };

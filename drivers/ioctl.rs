@@ -31,6 +31,7 @@ use zerocopy_derive::Immutable;
 
 use crate::{
     device::hw_info,
+    eventq::fault,
     hwpt,
     hwpt::dirty,
     hwpt::invalidate,
@@ -169,7 +170,7 @@ pub(crate) fn dispatch(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) ->
         nr::HWPT_SET_DIRTY_TRACKING => run(ictx, cmd, arg, dirty::set_dirty_tracking_ioctl),
         nr::HWPT_GET_DIRTY_BITMAP => run(ictx, cmd, arg, dirty::get_dirty_bitmap_ioctl),
         nr::HWPT_INVALIDATE => run(ictx, cmd, arg, invalidate::invalidate_ioctl),
-        nr::FAULT_QUEUE_ALLOC => run(ictx, cmd, arg, pending::<16, 16>),
+        nr::FAULT_QUEUE_ALLOC => run(ictx, cmd, arg, fault::alloc_ioctl),
         nr::IOAS_MAP_FILE => run(ictx, cmd, arg, ioas::map_file_ioctl),
         nr::VIOMMU_ALLOC => run(ictx, cmd, arg, pending::<40, 24>),
         nr::VDEVICE_ALLOC => run(ictx, cmd, arg, pending::<24, 24>),

@@ -43,6 +43,7 @@ use kernel::{
 // They are not dead code in the other builds.
 #[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod device;
+mod eventq;
 mod hw;
 mod hwpt;
 mod ioas;

@@ -84,6 +84,7 @@ pub(crate) enum ObjectType {
     HwptPaging,
     HwptNested,
     Device,
+    Fault,
     Selftest,
 }
 

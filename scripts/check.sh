@@ -25,7 +25,7 @@ both) impls=c,rust ;;
 *) die "IMPL must be c, rust or both" ;;
 esac
 # First match wins in the kselftest harness, so the exclusion comes first.
-RUST_TARGS=${RUST_TARGS:--T,alloc_hwpt_nested,-f,iommufd,-f,change_process,-f,iommufd_ioas,-f,iommufd_mock_domain,-f,iommufd_dirty_tracking,-f,vfio_compat_mock_domain}
+RUST_TARGS=${RUST_TARGS:--f,iommufd,-f,change_process,-f,iommufd_ioas,-f,iommufd_mock_domain,-f,iommufd_dirty_tracking,-f,vfio_compat_mock_domain}
 # iommufd_fail_nth's "device" sweep needs vIOMMU, vDEVICE, HW queues and
 # event queues (the nesting part), so it is not selected for Rust yet.
 RUST_FAIL_NTH_TARGS=${RUST_FAIL_NTH_TARGS:--T,device}

@@ -77,7 +77,7 @@ impl IDevice {
                 self.dev.clone(),
                 pasid,
                 h.domain(),
-                None,
+                h.fault_route(self.id),
             )?);
             Ok(())
         })?;
@@ -121,7 +121,7 @@ impl IDevice {
             }
             Self::check_pasid_hwpt(h, compat)?;
             let a = cur_att.take().ok_or(EINVAL)?;
-            match a.replace(h.domain(), None) {
+            match a.replace(h.domain(), h.fault_route(self.id)) {
                 Ok(n) => {
                     new_att = Some(n);
                     Ok(())

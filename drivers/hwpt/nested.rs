@@ -32,12 +32,14 @@ use super::{
 };
 use crate::{
     device::sw_msi::SwMsiDomain,
+    eventq::fault::FaultRef,
     hw,
     object::{
         ObjectData,
         ObjectRef,
         ObjectType, //
     },
+    IommufdCtx, //
 };
 
 /// A nested HWPT.
@@ -48,6 +50,8 @@ pub(crate) struct HwptNested {
     parent: ObjectRef,
     /// Allocated with `IOMMU_HWPT_ALLOC_PASID`.
     pub(crate) pasid_compat: bool,
+    /// Where the faults of the attached devices go (`IOMMU_HWPT_FAULT_ID_VALID`).
+    pub(crate) fault: Option<FaultRef>,
 }
 
 impl ObjectData for HwptNested {
@@ -80,11 +84,15 @@ impl SwMsiOwner for ParentMsi {
 /// `IOMMU_HWPT_FAULT_ID_VALID` and `IOMMU_HWPT_ALLOC_PASID`, no data, or a driver that cannot
 /// nest are `EOPNOTSUPP`; an automatic parent, one not allocated as a nest parent, or one of
 /// another driver is `EINVAL`. The driver's own checks come last.
+///
+/// Its faults go to the FAULT object `fault_id` if given, looked up after the domain exists.
 pub(crate) fn alloc(
+    ictx: &IommufdCtx,
     dev: &Device,
     parent: ObjectRef,
     flags: u32,
     data: &UserData,
+    fault_id: Option<u32>,
 ) -> Result<Arc<HwptNested>> {
     let p = parent.data::<HwptPaging>().ok_or(EINVAL)?.clone();
     if flags & !(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID) != 0
@@ -98,6 +106,12 @@ pub(crate) fn alloc(
     }
     let domain =
         hw::backend(dev).alloc_nested(dev, &p.domain, flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
+    let fault = fault_id.map(|id| FaultRef::get(ictx, id)).transpose()?;
+    let domain = if fault.is_some() {
+        domain.with_iopf()
+    } else {
+        domain
+    };
     let owner = Arc::new(
         ParentMsi {
             msi: p.msi.clone(),
@@ -111,6 +125,7 @@ pub(crate) fn alloc(
             domain,
             parent: parent.into_long_term(),
             pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
+            fault,
         },
         GFP_KERNEL_ACCOUNT,
     )?)

@@ -6,10 +6,11 @@
  * partial progress reported in entry_num, the mock's IOTLB afterwards), and
  * the references between a nested HWPT, its parent and attached devices.
  *
- * The FAULT cases of upstream's iommufd_ioas.alloc_hwpt_nested are not here:
- * they need FAULT objects.
+ * FAULT objects: the file's read/write/poll rules, faults queued while the
+ * file is closed, and what detaching answers.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,91 @@ TEST_F(nested, close_with_nested)
 	EXPECT_EQ(0, close(self->fd));
 	self->fd = open("/dev/iommu", O_RDWR);
 	ASSERT_LE(0, self->fd);
+}
+
+/* IOMMU_TEST_OP_TRIGGER_IOPF without reading the fault. */
+static int trigger(int fd, __u32 dev_id, __u32 pasid, __u32 grpid)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_TRIGGER_IOPF,
+		.trigger_iopf = { .dev_id = dev_id, .pasid = pasid,
+				  .grpid = grpid, .perm = 1, .addr = 0x1000 },
+	};
+
+	return ioctl(fd, _IOMMU_TEST_CMD(IOMMU_TEST_OP_TRIGGER_IOPF), &cmd);
+}
+
+static short revents(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+
+	if (poll(&p, 1, 0) < 0)
+		return -1;
+	return p.revents;
+}
+
+/* The fault file's rules, faults queued while it is closed, and detach answering them. */
+TEST_F(nested, fault_queue)
+{
+	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+	struct iommu_hwpt_pgfault rec[2] = {};
+	struct iommu_hwpt_page_response resp = {};
+	__u32 fault_id, fault_fd, iopf_id, id;
+
+	test_ioctl_fault_alloc(&fault_id, &fault_fd);
+	/* A FAULT id that is not one, and a fault with a nest parent. */
+	test_err_hwpt_alloc_iopf(ENOENT, self->device_id, self->parent_id,
+				 self->ioas_id, IOMMU_HWPT_FAULT_ID_VALID, &id,
+				 IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data));
+	test_err_hwpt_alloc_iopf(EOPNOTSUPP, self->device_id, self->ioas_id,
+				 fault_id,
+				 IOMMU_HWPT_FAULT_ID_VALID |
+					 IOMMU_HWPT_ALLOC_NEST_PARENT,
+				 &id, IOMMU_HWPT_DATA_NONE, NULL, 0);
+	test_cmd_hwpt_alloc_iopf(self->device_id, self->parent_id, fault_id,
+				 IOMMU_HWPT_FAULT_ID_VALID, &iopf_id,
+				 IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data));
+	/* The HWPT and the open file hold the object. */
+	EXPECT_ERRNO(EBUSY, _test_ioctl_destroy(self->fd, fault_id));
+	test_cmd_mock_domain_replace(self->stdev_id, iopf_id);
+
+	/* Nothing queued: always writable, not readable, a read returns 0. */
+	EXPECT_EQ(POLLOUT, revents(fault_fd));
+	EXPECT_EQ(0, read(fault_fd, rec, sizeof(rec[0])));
+	ASSERT_EQ(0, trigger(self->fd, self->device_id, 1, 7));
+	EXPECT_EQ(POLLOUT | POLLIN, revents(fault_fd) & (POLLOUT | POLLIN));
+	/* Sizes that are not whole records, and a buffer of none. */
+	EXPECT_ERRNO(ESPIPE, read(fault_fd, rec, sizeof(rec[0]) - 1));
+	EXPECT_ERRNO(EINVAL, read(fault_fd, rec, 0));
+	ASSERT_EQ(sizeof(rec[0]), read(fault_fd, rec, sizeof(rec)));
+	EXPECT_EQ(self->device_id, rec[0].dev_id);
+	EXPECT_EQ(1, rec[0].pasid);
+	EXPECT_EQ(7, rec[0].grpid);
+	EXPECT_EQ(0x1000, rec[0].addr);
+	EXPECT_NE(0, rec[0].cookie);
+	EXPECT_EQ(POLLOUT, revents(fault_fd));
+	/* Answers: a bad size, a bad code, an unknown cookie, then the right one once. */
+	resp.cookie = rec[0].cookie;
+	EXPECT_ERRNO(ESPIPE, write(fault_fd, &resp, sizeof(resp) - 1));
+	resp.code = 2;
+	EXPECT_ERRNO(EINVAL, write(fault_fd, &resp, sizeof(resp)));
+	resp.code = IOMMUFD_PAGE_RESP_SUCCESS;
+	resp.cookie = rec[0].cookie + 1;
+	EXPECT_ERRNO(EINVAL, write(fault_fd, &resp, sizeof(resp)));
+	resp.cookie = rec[0].cookie;
+	EXPECT_EQ(sizeof(resp), write(fault_fd, &resp, sizeof(resp)));
+	EXPECT_ERRNO(EINVAL, write(fault_fd, &resp, sizeof(resp)));
+
+	/* Faults pending when the file closes stay queued; so do later ones. */
+	ASSERT_EQ(0, trigger(self->fd, self->device_id, 1, 8));
+	EXPECT_EQ(0, close(fault_fd));
+	ASSERT_EQ(0, trigger(self->fd, self->device_id, 1, 9));
+	EXPECT_ERRNO(EBUSY, _test_ioctl_destroy(self->fd, fault_id));
+	/* Detaching answers them; then the HWPT and the object can go. */
+	test_cmd_mock_domain_replace(self->stdev_id, self->parent_id);
+	test_ioctl_destroy(iopf_id);
+	test_ioctl_destroy(fault_id);
 }
 
 TEST_HARNESS_MAIN
