@@ -15,6 +15,10 @@ obj=$(objdir "$arch")
 out=${IOMMUFD_RS_OUT:-$TOP/out}/clippy-$arch-$VARIANT
 rm -rf "$out"
 mkdir -p "$out"
-kmake "$arch" M="$TOP" MO="$out" CLIPPY=1 modules 2>&1 |
-	tee "$out.log" | grep -E 'warning|error' && die "clippy found problems (log: $out.log)"
+# A build that fails is a problem too (the exit status of the build, not of the grep, decides).
+rc=0
+kmake "$arch" M="$TOP" MO="$out" CLIPPY=1 modules >"$out.log" 2>&1 || rc=$?
+if grep -E 'warning|error' "$out.log" || [ "$rc" != 0 ]; then
+	die "clippy found problems or the build failed (rc $rc, log: $out.log)"
+fi
 log "rustfmt and clippy are clean"
