@@ -690,9 +690,8 @@ impl PagingDomain {
     /// Makes the domain handle page faults: those of its attachments go to the attachment's
     /// [`FaultRoute`] (see [`super::fault`]).
     pub fn with_iopf(self) -> Self {
-        // SAFETY: We own the domain (type invariant) and nothing is attached to it yet, so
-        // nobody reads the field concurrently.
-        unsafe { (*self.ptr.as_ptr()).iopf_handler = Some(iopf_handler_callback) };
+        // SAFETY: We own the domain (type invariant) and nothing is attached to it yet.
+        unsafe { set_iopf_handler(self.ptr) };
         self
     }
 
@@ -708,6 +707,39 @@ impl PagingDomain {
         self.sw_msi_release = Some(unsafe { set_sw_msi_owner(self.ptr, owner) }?);
         Ok(self)
     }
+}
+
+/// Frees the owned `domain` (`iommu_domain_free`), then releases its MSI doorbell owner with
+/// `release`.
+///
+/// # Safety
+///
+/// The caller owns `domain`, which nothing uses any more; `release`, if given, is the function
+/// [`set_sw_msi_owner`] returned for it.
+unsafe fn free_owned(
+    domain: NonNull<bindings::iommu_domain>,
+    release: Option<unsafe fn(*mut c_void)>,
+) {
+    let ptr = domain.as_ptr();
+    // SAFETY: The domain is valid; only read before it is freed.
+    let data = unsafe { bindings::iommu_domain_sw_msi_data(ptr) };
+    // SAFETY: The caller owns the domain and nothing uses it any more.
+    unsafe { bindings::iommu_domain_free(ptr) };
+    if let Some(release) = release {
+        // SAFETY: `data` is the owner `release` belongs to; the domain is freed.
+        unsafe { release(data) };
+    }
+}
+
+/// Makes `domain` hand its page faults to the routes of its attachments ([`super::fault`]).
+///
+/// # Safety
+///
+/// The caller owns `domain` and nothing is attached to it yet, so nobody reads the field
+/// concurrently.
+unsafe fn set_iopf_handler(domain: NonNull<bindings::iommu_domain>) {
+    // SAFETY: The domain is valid and not read concurrently (the function's requirements).
+    unsafe { (*domain.as_ptr()).iopf_handler = Some(iopf_handler_callback) };
 }
 
 /// Gives `domain` the MSI doorbell owner `owner`; returns the function that releases it.
@@ -803,16 +835,10 @@ impl core::ops::Deref for PagingDomain {
 
 impl Drop for PagingDomain {
     fn drop(&mut self) {
-        let ptr = self.ptr.as_ptr();
-        // SAFETY: The domain is valid (type invariant); only read before it is freed.
-        let data = unsafe { bindings::iommu_domain_sw_msi_data(ptr) };
-        // SAFETY: By the type invariant we own the domain; nothing uses it
-        // after this (attachments borrow the owner, see `DomainOwner`).
-        unsafe { bindings::iommu_domain_free(ptr) };
-        if let Some(release) = self.sw_msi_release {
-            // SAFETY: `data` is the owner given with `with_sw_msi_owner`; the domain is freed.
-            unsafe { release(data) };
-        }
+        // SAFETY: By the type invariant we own the domain; nothing uses it after this
+        // (attachments hold the owner, see `DomainOwner`), and `sw_msi_release` is the release
+        // of the owner given with `with_sw_msi_owner`.
+        unsafe { free_owned(self.ptr, self.sw_msi_release) };
     }
 }
 
@@ -896,9 +922,8 @@ impl NestedDomain {
 
     /// Makes the domain handle page faults; see [`PagingDomain::with_iopf`].
     pub fn with_iopf(self) -> Self {
-        // SAFETY: We own the domain (type invariant) and nothing is attached to it yet, so
-        // nobody reads the field concurrently.
-        unsafe { (*self.ptr.as_ptr()).iopf_handler = Some(iopf_handler_callback) };
+        // SAFETY: We own the domain (type invariant) and nothing is attached to it yet.
+        unsafe { set_iopf_handler(self.ptr) };
         self
     }
 
@@ -941,16 +966,10 @@ impl core::ops::Deref for NestedDomain {
 
 impl Drop for NestedDomain {
     fn drop(&mut self) {
-        let ptr = self.ptr.as_ptr();
-        // SAFETY: The domain is valid (type invariant); only read before it is freed.
-        let data = unsafe { bindings::iommu_domain_sw_msi_data(ptr) };
         // SAFETY: By the type invariant we own the domain; nothing uses it after this
-        // (attachments hold the owner, see `DomainOwner`).
-        unsafe { bindings::iommu_domain_free(ptr) };
-        if let Some(release) = self.sw_msi_release {
-            // SAFETY: `data` is the owner given with `with_sw_msi_owner`; the domain is freed.
-            unsafe { release(data) };
-        }
+        // (attachments hold the owner, see `DomainOwner`), and `sw_msi_release` is the release
+        // of the owner given with `with_sw_msi_owner`.
+        unsafe { free_owned(self.ptr, self.sw_msi_release) };
     }
 }
 

@@ -291,6 +291,29 @@ pub trait NestedDomainOps: Send + Sync + Sized {
     }
 }
 
+/// Calls `f` with the domain and the bus device of a domain callback for `dev`, and returns its
+/// result as the callback's errno; a device that is not one of `T`'s is `EINVAL`.
+///
+/// # Safety
+///
+/// `domain` must be a valid domain and `dev` a valid device for the duration of the call.
+unsafe fn domain_dev_call<T: Driver>(
+    domain: *mut bindings::iommu_domain,
+    dev: *mut bindings::device,
+    f: impl FnOnce(&Domain, &BusDevice<T>) -> Result,
+) -> c_int {
+    // SAFETY: `dev` is valid for the call (the function's safety requirements).
+    let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: `domain` is valid for the call (the function's safety requirements).
+    let dom = unsafe { Domain::from_raw(domain) };
+    match f(dom, bdev) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
 /// Converts the core's `gfp_t` to allocation flags.
 fn gfp_to_flags(gfp: bindings::gfp_t) -> Flags {
     let reclaim: bindings::gfp_t = 1 << bindings::___GFP_DIRECT_RECLAIM_BIT;
@@ -382,16 +405,8 @@ impl<T: Driver> DriverDomain<T> {
     ) -> c_int {
         // SAFETY: The core passes a live domain of ours.
         let this = unsafe { Self::from_raw(domain) };
-        // SAFETY: `dev` is valid for the call.
-        let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
-            return EINVAL.to_errno();
-        };
-        // SAFETY: The core passes a live domain.
-        let dom = unsafe { Domain::from_raw(domain) };
-        match this.inner.attach_dev(dom, bdev) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        // SAFETY: The core passes a live domain and a valid device for the call.
+        unsafe { domain_dev_call::<T>(domain, dev, |dom, bdev| this.inner.attach_dev(dom, bdev)) }
     }
 
     /// # Safety
@@ -405,15 +420,11 @@ impl<T: Driver> DriverDomain<T> {
     ) -> c_int {
         // SAFETY: The core passes a live domain of ours.
         let this = unsafe { Self::from_raw(domain) };
-        // SAFETY: `dev` is valid for the call.
-        let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
-            return EINVAL.to_errno();
-        };
-        // SAFETY: The core passes a live domain.
-        let dom = unsafe { Domain::from_raw(domain) };
-        match this.inner.set_dev_pasid(dom, bdev, pasid) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
+        // SAFETY: The core passes a live domain and a valid device for the call.
+        unsafe {
+            domain_dev_call::<T>(domain, dev, |dom, bdev| {
+                this.inner.set_dev_pasid(dom, bdev, pasid)
+            })
         }
     }
 
@@ -599,16 +610,8 @@ impl<T: Driver> DriverNestedDomain<T> {
     ) -> c_int {
         // SAFETY: The core passes a live domain of ours.
         let this = unsafe { Self::from_raw(domain) };
-        // SAFETY: `dev` is valid for the call.
-        let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
-            return EINVAL.to_errno();
-        };
-        // SAFETY: The core passes a live domain.
-        let dom = unsafe { Domain::from_raw(domain) };
-        match this.inner.attach_dev(dom, bdev) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        }
+        // SAFETY: The core passes a live domain and a valid device for the call.
+        unsafe { domain_dev_call::<T>(domain, dev, |dom, bdev| this.inner.attach_dev(dom, bdev)) }
     }
 
     /// # Safety
@@ -622,15 +625,11 @@ impl<T: Driver> DriverNestedDomain<T> {
     ) -> c_int {
         // SAFETY: The core passes a live domain of ours.
         let this = unsafe { Self::from_raw(domain) };
-        // SAFETY: `dev` is valid for the call.
-        let Some(bdev) = (unsafe { BusDevice::<T>::from_raw(dev) }) else {
-            return EINVAL.to_errno();
-        };
-        // SAFETY: The core passes a live domain.
-        let dom = unsafe { Domain::from_raw(domain) };
-        match this.inner.set_dev_pasid(dom, bdev, pasid) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
+        // SAFETY: The core passes a live domain and a valid device for the call.
+        unsafe {
+            domain_dev_call::<T>(domain, dev, |dom, bdev| {
+                this.inner.set_dev_pasid(dom, bdev, pasid)
+            })
         }
     }
 
