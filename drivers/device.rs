@@ -47,6 +47,7 @@ use crate::{
         ObjectRef,
         ObjectType, //
     },
+    viommu::vdevice::DeviceVdev,
     IommufdCtx, //
 };
 
@@ -163,6 +164,9 @@ pub(crate) struct IDevice {
     igroup: Arc<IGroup>,
     #[pin]
     state: Mutex<DevState>,
+    /// The device's vDEVICE, if it has one ([`crate::viommu::vdevice`]).
+    #[pin]
+    vdev: DeviceVdev,
     /// The device's IOMMU can enforce cache coherency, so every domain it attaches to must.
     enforce_cc: bool,
     /// The start of the device's `IOMMU_RESV_SW_MSI` window: its MSI doorbells are mapped there in
@@ -224,6 +228,7 @@ impl IDevice {
                 state <- new_mutex!(DevState {
                     pasids: KVec::new(),
                 }),
+                vdev <- DeviceVdev::new(),
                 _backing: backing,
             }),
             GFP_KERNEL_ACCOUNT,
@@ -240,6 +245,17 @@ impl IDevice {
     /// The device.
     pub(crate) fn device(&self) -> &Device {
         &self.dev
+    }
+
+    /// The device's vDEVICE state.
+    pub(crate) fn vdev(&self) -> &DeviceVdev {
+        &self.vdev
+    }
+
+    /// The device is being unbound: its vDEVICE goes, leaving a tombstone, and no new one can
+    /// be made.
+    pub(crate) fn remove_vdev(&self, ictx: &IommufdCtx) {
+        crate::viommu::vdevice::remove_for_unbind(ictx, self);
     }
 
     /// Whether the device's IOMMU can enforce cache coherency, so every domain it attaches to

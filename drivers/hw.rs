@@ -23,6 +23,12 @@ use kernel::{
         UserDataArray, //
     },
     prelude::*,
+    sync::Arc,
+};
+
+use crate::viommu::{
+    hw_queue::HwQueueInit,
+    ViommuServices, //
 };
 
 #[cfg(CONFIG_IOMMUFD_TEST)]
@@ -32,6 +38,12 @@ pub(crate) mod mock;
 pub(crate) mod mock;
 
 /// The nesting operations of one kind of IOMMU hardware.
+///
+/// Two ways of nesting meet here. VT-d style: a nested domain is allocated over a nest-parent
+/// paging domain ([`Nesting::alloc_nested`]) and invalidated through itself
+/// ([`Nesting::cache_invalidate`]). SMMUv3 style: a vIOMMU is made over the nest parent
+/// ([`Nesting::viommu_alloc`]), and nested domains, invalidations, virtual devices and hardware
+/// queues go through it ([`ViommuHw`]).
 pub(crate) trait Nesting: Sync {
     /// Allocates a nested domain for `dev` over `parent`, a nest-parent paging domain of the
     /// device's IOMMU, from user space's `data` (`IOMMU_HWPT_DATA_*`).
@@ -46,7 +58,72 @@ pub(crate) trait Nesting: Sync {
     /// Carries out user space's cache invalidations for `nested`; `array` tells afterwards how
     /// many entries were handled.
     fn cache_invalidate(&self, nested: &NestedDomain, array: &mut UserDataArray) -> Result;
+
+    /// Whether the hardware of `dev` has vIOMMUs of `viommu_type` (upstream's
+    /// `get_viommu_size() != 0`); checked before anything else is looked up.
+    fn viommu_supported(&self, _dev: &Device, _viommu_type: u32) -> bool {
+        false
+    }
+
+    /// Makes the hardware part of a vIOMMU of `viommu_type` (`IOMMU_VIOMMU_TYPE_*`) for `dev`
+    /// over `parent`, a nest-parent paging domain, from user space's `data` (if any).
+    ///
+    /// `EOPNOTSUPP` for a type the hardware does not have (the default). The backend may
+    /// write results back into `data` and offer mmap regions through `svc`.
+    fn viommu_alloc(
+        &self,
+        _dev: &Device,
+        _parent: &Arc<PagingDomain>,
+        _viommu_type: u32,
+        _data: Option<&UserData>,
+        _svc: &ViommuServices<'_>,
+    ) -> Result<KBox<dyn ViommuHw>> {
+        Err(EOPNOTSUPP)
+    }
 }
+
+/// The hardware part of a vIOMMU (upstream's `struct iommufd_viommu_ops` and the driver's
+/// structure around `struct iommufd_viommu`). Dropping it is the vIOMMU's destroy.
+///
+/// Every operation has upstream's answer for a driver without it as default.
+pub(crate) trait ViommuHw: Send + Sync {
+    /// Allocates a nested domain of the vIOMMU from user space's `data`; `flags` are the
+    /// `IOMMU_HWPT_ALLOC_*` flags meant for the driver.
+    fn alloc_nested(&self, _flags: u32, _data: &UserData) -> Result<NestedDomain> {
+        Err(EOPNOTSUPP)
+    }
+
+    /// Carries out user space's cache invalidations (guest commands) in `array`, recording how
+    /// many entries were handled.
+    fn cache_invalidate(&self, array: &mut UserDataArray) -> Result {
+        array.set_done(0);
+        Err(EOPNOTSUPP)
+    }
+
+    /// Accepts a new virtual device `virt_id` for `dev` (upstream's `vdevice_init`); what it
+    /// returns is dropped when the vDEVICE goes (upstream's `vdevice->destroy`).
+    fn vdevice_init(&self, _dev: &Device, _virt_id: u64) -> Result<Option<KBox<dyn VDeviceHw>>> {
+        Ok(None)
+    }
+
+    /// Whether the hardware has queues of `queue_type` (`IOMMU_HW_QUEUE_TYPE_*`): upstream's
+    /// `get_hw_queue_size() != 0`.
+    fn hw_queue_supported(&self, _queue_type: u32) -> bool {
+        false
+    }
+
+    /// Starts a hardware queue described by `q` (type, index, and the physical address of the
+    /// guest memory the core pinned for it). Dropping what it returns stops the queue.
+    fn hw_queue_init(&self, _q: &HwQueueInit<'_>) -> Result<KBox<dyn HwQueueHw>> {
+        Err(EOPNOTSUPP)
+    }
+}
+
+/// The hardware part of a vDEVICE; dropping it is the vDEVICE's destroy.
+pub(crate) trait VDeviceHw: Send + Sync {}
+
+/// The hardware part of a HW queue; dropping it stops the queue.
+pub(crate) trait HwQueueHw: Send + Sync {}
 
 /// The IOMMU driver's own nesting operations, through its `struct iommu_ops`.
 pub(crate) struct DriverOps;
@@ -67,8 +144,11 @@ impl Nesting for DriverOps {
     }
 }
 
-/// The backend of `dev`.
-pub(crate) fn backend(_dev: &Device) -> &'static dyn Nesting {
+/// The backend of `dev`: the mock's for mock devices, otherwise the driver's own operations.
+pub(crate) fn backend(dev: &Device) -> &'static dyn Nesting {
+    if let Some(mock) = mock::backend(dev) {
+        return mock;
+    }
     &DriverOps
 }
 

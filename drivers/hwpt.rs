@@ -59,6 +59,7 @@ use crate::{
         Ucmd,
         UserCmd, //
     },
+    viommu::Viommu,
     IommufdCtx, //
 };
 
@@ -368,6 +369,15 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
         )?)?
     } else if pt.data::<HwptPaging>().is_some() {
         ObjectKind::new(nested::alloc(
+            ictx,
+            idev.device(),
+            pt,
+            cmd.flags,
+            &user_data,
+            fault_id,
+        )?)?
+    } else if pt.data::<Viommu>().is_some() {
+        ObjectKind::new(nested::alloc_on_viommu(
             ictx,
             idev.device(),
             pt,

@@ -31,7 +31,10 @@ use zerocopy_derive::Immutable;
 
 use crate::{
     device::hw_info,
-    eventq::fault,
+    eventq::{
+        fault,
+        veventq, //
+    },
     hwpt,
     hwpt::dirty,
     hwpt::invalidate,
@@ -48,6 +51,11 @@ use crate::{
         UserCmd, //
     },
     vfio::compat,
+    viommu::{
+        self,
+        hw_queue,
+        vdevice, //
+    },
     IommufdCtx, //
 };
 
@@ -172,11 +180,11 @@ pub(crate) fn dispatch(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) ->
         nr::HWPT_INVALIDATE => run(ictx, cmd, arg, invalidate::invalidate_ioctl),
         nr::FAULT_QUEUE_ALLOC => run(ictx, cmd, arg, fault::alloc_ioctl),
         nr::IOAS_MAP_FILE => run(ictx, cmd, arg, ioas::map_file_ioctl),
-        nr::VIOMMU_ALLOC => run(ictx, cmd, arg, pending::<40, 24>),
-        nr::VDEVICE_ALLOC => run(ictx, cmd, arg, pending::<24, 24>),
+        nr::VIOMMU_ALLOC => run(ictx, cmd, arg, viommu::alloc_ioctl),
+        nr::VDEVICE_ALLOC => run(ictx, cmd, arg, vdevice::alloc_ioctl),
         nr::IOAS_CHANGE_PROCESS => run(ictx, cmd, arg, ioas::change_process_ioctl),
-        nr::VEVENTQ_ALLOC => run(ictx, cmd, arg, pending::<32, 28>),
-        nr::HW_QUEUE_ALLOC => run(ictx, cmd, arg, pending::<40, 40>),
+        nr::VEVENTQ_ALLOC => run(ictx, cmd, arg, veventq::alloc_ioctl),
+        nr::HW_QUEUE_ALLOC => run(ictx, cmd, arg, hw_queue::alloc_ioctl),
         // Without `CONFIG_IOMMUFD_NOIOMMU` upstream's answer after the size rules.
         nr::IOAS_NOIOMMU_GET_PA => run(ictx, cmd, arg, pending::<40, 40>),
         _ => Err(ENOTTY),

@@ -22,6 +22,7 @@ use kernel::{
         MiscDeviceOptions,
         MiscDeviceRegistration, //
     },
+    mm::virt::VmaNew,
     prelude::*,
     sync::{
         aref::ARef,
@@ -58,6 +59,7 @@ mod uapi;
 #[cfg_attr(not(CONFIG_IOMMUFD_TEST), allow(dead_code))]
 mod ucmd;
 mod vfio;
+mod viommu;
 
 use object::ObjectTable;
 
@@ -285,6 +287,8 @@ pub(crate) struct IommufdCtx {
     /// Serialises device binds, which look up the group a device shares with bound ones.
     #[pin]
     pub(crate) bind_lock: Mutex<()>,
+    /// The regions vIOMMUs offer for `mmap()` on the file.
+    pub(crate) mmaps: Arc<viommu::mmap::MmapTable>,
 }
 
 impl IommufdCtx {
@@ -354,6 +358,7 @@ impl MiscDevice for IommufdCtx {
                 no_iommu: Atomic::new(false),
                 sw_msi: device::sw_msi::SwMsiMaps::new()?,
                 bind_lock <- kernel::new_mutex!(()),
+                mmaps: viommu::mmap::MmapTable::new()?,
             }),
             GFP_KERNEL_ACCOUNT,
         )
@@ -361,5 +366,9 @@ impl MiscDevice for IommufdCtx {
 
     fn ioctl(ictx: ArcBorrow<'_, IommufdCtx>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         ioctl::dispatch(ictx, cmd, arg)
+    }
+
+    fn mmap(ictx: ArcBorrow<'_, IommufdCtx>, _file: &File, vma: &VmaNew) -> Result {
+        ictx.mmaps.mmap(&ictx, vma)
     }
 }

@@ -85,6 +85,10 @@ pub(crate) enum ObjectType {
     HwptNested,
     Device,
     Fault,
+    Viommu,
+    VDevice,
+    VEventq,
+    HwQueue,
     Selftest,
 }
 
@@ -365,8 +369,16 @@ impl NewObject<'_> {
 
     /// Publishes an object of `kind` at the reserved id.
     pub(crate) fn publish(mut self, kind: ObjectKind) -> Result {
-        self.obj = Some(Object::new(kind, &self.table.drain)?);
+        self.prepare(kind)?;
         self.finalize()
+    }
+
+    /// Creates the object of `kind` for the reserved id without publishing it: afterwards
+    /// [`NewObject::finalize`] cannot fail for want of memory, so a command can write the id
+    /// back to user space in between.
+    pub(crate) fn prepare(&mut self, kind: ObjectKind) -> Result {
+        self.obj = Some(Object::new(kind, &self.table.drain)?);
+        Ok(())
     }
 
     /// Publishes the object: from now on it can be looked up and destroyed.
@@ -511,6 +523,23 @@ impl ObjectTable {
         r: ObjectRef,
         before_remove: impl FnOnce(),
     ) {
+        self.destroy_user_as(ictx, r, before_remove, false)
+    }
+
+    /// Destroys the object `r` refers to as [`ObjectTable::destroy_user`] does, but leaves its
+    /// id taken (upstream's `iommufd_object_tombstone_user()`): user space that still names it
+    /// gets `ENOENT` rather than another object, until the file is closed.
+    pub(crate) fn tombstone_user(&self, ictx: &IommufdCtx, r: ObjectRef) {
+        self.destroy_user_as(ictx, r, || {}, true)
+    }
+
+    fn destroy_user_as(
+        &self,
+        ictx: &IommufdCtx,
+        r: ObjectRef,
+        before_remove: impl FnOnce(),
+        tombstone: bool,
+    ) {
         let r = r.into_long_term();
         let same = {
             let guard = self.xa.lock();
@@ -538,7 +567,11 @@ impl ObjectTable {
                     if core::ptr::eq(&*obj, &*r.obj)
                         && obj.users.as_atomic().cmpxchg(2, 0, Release).is_ok() =>
                 {
-                    guard.remove(r.id)
+                    if tombstone {
+                        guard.tombstone(r.id)
+                    } else {
+                        guard.remove(r.id)
+                    }
                 }
                 _ => None,
             }

@@ -86,6 +86,7 @@ mod op {
     pub(super) const MD_CHECK_IOTLB: u32 = 14;
     pub(super) const TRIGGER_IOPF: u32 = 15;
     pub(super) const DEV_CHECK_CACHE: u32 = 16;
+    pub(super) const TRIGGER_VEVENT: u32 = 17;
     pub(super) const PASID_ATTACH: u32 = 18;
     pub(super) const PASID_REPLACE: u32 = 19;
     pub(super) const PASID_DETACH: u32 = 20;
@@ -193,6 +194,13 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
             let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
             data.trigger_iopf(idev.device(), a.pasid, a.grpid, a.perm, a.addr);
             Ok(())
+        }
+        op::TRIGGER_VEVENT => {
+            let a: TriggerVevent = args(&ucmd.cmd)?;
+            let obj = ucmd.ictx.objects.get(a.dev_id, ObjectType::Device)?;
+            let idev = obj.data::<IDevice>().ok_or(ENOENT)?;
+            let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
+            data.trigger_vevent()
         }
         op::DEV_CHECK_CACHE => {
             let a: CheckEntry = args(&ucmd.cmd)?;
@@ -507,6 +515,13 @@ struct TriggerIopf {
     addr: u64,
 }
 
+/// `trigger_vevent`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct TriggerVevent {
+    dev_id: u32,
+}
+
 /// `check_iotlb` and `check_dev_cache`: entry `id` should hold `value`.
 #[repr(C)]
 #[derive(FromBytes, IntoBytes, Immutable)]
@@ -555,6 +570,7 @@ impl StDev {
                 idev.detach(ictx);
                 idev.pasid_detach_all(ictx);
             });
+            idev.remove_vdev(ictx);
         }
         ictx.objects.remove_same(&self.idev);
     }

@@ -15,6 +15,8 @@ use kernel::sync::atomic::{
 static OBJECTS: Atomic<i64> = Atomic::new(0);
 /// User pages pinned.
 static PINNED_PAGES: Atomic<i64> = Atomic::new(0);
+/// vEVENTs queued and not read.
+static VEVENTS: Atomic<i64> = Atomic::new(0);
 
 /// Counts an object created (`1`) or freed (`-1`).
 pub(crate) fn objects_add(n: i64) {
@@ -26,6 +28,11 @@ pub(crate) fn pinned_add(n: i64) {
     PINNED_PAGES.fetch_add(n, Relaxed);
 }
 
+/// Counts `n` vEVENTs queued (negative: read or dropped).
+pub(crate) fn vevents_add(n: i64) {
+    VEVENTS.fetch_add(n, Relaxed);
+}
+
 /// The debugfs view of the counters.
 pub(crate) struct Stats;
 
@@ -33,9 +40,10 @@ impl fmt::Debug for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "objects {}\npinned_pages {}",
+            "objects {}\npinned_pages {}\nvevents {}",
             OBJECTS.load(Relaxed),
-            PINNED_PAGES.load(Relaxed)
+            PINNED_PAGES.load(Relaxed),
+            VEVENTS.load(Relaxed)
         )
     }
 }

@@ -102,9 +102,14 @@ use kernel::{
     }, //
 };
 
+use crate::viommu::ViommuCore;
+
 mod selfcheck;
+mod viommu;
 
 pub(crate) use selfcheck::selfcheck;
+pub(crate) use viommu::backend;
+use viommu::IOMMU_VEVENTQ_TYPE_SELFTEST;
 
 /// First IOVA of a default mock domain's aperture (`MOCK_APERTURE_START`).
 pub(crate) const MOCK_APERTURE_START: u64 = 1 << 24;
@@ -180,6 +185,9 @@ pub(crate) struct MockDevData {
     /// Held while faults are reported for the device and while its attachments change, so that
     /// a report never sees an attachment's handle go (the C mock's `iopf_rwsem`).
     report: Pin<KBox<Mutex<()>>>,
+    /// The vIOMMU of the nested domain the device is attached to, with the device's virtual id
+    /// there (what `IOMMU_TEST_OP_TRIGGER_VEVENT` reports); set by every attach.
+    viommu: Pin<KBox<Mutex<Option<(Arc<ViommuCore>, u64)>>>>,
 }
 
 /// The attachments of a mock device to domains that handle faults.
@@ -195,6 +203,13 @@ impl IopfUsers {
 }
 
 impl MockDevData {
+    /// Records the vIOMMU (and the device's virtual id on it) of the domain the device is now
+    /// attached to; `None` for domains of no vIOMMU.
+    fn set_viommu(dev: &BusDevice<MockDriver>, viommu: Option<(Arc<ViommuCore>, u64)>) {
+        let old = core::mem::replace(&mut *dev.data().viommu.lock(), viommu);
+        drop(old);
+    }
+
     /// Records that the attachment `pasid` (`None`: without PASID) of `dev` is now to a domain
     /// that handles faults (`iopf`) or not, adding the device to the fault queue with its first
     /// such attachment and removing it with its last.
@@ -331,9 +346,7 @@ impl Driver for MockDriver {
         }
         let cfg =
             data.copy_struct::<HwptSelftest>(IOMMU_HWPT_DATA_SELFTEST, HwptSelftest::MIN_LEN)?;
-        Ok(try_pin_init!(MockNested {
-            iotlb: core::array::from_fn(|_| Atomic::new(cfg.iotlb)),
-        }))
+        Ok(MockNested::new(&cfg, None))
     }
 
     fn page_response(_dev: &BusDevice<Self>, _pasid: u32, _grpid: u32, _code: ResponseCode) {
@@ -341,6 +354,7 @@ impl Driver for MockDriver {
     }
 
     fn blocked_attach_dev(dev: &BusDevice<Self>) -> Result {
+        MockDevData::set_viommu(dev, None);
         MockDevData::set_iopf(dev, None, false)
     }
 
@@ -407,9 +421,20 @@ fn mock_set_dev_pasid(domain: &Domain, dev: &BusDevice<MockDriver>, pasid: u32) 
 #[pin_data]
 pub(crate) struct MockNested {
     iotlb: [Atomic<u32>; MOCK_NESTED_DOMAIN_IOTLB_NUM],
+    /// The vIOMMU the domain was allocated on: a device attaches only with a virtual id there.
+    viommu: Option<Arc<ViommuCore>>,
 }
 
 impl MockNested {
+    /// A nested domain from user space's `cfg`, on `viommu` if given.
+    fn new(cfg: &HwptSelftest, viommu: Option<Arc<ViommuCore>>) -> impl PinInit<Self, Error> {
+        let iotlb = cfg.iotlb;
+        try_pin_init!(MockNested {
+            iotlb: core::array::from_fn(|_| Atomic::new(iotlb)),
+            viommu,
+        })
+    }
+
     /// Handles the entries of `array` in order until one fails; returns how many were handled
     /// and the result.
     fn invalidate(&self, array: &UserDataArray) -> (u32, Result) {
@@ -453,6 +478,12 @@ impl NestedDomainOps for MockNested {
     type Driver = MockDriver;
 
     fn attach_dev(&self, domain: &Domain, dev: &BusDevice<MockDriver>) -> Result {
+        // A domain of a vIOMMU needs the device's vDEVICE there first (`ENOENT`).
+        let viommu = match &self.viommu {
+            Some(core) => Some((core.clone(), core.vdev_id_of(dev.device())?)),
+            None => None,
+        };
+        MockDevData::set_viommu(dev, viommu);
         MockDevData::set_iopf(dev, None, domain.has_iopf_handler())
     }
 
@@ -555,6 +586,7 @@ impl DomainOps for MockDomain {
         if self.dirty_ops && dev.data().flags & MOCK_FLAGS_DEVICE_NO_DIRTY != 0 {
             return Err(EINVAL);
         }
+        MockDevData::set_viommu(dev, None);
         MockDevData::set_iopf(dev, None, domain.has_iopf_handler())
     }
 
@@ -831,6 +863,7 @@ impl MockDevice {
                 GFP_KERNEL,
             )?,
             report: KBox::pin_init(new_mutex!(()), GFP_KERNEL)?,
+            viommu: KBox::pin_init(new_mutex!(None), GFP_KERNEL)?,
         };
         let pasid_bits = if flags & MOCK_FLAGS_DEVICE_PASID != 0 {
             MOCK_PASID_WIDTH
@@ -916,6 +949,21 @@ impl MockDevData {
     /// Returns the device's `MOCK_FLAGS_DEVICE_*` flags.
     pub(crate) fn flags(&self) -> u32 {
         self.flags
+    }
+
+    /// `IOMMU_TEST_OP_TRIGGER_VEVENT`: reports a selftest vEVENT with the device's virtual id
+    /// to the vIOMMU of the nested domain it is attached to; `ENOENT` if there is none (or the
+    /// id is 0), and the vIOMMU's answer otherwise (`EOPNOTSUPP` without a selftest vEVENTQ).
+    pub(crate) fn trigger_vevent(&self) -> Result {
+        let viommu = self.viommu.lock();
+        match &*viommu {
+            Some((core, virt_id)) if *virt_id != 0 => {
+                // CAST: `struct iommu_viommu_event_selftest` carries the id as a `__u32`.
+                let event = (*virt_id as u32).to_ne_bytes();
+                core.report_event(IOMMU_VEVENTQ_TYPE_SELFTEST, &event)
+            }
+            _ => Err(ENOENT),
+        }
     }
 
     /// Runs `f`, which changes the device's attachments, with fault reports held off.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! `IOMMU_HWPT_INVALIDATE`: user space's cache invalidation requests, handed to the driver of a
-//! HWPT_NESTED (VT-d style: the nested domain invalidates) or, later, of a vIOMMU (SMMUv3 style).
+//! HWPT_NESTED (VT-d style: the nested domain invalidates) or of a vIOMMU (SMMUv3 style: guest
+//! commands).
 //!
 //! The command carries an array of driver-defined entries. The core bounds it so that one call
 //! cannot pin a CPU or make the driver scan an unbounded tail, and reports back in `entry_num`
@@ -26,6 +27,7 @@ use crate::{
         Ucmd,
         UserCmd, //
     }, //
+    viommu::Viommu,
 };
 
 /// Upstream's cap on the entries of one call, far above any real batch.
@@ -79,9 +81,12 @@ fn invalidate(ucmd: &Ucmd<'_, IommuHwptInvalidate>) -> (u32, Result) {
         cmd.entry_len as usize,
         cmd.entry_num,
     );
-    let res = match obj.data::<HwptNested>() {
-        Some(nested) => hw::backend_of(&nested.domain).cache_invalidate(&nested.domain, &mut array),
-        None => return (0, Err(EINVAL)),
+    let res = if let Some(nested) = obj.data::<HwptNested>() {
+        hw::backend_of(&nested.domain).cache_invalidate(&nested.domain, &mut array)
+    } else if let Some(viommu) = obj.data::<Viommu>() {
+        viommu.hw.cache_invalidate(&mut array)
+    } else {
+        return (0, Err(EINVAL));
     };
     (array.entry_num(), res)
 }

@@ -39,6 +39,7 @@ use crate::{
         ObjectRef,
         ObjectType, //
     },
+    viommu::Viommu,
     IommufdCtx, //
 };
 
@@ -46,8 +47,11 @@ use crate::{
 pub(crate) struct HwptNested {
     /// The domain; devices attached to it hold references too.
     pub(crate) domain: Arc<NestedDomain>,
-    /// The parent HWPT_PAGING (a long-term user reference).
-    parent: ObjectRef,
+    /// The HWPT_PAGING the domain nests over.
+    parent: Arc<HwptPaging>,
+    /// What the HWPT was allocated on, with a long-term user reference: the parent HWPT_PAGING,
+    /// or the vIOMMU (which holds the parent).
+    _pt: ObjectRef,
     /// Allocated with `IOMMU_HWPT_ALLOC_PASID`.
     pub(crate) pasid_compat: bool,
     /// Where the faults of the attached devices go (`IOMMU_HWPT_FAULT_ID_VALID`).
@@ -61,7 +65,43 @@ impl ObjectData for HwptNested {
 impl HwptNested {
     /// The parent HWPT_PAGING.
     pub(crate) fn parent(&self) -> Result<&Arc<HwptPaging>> {
-        self.parent.data::<HwptPaging>().ok_or(EINVAL)
+        Ok(&self.parent)
+    }
+
+    /// Makes the HWPT from a new nested `domain` over `parent`, allocated on `pt`: its faults
+    /// go to the FAULT object `fault_id` if given, its devices' MSI doorbells into the parent.
+    fn new(
+        ictx: &IommufdCtx,
+        domain: NestedDomain,
+        parent: Arc<HwptPaging>,
+        pt: ObjectRef,
+        flags: u32,
+        fault_id: Option<u32>,
+    ) -> Result<Arc<HwptNested>> {
+        let fault = fault_id.map(|id| FaultRef::get(ictx, id)).transpose()?;
+        let domain = if fault.is_some() {
+            domain.with_iopf()
+        } else {
+            domain
+        };
+        let owner = Arc::new(
+            ParentMsi {
+                msi: parent.msi.clone(),
+                domain: parent.domain.clone(),
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        let domain = Arc::new(domain.with_sw_msi_owner(owner)?, GFP_KERNEL_ACCOUNT)?;
+        Ok(Arc::new(
+            HwptNested {
+                domain,
+                parent,
+                _pt: pt.into_long_term(),
+                pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
+                fault,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?)
     }
 }
 
@@ -106,27 +146,28 @@ pub(crate) fn alloc(
     }
     let domain =
         hw::backend(dev).alloc_nested(dev, &p.domain, flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
-    let fault = fault_id.map(|id| FaultRef::get(ictx, id)).transpose()?;
-    let domain = if fault.is_some() {
-        domain.with_iopf()
-    } else {
-        domain
-    };
-    let owner = Arc::new(
-        ParentMsi {
-            msi: p.msi.clone(),
-            domain: p.domain.clone(),
-        },
-        GFP_KERNEL_ACCOUNT,
-    )?;
-    let domain = Arc::new(domain.with_sw_msi_owner(owner)?, GFP_KERNEL_ACCOUNT)?;
-    Ok(Arc::new(
-        HwptNested {
-            domain,
-            parent: parent.into_long_term(),
-            pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
-            fault,
-        },
-        GFP_KERNEL_ACCOUNT,
-    )?)
+    HwptNested::new(ictx, domain, p, parent, flags, fault_id)
+}
+
+/// Allocates a nested HWPT for `dev` on the vIOMMU `pt` from the driver's `data`, with
+/// upstream's checks in upstream's order: a device of another IOMMU instance is `EINVAL`;
+/// flags other than `IOMMU_HWPT_FAULT_ID_VALID` and `IOMMU_HWPT_ALLOC_PASID`, no data, or a
+/// vIOMMU that cannot nest are `EOPNOTSUPP`. The driver's own checks come last.
+pub(crate) fn alloc_on_viommu(
+    ictx: &IommufdCtx,
+    dev: &Device,
+    pt: ObjectRef,
+    flags: u32,
+    data: &UserData,
+    fault_id: Option<u32>,
+) -> Result<Arc<HwptNested>> {
+    let viommu = pt.data::<Viommu>().ok_or(EINVAL)?.clone();
+    viommu.check_device(dev)?;
+    if flags & !(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID) != 0 || data.is_empty() {
+        return Err(EOPNOTSUPP);
+    }
+    let domain = viommu
+        .hw
+        .alloc_nested(flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
+    HwptNested::new(ictx, domain, viommu.hwpt().clone(), pt, flags, fault_id)
 }

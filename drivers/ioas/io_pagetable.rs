@@ -71,6 +71,9 @@ pub(crate) struct Area {
     in_domains: bool,
     /// Number of access pins inside the area.
     pub(crate) num_accesses: u32,
+    /// How many of them lock the area: pins of internal accesses (a HW queue's), which no unmap
+    /// can make unpin, so unmapping the area is `EBUSY` until they go (upstream's `num_locks`).
+    num_locks: u32,
     /// An unmap is waiting for the accesses to unpin the area: new pins and reads or writes of
     /// accesses fail (`EINVAL`), so the unmap cannot be held off for ever (upstream's
     /// `prevent_access`). Never cleared: the area goes when the unmap succeeds.
@@ -579,6 +582,7 @@ impl IoPagetable {
                 prot,
                 in_domains: false,
                 num_accesses: 0,
+                num_locks: 0,
                 prevent_access: false,
             };
             st.areas.insert(node.into_node(cur, area));
@@ -625,6 +629,10 @@ impl IoPagetable {
             let Some((a_first, a_last)) = next else {
                 return (unmapped, Ok(()));
             };
+            // An area an internal access locked cannot go while the lock holder exists.
+            if st.areas.get(&a_first).is_some_and(|a| a.num_locks != 0) {
+                return (unmapped, Err(EBUSY));
+            }
             if a_first < first || a_last > last {
                 return (unmapped, Err(ENOENT));
             }
@@ -908,7 +916,7 @@ impl IoPagetable {
         }
         let align = st.iova_alignment;
         let area = st.areas.get(&a_first).ok_or(EINVAL)?;
-        if area.num_accesses != 0 || area.prevent_access {
+        if area.num_accesses != 0 || area.num_locks != 0 || area.prevent_access {
             return Err(EBUSY);
         }
         if area.pages.is_dmabuf() {
@@ -925,6 +933,7 @@ impl IoPagetable {
             prot: area.prot,
             in_domains: area.in_domains,
             num_accesses: 0,
+            num_locks: 0,
             prevent_access: false,
         };
         // Both halves hold a use of their pages; a page both touch needs one more.
@@ -982,6 +991,21 @@ impl IoPagetable {
     /// the memory and areas may only join at page boundaries. Unmapping a pinned area waits
     /// for the access to unpin it.
     pub(crate) fn access_pin(&self, iova: u64, length: u64, write: bool) -> Result<KVec<PinSeg>> {
+        self.pin_for(iova, length, write, false)
+    }
+
+    /// Pins `[iova, iova + length)` for an internal access, locking the areas: unmapping them
+    /// is `EBUSY` until [`Self::lock_unpin`].
+    pub(crate) fn lock_pin(&self, iova: u64, length: u64, write: bool) -> Result<KVec<PinSeg>> {
+        self.pin_for(iova, length, write, true)
+    }
+
+    /// Releases what [`Self::lock_pin`] pinned.
+    pub(crate) fn lock_unpin(&self, segs: &[PinSeg]) {
+        self.unpin_for(segs, true)
+    }
+
+    fn pin_for(&self, iova: u64, length: u64, write: bool, lock: bool) -> Result<KVec<PinSeg>> {
         let mut st = self.state.lock();
         let mut segs: KVec<PinSeg> = KVec::new();
         let last = iova.wrapping_add(length).wrapping_sub(1);
@@ -1023,6 +1047,9 @@ impl IoPagetable {
         for seg in segs.iter() {
             if let Some(a) = st.areas.get_mut(&seg.area_iova) {
                 a.num_accesses += 1;
+                if lock {
+                    a.num_locks += 1;
+                }
             }
         }
         Ok(segs)
@@ -1030,11 +1057,18 @@ impl IoPagetable {
 
     /// Releases what [`Self::access_pin`] pinned.
     pub(crate) fn access_unpin(&self, segs: &[PinSeg]) {
+        self.unpin_for(segs, false)
+    }
+
+    fn unpin_for(&self, segs: &[PinSeg], lock: bool) {
         let mut st = self.state.lock();
         for seg in segs {
             seg.pages.put(seg.first, seg.last);
             if let Some(a) = st.areas.get_mut(&seg.area_iova) {
                 a.num_accesses = a.num_accesses.saturating_sub(1);
+                if lock {
+                    a.num_locks = a.num_locks.saturating_sub(1);
+                }
             }
         }
     }

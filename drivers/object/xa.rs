@@ -285,6 +285,33 @@ impl<T: ForeignOwnable> Guard<'_, T> {
         unsafe { T::try_from_foreign(ptr) }
     }
 
+    /// Takes the value out of `id` and leaves the index reserved (upstream's tombstone,
+    /// `XA_ZERO_ENTRY`): it reads as empty and is not handed out again until
+    /// [`Guard::remove`] frees it or the array goes. Needs no memory.
+    pub(crate) fn tombstone(&mut self, id: u32) -> Option<T> {
+        // SAFETY:
+        // - `self.xa.xa` is always valid by the type invariant.
+        // - This guard holds the lock, as `__xa_store` requires.
+        //
+        // INVARIANT: A NULL entry stored into an array with `XA_FLAGS_ALLOC1` becomes
+        // `XA_ZERO_ENTRY`; replacing an entry that exists allocates nothing.
+        let old = unsafe {
+            bindings::__xa_store(
+                self.xa.xa.get(),
+                to_index(id),
+                ptr::null_mut(),
+                bindings::GFP_KERNEL_ACCOUNT,
+            )
+        };
+        // SAFETY: `__xa_store` returns either the old entry or an error entry.
+        if unsafe { bindings::xa_err(old) } != 0 {
+            return None;
+        }
+        // SAFETY: `old` is NULL or came from `T::into_foreign`; it is no longer in the array, and
+        // `&mut self` ends every borrow taken through `get`.
+        unsafe { T::try_from_foreign(old) }
+    }
+
     /// Whether the array holds no entry at all, reserved indexes included.
     pub(crate) fn is_empty(&self) -> bool {
         // SAFETY: `self.xa.xa` is always valid by the type invariant; the lock is held, so the

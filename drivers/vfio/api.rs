@@ -85,6 +85,7 @@ impl Drop for BoundDevice {
             self.ictx.objects.destroy_user(&self.ictx, obj, || {
                 idev.pasid_detach_all(ictx);
                 idev.detach(ictx);
+                idev.remove_vdev(ictx);
             });
         }
     }

@@ -6,3 +6,8 @@
 
 /// A mock device; never exists.
 pub(crate) enum MockDevice {}
+
+/// No device is a mock device.
+pub(crate) fn backend(_dev: &kernel::device::Device) -> Option<&'static dyn super::Nesting> {
+    None
+}

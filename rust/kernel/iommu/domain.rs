@@ -485,6 +485,23 @@ impl UserData {
     }
 }
 
+impl UserData {
+    /// Writes `val`, the driver's uAPI structure of type `data_type`, back to the user's
+    /// structure, as `iommu_copy_struct_to_user()` does: the data must be of type `data_type`
+    /// and between `min_len` and `size_of::<T>()` bytes long (`EINVAL` otherwise); only the
+    /// user's length is written.
+    pub fn write_struct<T: AsBytes>(&self, data_type: u32, min_len: usize, val: &T) -> Result {
+        let len = self.len();
+        if self.data_type() != data_type || len < min_len || len > core::mem::size_of::<T>() {
+            return Err(EINVAL);
+        }
+        let bytes = val.as_bytes();
+        crate::uaccess::UserSlice::new(self.uptr(), len)
+            .writer()
+            .write_slice(bytes.get(..len).ok_or(EINVAL)?)
+    }
+}
+
 /// Copies `len` bytes of type `have` at `uptr` into a `T` of type `want` (see
 /// [`UserData::copy_struct`]).
 fn copy_struct<T: FromBytes + AsBytes + Zeroable>(
@@ -577,6 +594,47 @@ impl UserDataArray {
             data_type,
             min_len,
         )
+    }
+
+    /// Copies every entry into a `T` of type `data_type`, as
+    /// `iommu_copy_struct_from_full_user_array()` does: `EINVAL` for another type or no entry;
+    /// entries of exactly `size_of::<T>()` bytes are copied in one go, others one by one with
+    /// `copy_struct_from_user()`'s rules (a shorter entry reads as zero-filled, a longer one
+    /// must have a zero tail, `E2BIG` otherwise). A fault is `EFAULT`.
+    pub fn entries<T: FromBytes + AsBytes + Zeroable>(&self, data_type: u32) -> Result<KVVec<T>> {
+        let size = core::mem::size_of::<T>();
+        if self.0.type_ != data_type || self.0.entry_num == 0 || size == 0 {
+            return Err(EINVAL);
+        }
+        let n = usize::try_from(self.0.entry_num)?;
+        let len = self.0.entry_len;
+        let total = len.checked_mul(n).ok_or(EFAULT)?;
+        let mut out = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+        // CAST: A user address is an integer to the kernel.
+        let base = self.0.uptr as usize;
+        let mut reader =
+            crate::uaccess::UserSlice::new(crate::uaccess::UserPtr::from_addr(base), total)
+                .reader();
+        for _ in 0..n {
+            let mut val = T::zeroed();
+            let bytes = val.as_bytes_mut();
+            let head = len.min(size);
+            reader.read_slice(bytes.get_mut(..head).ok_or(EINVAL)?)?;
+            // A longer entry than the kernel's structure: the rest must be zero.
+            let mut tail = len - head;
+            let mut chunk = [0u8; 64];
+            while tail > 0 {
+                let step = tail.min(chunk.len());
+                let part = chunk.get_mut(..step).ok_or(EINVAL)?;
+                reader.read_slice(part)?;
+                if part.iter().any(|b| *b != 0) {
+                    return Err(E2BIG);
+                }
+                tail -= step;
+            }
+            out.push(val, GFP_KERNEL_ACCOUNT)?;
+        }
+        Ok(out)
     }
 
     /// Borrows the C array.
@@ -920,6 +978,26 @@ impl NestedDomain {
         Ok(this)
     }
 
+    /// Takes ownership of a C nested domain a driver made outside `domain_alloc_nested` (the
+    /// nested domain of a vIOMMU); a domain of another type is a driver bug (a warning,
+    /// `EOPNOTSUPP`, and the domain is freed).
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a valid domain that the caller owns and hands over, with its `owner` set.
+    pub unsafe fn from_raw(ptr: NonNull<bindings::iommu_domain>) -> Result<Self> {
+        // INVARIANT: Ownership is handed over by the caller; the type is checked next (on error
+        // the domain is freed).
+        let this = Self {
+            ptr,
+            sw_msi_release: None,
+        };
+        if crate::warn_on!(this.domain_type() != TYPE_NESTED) {
+            return Err(EOPNOTSUPP);
+        }
+        Ok(this)
+    }
+
     /// Makes the domain handle page faults; see [`PagingDomain::with_iopf`].
     pub fn with_iopf(self) -> Self {
         // SAFETY: We own the domain (type invariant) and nothing is attached to it yet.
@@ -1012,6 +1090,30 @@ pub fn device_owns(dev: &Device, domain: &Domain) -> bool {
 }
 
 /// The `struct iommu_ops` of the driver that translates `dev`; `ENODEV` if none does.
+/// The IOMMU instance that translates a device (its `struct iommu_device`), as an identity to
+/// compare: a vIOMMU serves the devices of one IOMMU instance only.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct IommuInstance(usize);
+
+impl IommuInstance {
+    pub(crate) fn from_raw(iommu: *const bindings::iommu_device) -> Self {
+        Self(iommu as usize)
+    }
+}
+
+/// The IOMMU instance of `dev` (`__iommu_get_iommu_dev()`); `None` if no IOMMU driver probed it.
+pub fn device_iommu(dev: &Device) -> Option<IommuInstance> {
+    // SAFETY: `dev` is valid; `dev->iommu` is read under the device reference held by the
+    // caller, and is set for as long as the device is probed by an IOMMU driver.
+    let iommu = unsafe { (*dev.as_raw()).iommu };
+    if iommu.is_null() {
+        return None;
+    }
+    // SAFETY: A probed device has a valid `dev_iommu`.
+    let idev = unsafe { (*iommu).iommu_dev };
+    (!idev.is_null()).then(|| IommuInstance::from_raw(idev))
+}
+
 fn device_ops(dev: &Device) -> Result<*const bindings::iommu_ops> {
     // SAFETY: `dev` is valid; `dev->iommu` is read under the device reference held by the
     // caller, and is set for as long as the device is probed by an IOMMU driver.

@@ -33,6 +33,8 @@ use super::domain::{
     Capability,
     Domain,
     Geometry,
+    IommuInstance,
+    NestedDomain,
     UserData,
     UserDataArray, //
 };
@@ -1226,19 +1228,27 @@ impl<T: Driver> IommuDevice<T> {
             Ok(init) => init,
             Err(e) => return e.to_ptr(),
         };
+        match Self::make_nested(&bdev.iommu, init) {
+            Ok(raw) => raw.as_ptr(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+
+    /// Allocates a nested domain of this instance from `init` and sets up its C view; the
+    /// caller owns the domain (its `free` op frees it).
+    fn make_nested(
+        iommu: &Arc<Self>,
+        init: impl PinInit<T::NestedDomain, Error>,
+    ) -> Result<NonNull<bindings::iommu_domain>> {
         let boxed = KBox::pin_init(
             try_pin_init!(DriverNestedDomain::<T> {
                 raw: Opaque::zeroed(),
-                iommu: bdev.iommu.clone(),
+                iommu: iommu.clone(),
                 inner <- init,
             }),
             GFP_KERNEL,
-        );
-        let boxed = match boxed {
-            Ok(b) => b,
-            Err(e) => return e.to_ptr(),
-        };
-        // SAFETY: The domain is handed to the C core and freed by `free_callback`; it is never
+        )?;
+        // SAFETY: The domain is handed to its owner and freed by `free_callback`; it is never
         // moved.
         let ptr = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
         // SAFETY: `ptr` is valid; `raw` is its first field.
@@ -1247,10 +1257,28 @@ impl<T: Driver> IommuDevice<T> {
         unsafe {
             (*raw).type_ = bindings::IOMMU_DOMAIN_NESTED;
             (*raw).ops = DriverNestedDomain::<T>::ops();
-            (*raw).owner = bdev.iommu.ops.get();
+            (*raw).owner = iommu.ops.get();
         }
         // INVARIANT: `raw` is set up with this type's ops.
-        raw
+        NonNull::new(raw).ok_or(ENOMEM)
+    }
+
+    /// Allocates a nested domain of this instance from `init` outside of `domain_alloc_nested`:
+    /// what a driver's vIOMMU does for `IOMMU_HWPT_ALLOC` on the vIOMMU (upstream's
+    /// `iommufd_viommu_ops.alloc_domain_nested`). The domain has this type's nested domain ops
+    /// and this instance as owner, as those `domain_alloc_nested` makes.
+    pub fn new_nested_domain(
+        self: &Arc<Self>,
+        init: impl PinInit<T::NestedDomain, Error>,
+    ) -> Result<NestedDomain> {
+        let raw = Self::make_nested(self, init)?;
+        // SAFETY: `raw` is a new nested domain that nobody else owns, with its owner set.
+        unsafe { NestedDomain::from_raw(raw) }
+    }
+
+    /// The instance, as the identity [`super::domain::device_iommu`] returns for its devices.
+    pub fn instance(&self) -> IommuInstance {
+        IommuInstance::from_raw(self.iommu.get())
     }
 
     /// # Safety

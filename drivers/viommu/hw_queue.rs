@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! HW queue objects (`IOMMU_HW_QUEUE_ALLOC`): a queue in guest memory that the IOMMU hardware
+//! reads directly (a virtual command queue), started on a vIOMMU.
+//!
+//! The hardware reads the queue by physical address, so its pages must be physically
+//! contiguous and must not go away while the queue runs: the core pins them through the nest
+//! parent's IOAS as an internal access that locks the areas (an `IOMMU_IOAS_UNMAP` of them is
+//! `EBUSY` until the queue is destroyed), checks the contiguity (`EFAULT`), and hands the
+//! physical address to the backend. A backend may make a queue depend on another of the same
+//! vIOMMU ([`HwQueueInit::depend`]): the other one cannot be destroyed first (`EBUSY`).
+
+use core::mem::{
+    offset_of,
+    size_of, //
+};
+use kernel::{
+    io::PhysAddr,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::Arc, //
+};
+use zerocopy_derive::Immutable;
+
+use super::Viommu;
+use crate::{
+    hw::HwQueueHw,
+    ioas::{
+        io_pagetable::PinSeg,
+        Ioas, //
+    },
+    object::{
+        ObjectData,
+        ObjectKind,
+        ObjectRef,
+        ObjectType, //
+    },
+    ucmd::{
+        Ucmd,
+        UserCmd, //
+    },
+    IommufdCtx, //
+};
+
+/// `IOMMU_HW_QUEUE_TYPE_DEFAULT`: reserved.
+const IOMMU_HW_QUEUE_TYPE_DEFAULT: u32 = 0;
+
+/// `struct iommu_hw_queue_alloc`.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+pub(crate) struct IommuHwQueueAlloc {
+    size: u32,
+    flags: u32,
+    viommu_id: u32,
+    queue_type: u32,
+    index: u32,
+    out_hw_queue_id: u32,
+    nesting_parent_iova: u64,
+    length: u64,
+}
+
+const _: () = assert!(size_of::<IommuHwQueueAlloc>() == 40);
+
+impl UserCmd for IommuHwQueueAlloc {
+    const MIN_SIZE: usize = offset_of!(IommuHwQueueAlloc, length) + size_of::<u64>();
+}
+
+/// What a backend gets to start a queue.
+pub(crate) struct HwQueueInit<'a> {
+    /// `IOMMU_HW_QUEUE_TYPE_*`.
+    pub(crate) queue_type: u32,
+    /// The queue's index on the vIOMMU, as user space gave it.
+    pub(crate) index: u32,
+    /// The physical address of the queue's first byte.
+    pub(crate) base_pa: PhysAddr,
+    /// Its address in the nest parent (user space's `nesting_parent_iova`).
+    pub(crate) base_iova: u64,
+    /// The id the queue's object will have.
+    pub(crate) id: u32,
+    ictx: &'a IommufdCtx,
+}
+
+impl HwQueueInit<'_> {
+    /// Makes the new queue depend on the queue object `id` of the same context (upstream's
+    /// `iommufd_hw_queue_depend()`): until the returned value is dropped, which the backend does
+    /// when the new queue stops, `id` cannot be destroyed (`EBUSY`). `EINVAL` for the queue
+    /// itself; `ENOENT` if `id` is no HW queue.
+    pub(crate) fn depend(&self, id: u32) -> Result<Dependency> {
+        if id == self.id {
+            return Err(EINVAL);
+        }
+        let obj = self.ictx.objects.get(id, ObjectType::HwQueue)?;
+        Ok(Dependency {
+            _obj: obj.into_long_term(),
+        })
+    }
+}
+
+/// A queue's dependency on another; dropping it ends it.
+pub(crate) struct Dependency {
+    _obj: ObjectRef,
+}
+
+/// The pages of a queue, pinned and locked in the IOAS of the nest parent.
+struct QueuePin {
+    ioas: Arc<Ioas>,
+    segs: KVec<PinSeg>,
+}
+
+impl QueuePin {
+    /// Pins `[aligned_iova, aligned_iova + length)` (page aligned) and returns the physical
+    /// address of its first page; `EFAULT` unless the pages are physically contiguous.
+    fn new(ioas: &Arc<Ioas>, aligned_iova: u64, length: u64) -> Result<(Self, u64)> {
+        // An internal access asks nothing of the IOAS's alignment (upstream's is 1).
+        let segs = ioas.iopt.lock_pin(aligned_iova, length, false)?;
+        let pin = QueuePin {
+            ioas: ioas.clone(),
+            segs,
+        };
+        let mut first: Option<u64> = None;
+        let mut prev: Option<u64> = None;
+        let mut contiguous = true;
+        for seg in pin.segs.iter() {
+            seg.pages.for_each_phys(seg.first, seg.last, |_, p| {
+                if let Some(q) = prev {
+                    if q.checked_add(PAGE_SIZE as u64) != Some(p) {
+                        contiguous = false;
+                    }
+                }
+                first.get_or_insert(p);
+                prev = Some(p);
+                Ok(())
+            })?;
+        }
+        match (contiguous, first) {
+            (true, Some(p)) => Ok((pin, p)),
+            _ => Err(EFAULT),
+        }
+    }
+}
+
+impl Drop for QueuePin {
+    fn drop(&mut self) {
+        self.ioas.iopt.lock_unpin(&self.segs);
+    }
+}
+
+/// A HW queue object.
+pub(crate) struct HwQueue {
+    /// The backend's queue; stopped first, before its pages are unpinned.
+    _hw: KBox<dyn HwQueueHw>,
+    _pin: QueuePin,
+    /// The vIOMMU, with a long-term user reference.
+    _viommu: ObjectRef,
+}
+
+impl ObjectData for HwQueue {
+    const TYPE: ObjectType = ObjectType::HwQueue;
+}
+
+/// `IOMMU_HW_QUEUE_ALLOC`, with upstream's checks in upstream's order.
+pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwQueueAlloc>) -> Result {
+    let ictx: &IommufdCtx = &ucmd.ictx;
+    let cmd = &ucmd.cmd;
+    if cmd.flags != 0 || cmd.queue_type == IOMMU_HW_QUEUE_TYPE_DEFAULT {
+        return Err(EOPNOTSUPP);
+    }
+    if cmd.length == 0 {
+        return Err(EINVAL);
+    }
+    if cmd
+        .nesting_parent_iova
+        .checked_add(cmd.length - 1)
+        .is_none()
+    {
+        return Err(EOVERFLOW);
+    }
+    let viommu_obj = ictx.objects.get(cmd.viommu_id, ObjectType::Viommu)?;
+    let viommu = viommu_obj.data::<Viommu>().ok_or(ENOENT)?.clone();
+    if !viommu.hw.hw_queue_supported(cmd.queue_type) {
+        return Err(EOPNOTSUPP);
+    }
+    let mut new = ictx.objects.reserve()?;
+    // The pages the queue touches, whole.
+    let page = PAGE_SIZE as u64;
+    let aligned = cmd.nesting_parent_iova & !(page - 1);
+    let offset = cmd.nesting_parent_iova - aligned;
+    let length = offset
+        .checked_add(cmd.length)
+        .and_then(|l| l.checked_add(page - 1))
+        .ok_or(ERANGE)?
+        & !(page - 1);
+    let ioas = viommu.hwpt().ioas()?.clone();
+    let (pin, first_pa) = QueuePin::new(&ioas, aligned, length)?;
+    let init = HwQueueInit {
+        queue_type: cmd.queue_type,
+        index: cmd.index,
+        base_pa: first_pa + offset,
+        base_iova: cmd.nesting_parent_iova,
+        id: new.id(),
+        ictx,
+    };
+    let hw = viommu.hw.hw_queue_init(&init)?;
+    let q = Arc::new(
+        HwQueue {
+            _hw: hw,
+            _pin: pin,
+            _viommu: viommu_obj.into_long_term(),
+        },
+        GFP_KERNEL_ACCOUNT,
+    )?;
+    new.prepare(ObjectKind::new(q)?)?;
+    ucmd.cmd.out_hw_queue_id = new.id();
+    ucmd.respond()?;
+    new.finalize()
+}
