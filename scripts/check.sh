@@ -7,9 +7,6 @@
 #
 #   ARCHS="x86_64 arm64"  architectures to run
 #   IMPL=c|rust|both      which iommufd the upstream selftests run against
-#   RUST_TARGS=...        harness arguments (commas for spaces) selecting the
-#                         upstream tests run against the Rust iommufd: the
-#                         fixtures its core serves so far (Documentation/testing.md)
 #   DEBUG=1               the debug variant (KASAN, lockdep, kmemleak) instead
 #                         of the normal one
 #
@@ -24,11 +21,6 @@ c | rust) impls=$IMPL ;;
 both) impls=c,rust ;;
 *) die "IMPL must be c, rust or both" ;;
 esac
-# First match wins in the kselftest harness, so the exclusion comes first.
-RUST_TARGS=${RUST_TARGS:--f,iommufd,-f,change_process,-f,iommufd_ioas,-f,iommufd_mock_domain,-f,iommufd_dirty_tracking,-f,vfio_compat_mock_domain}
-# iommufd_fail_nth's "device" sweep needs vIOMMU, vDEVICE, HW queues and
-# event queues (the nesting part), so it is not selected for Rust yet.
-RUST_FAIL_NTH_TARGS=${RUST_FAIL_NTH_TARGS:--T,device}
 OUT=${IOMMUFD_RS_OUT:-$TOP/out}/check-$VARIANT
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -70,8 +62,7 @@ for k in "${kernels[@]}"; do
 	job=check
 	[ "$variant" = rustonly ] && job=rustonly
 	log "running the $arch VM ($variant kernel, job $job, upstream selftests against: $impls)"
-	VARIANT=$variant "$TOP/scripts/vm.sh" "$arch" $job "$OUT/$arch-$variant.log" "impls=$impls" \
-		"rust_targs=$RUST_TARGS" "rust_fail_nth_targs=$RUST_FAIL_NTH_TARGS" || true
+	VARIANT=$variant "$TOP/scripts/vm.sh" "$arch" $job "$OUT/$arch-$variant.log" "impls=$impls" || true
 	stamp "vm-$arch-$variant"
 	logs+=("$arch-$variant=$OUT/$arch-$variant.log")
 done

@@ -134,14 +134,14 @@ pub(crate) fn remove_for_unbind(ictx: &IommufdCtx, idev: &IDevice) {
         let Some(id) = slot.id else {
             return;
         };
-        let found = ictx
-            .objects
-            .get(id, ObjectType::VDevice)
-            .ok()
-            .filter(|r| r.data::<VDevice>().is_some_and(|v| v.id == id));
-        match found {
+        match ictx.objects.get(id, ObjectType::VDevice).ok() {
             Some(r) => {
+                // References are dropped without the slot's lock: the last one drops the
+                // vDEVICE, which takes it.
                 drop(slot);
+                if kernel::warn_on!(r.data::<VDevice>().is_none_or(|v| v.id != id)) {
+                    return;
+                }
                 // Our reference keeps user space from destroying it meanwhile (`EBUSY`).
                 ictx.objects.tombstone_user(ictx, r);
             }

@@ -295,6 +295,8 @@ impl ViommuHw for MockViommu {
         if index >= IOMMU_TEST_HW_QUEUE_MAX {
             return Err(EINVAL);
         }
+        // Allocated before the lock: a `MockHwQueue` that is dropped takes it.
+        let uninit = KBox::<MockHwQueue>::new_uninit(GFP_KERNEL)?;
         let mut slots = self.queues.slots.lock();
         if slots[index].is_some() {
             return Err(EEXIST);
@@ -308,15 +310,13 @@ impl ViommuHw for MockViommu {
             return Err(EFAULT);
         }
         let dep = prev.map(|id| q.depend(id)).transpose()?;
-        let hwq = KBox::new(
-            MockHwQueue {
-                queues: self.queues.clone(),
-                index,
-                _dep: dep,
-            },
-            GFP_KERNEL,
-        )?;
+        let hwq = uninit.write(MockHwQueue {
+            queues: self.queues.clone(),
+            index,
+            _dep: dep,
+        });
         slots[index] = Some(q.id);
+        drop(slots);
         Ok(hwq)
     }
 }
