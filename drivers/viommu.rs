@@ -140,7 +140,11 @@ impl ViommuCore {
         let vdevs = self.vdevs.lock();
         vdevs
             .iter()
-            .find(|v| v.dev.as_ref().is_some_and(|d| core::ptr::eq::<Device>(&**d, dev)))
+            .find(|v| {
+                v.dev
+                    .as_ref()
+                    .is_some_and(|d| core::ptr::eq::<Device>(&**d, dev))
+            })
             .map(|v| v.virt_id)
             .ok_or(ENOENT)
     }
