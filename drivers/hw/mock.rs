@@ -187,8 +187,11 @@ pub(crate) struct MockDevData {
     report: Pin<KBox<Mutex<()>>>,
     /// The vIOMMU of the nested domain the device is attached to, with the device's virtual id
     /// there (what `IOMMU_TEST_OP_TRIGGER_VEVENT` reports); set by every attach.
-    viommu: Pin<KBox<Mutex<Option<(Arc<ViommuCore>, u64)>>>>,
+    viommu: Pin<KBox<Mutex<Option<VirtIdOn>>>>,
 }
+
+/// A device's virtual id on a vIOMMU.
+type VirtIdOn = (Arc<ViommuCore>, u64);
 
 /// The attachments of a mock device to domains that handle faults.
 struct IopfUsers {
@@ -205,7 +208,7 @@ impl IopfUsers {
 impl MockDevData {
     /// Records the vIOMMU (and the device's virtual id on it) of the domain the device is now
     /// attached to; `None` for domains of no vIOMMU.
-    fn set_viommu(dev: &BusDevice<MockDriver>, viommu: Option<(Arc<ViommuCore>, u64)>) {
+    fn set_viommu(dev: &BusDevice<MockDriver>, viommu: Option<VirtIdOn>) {
         let old = core::mem::replace(&mut *dev.data().viommu.lock(), viommu);
         drop(old);
     }
