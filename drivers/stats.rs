@@ -17,6 +17,8 @@ static OBJECTS: Atomic<i64> = Atomic::new(0);
 static PINNED_PAGES: Atomic<i64> = Atomic::new(0);
 /// vEVENTs queued and not read.
 static VEVENTS: Atomic<i64> = Atomic::new(0);
+/// IO page fault groups FAULT objects hold (queued, or read and not answered).
+static FAULTS: Atomic<i64> = Atomic::new(0);
 
 /// Counts an object created (`1`) or freed (`-1`).
 pub(crate) fn objects_add(n: i64) {
@@ -33,6 +35,11 @@ pub(crate) fn vevents_add(n: i64) {
     VEVENTS.fetch_add(n, Relaxed);
 }
 
+/// Counts `n` fault groups taken by FAULT objects (negative: answered).
+pub(crate) fn faults_add(n: i64) {
+    FAULTS.fetch_add(n, Relaxed);
+}
+
 /// The debugfs view of the counters.
 pub(crate) struct Stats;
 
@@ -40,10 +47,11 @@ impl fmt::Debug for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "objects {}\npinned_pages {}\nvevents {}",
+            "objects {}\npinned_pages {}\nvevents {}\nfaults {}",
             OBJECTS.load(Relaxed),
             PINNED_PAGES.load(Relaxed),
-            VEVENTS.load(Relaxed)
+            VEVENTS.load(Relaxed),
+            FAULTS.load(Relaxed)
         )
     }
 }

@@ -116,15 +116,45 @@ const _: () = assert!(size_of::<HwptPageResponse>() == 8);
 const PAGE_RESP_SUCCESS: u32 = 0;
 const PAGE_RESP_INVALID: u32 = 1;
 
+/// A fault group a FAULT object holds (queued or read and unanswered), counted in the module's
+/// stats while it does. Dropping it answers the group `INVALID`.
+struct HeldGroup(Option<IopfGroup>);
+
+impl HeldGroup {
+    fn new(group: IopfGroup) -> Self {
+        crate::stats::faults_add(1);
+        Self(Some(group))
+    }
+
+    /// Takes the group out (to answer it): the object no longer holds it.
+    fn into_inner(mut self) -> Option<IopfGroup> {
+        self.0.take()
+    }
+}
+
+impl core::ops::Deref for HeldGroup {
+    type Target = Option<IopfGroup>;
+
+    fn deref(&self) -> &Option<IopfGroup> {
+        &self.0
+    }
+}
+
+impl Drop for HeldGroup {
+    fn drop(&mut self) {
+        crate::stats::faults_add(-1);
+    }
+}
+
 /// A queued group and the device id its attachment reports it under.
 struct Queued {
-    group: IopfGroup,
+    group: HeldGroup,
     dev_id: u32,
 }
 
 /// The groups that were read and wait for an answer, by cookie.
 struct Responses {
-    pending: KVec<(u32, IopfGroup)>,
+    pending: KVec<(u32, HeldGroup)>,
     /// The last cookie given (cookies run from 1, skipping those in use).
     last: u32,
 }
@@ -200,7 +230,10 @@ impl Fault {
         let mut done = 0usize;
         let mut res = Ok(());
         while let Some(e) = self.pop() {
-            let need = e.group.len().saturating_mul(rec);
+            let Some(group) = e.group.as_ref() else {
+                continue;
+            };
+            let need = group.len().saturating_mul(rec);
             if done >= count || need > count - done {
                 self.unpop(e);
                 if done == 0 {
@@ -214,7 +247,7 @@ impl Fault {
                 break;
             }
             let cookie = resp.new_cookie();
-            let copied = e.group.for_each_request(|r| {
+            let copied = group.for_each_request(|r| {
                 let m = HwptPgfault {
                     flags: r.flags,
                     dev_id: e.dev_id,
@@ -271,7 +304,11 @@ impl Fault {
                 break;
             };
             match resp.pending.remove(pos) {
-                Ok((_, group)) => group.respond(code),
+                Ok((_, group)) => {
+                    if let Some(g) = group.into_inner() {
+                        g.respond(code);
+                    }
+                }
                 Err(_) => {
                     res = Err(EINVAL);
                     break;
@@ -303,9 +340,16 @@ impl IopfSink for Fault {
             if q.reserve(1, GFP_KERNEL).is_err() {
                 return Err(group);
             }
+            let queued = Queued {
+                group: HeldGroup::new(group),
+                dev_id: tag,
+            };
             // Room was reserved just now.
-            if let Err(e) = q.push_within_capacity(Queued { group, dev_id: tag }) {
-                return Err(e.0.group);
+            if let Err(e) = q.push_within_capacity(queued) {
+                return match e.0.group.into_inner() {
+                    Some(g) => Err(g),
+                    None => Ok(()),
+                };
             }
         }
         self.wait.notify_all();
@@ -320,7 +364,7 @@ impl IopfSink for Fault {
             let mut q = self.deliver.lock();
             let mut i = 0;
             while i < q.len() {
-                if q[i].group.handle() == handle {
+                if q[i].group.as_ref().is_some_and(|g| g.handle() == handle) {
                     match q.remove(i) {
                         // Without room the group is answered here, under the lock (a group
                         // answers INVALID when dropped).
@@ -335,13 +379,21 @@ impl IopfSink for Fault {
             }
         }
         for e in gone {
-            e.group.respond(ResponseCode::Invalid);
+            if let Some(g) = e.group.into_inner() {
+                g.respond(ResponseCode::Invalid);
+            }
         }
         let mut i = 0;
         while i < resp.pending.len() {
-            if resp.pending[i].1.handle() == handle {
-                if let Ok((_, g)) = resp.pending.remove(i) {
-                    g.respond(ResponseCode::Invalid);
+            if resp.pending[i]
+                .1
+                .as_ref()
+                .is_some_and(|g| g.handle() == handle)
+            {
+                if let Ok((_, held)) = resp.pending.remove(i) {
+                    if let Some(g) = held.into_inner() {
+                        g.respond(ResponseCode::Invalid);
+                    }
                 }
             } else {
                 i += 1;
