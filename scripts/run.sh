@@ -3,8 +3,10 @@
 #
 # The main job (make run): set-up, the patched x86_64 kernel and the Rust
 # module, then a VM with emulated VT-d in which the module provides
-# /dev/iommu and tools/iommufd-demo drives it (and the C iommufd, for
-# comparison). Ends with one SUCCESS or FAILURE line.
+# /dev/iommu and tools/iommufd-demo drives it (IOAS, then nesting on the
+# mock IOMMU; the C iommufd runs the same, for comparison), and an edu PCI
+# device is assigned through vfio-pci on the Rust iommufd with its DMA
+# translated. Ends with one SUCCESS or FAILURE line.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 arch=${ARCH:-x86_64}
@@ -24,7 +26,7 @@ for impl in c rust; do
 	grep -q "^@@ end demo_$impl rc=0" "$OUT/$arch.log" || ok=0
 done
 if [ $ok = 1 ]; then
-	echo "make run: SUCCESS: $arch kernel booted with emulated IOMMU; iommufd_rs served /dev/iommu (log: $OUT/$arch.log)"
+	echo "make run: SUCCESS: $arch kernel booted with emulated IOMMU; iommufd_rs served /dev/iommu, nested on the mock, and assigned an edu device whose DMA was translated (log: $OUT/$arch.log)"
 else
 	echo "make run: FAILURE (log: $OUT/$arch.log)"
 	exit 1
