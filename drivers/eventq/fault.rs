@@ -23,11 +23,9 @@ use kernel::{
     bindings,
     fs::{
         anon_file::{
-            self,
             AnonFileOps,
             FileOps, //
         },
-        file::FileDescriptorReservation,
         File,
     },
     iommu::fault::{
@@ -55,6 +53,10 @@ use kernel::{
 };
 use zerocopy_derive::Immutable;
 
+use super::{
+    publish_with_file,
+    QueueFile, //
+};
 use crate::{
     object::{
         ObjectData,
@@ -429,32 +431,23 @@ impl FaultRef {
     }
 }
 
-/// The file of a FAULT object.
-struct FaultFile {
-    /// Keeps the context alive while the file is open, as upstream.
-    _ctx: Arc<IommufdCtx>,
-    /// The user reference that makes `IOMMU_DESTROY` of the object `EBUSY` while the file is open.
-    _obj: ObjectRef,
-    fault: Arc<Fault>,
-}
-
 struct FaultFileOps;
 
 #[vtable]
 impl AnonFileOps for FaultFileOps {
-    type Data = KBox<FaultFile>;
+    type Data = KBox<QueueFile<Fault>>;
     const FOPS: &'static FileOps<Self> = kernel::anon_file_ops!(FaultFileOps);
 
-    fn read(data: &FaultFile, buf: &mut UserSliceWriter, offset: i64) -> Result<usize> {
-        data.fault.read(buf, offset)
+    fn read(data: &QueueFile<Fault>, buf: &mut UserSliceWriter, offset: i64) -> Result<usize> {
+        data.queue.read(buf, offset)
     }
 
-    fn write(data: &FaultFile, buf: &mut UserSliceReader, offset: i64) -> Result<usize> {
-        data.fault.write(buf, offset)
+    fn write(data: &QueueFile<Fault>, buf: &mut UserSliceReader, offset: i64) -> Result<usize> {
+        data.queue.write(buf, offset)
     }
 
-    fn poll(data: &FaultFile, file: &File, table: PollTable<'_>) -> u32 {
-        data.fault.poll(file, table)
+    fn poll(data: &QueueFile<Fault>, file: &File, table: PollTable<'_>) -> u32 {
+        data.queue.poll(file, table)
     }
 }
 
@@ -463,35 +456,21 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuFaultAlloc>) -> Result {
     if ucmd.cmd.flags != 0 {
         return Err(EOPNOTSUPP);
     }
-    let fdr = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
     let ictx = ucmd.ictx;
     let fault = Fault::new()?;
-    let new = ictx.objects.alloc(ObjectKind::new(fault.clone())?)?;
-    let id = new.id();
-    new.finalize()?;
-    let undo = |e: Error| {
-        ictx.objects.remove(id, ObjectType::Fault);
-        e
-    };
-    let obj = ictx.objects.get(id, ObjectType::Fault).map_err(undo)?;
-    let ctx: Arc<IommufdCtx> = ictx.into();
-    let data = KBox::new(
-        FaultFile {
-            _ctx: ctx,
-            _obj: obj.into_long_term(),
-            fault,
+    let mut new = ictx.objects.reserve()?;
+    new.prepare(ObjectKind::new(fault.clone())?)?;
+    publish_with_file::<Fault, FaultFileOps>(
+        ictx,
+        new,
+        ObjectType::Fault,
+        fault,
+        c"[iommufd-pgfault]",
+        |id, fd| {
+            ucmd.cmd.out_fault_id = id;
+            ucmd.cmd.out_fault_fd = fd;
+            ucmd.respond()
         },
-        GFP_KERNEL,
+        || {},
     )
-    .map_err(|e| undo(e.into()))?;
-    let file = anon_file::create::<FaultFileOps>(c"[iommufd-pgfault]", data, bindings::O_RDWR)
-        .map_err(undo)?;
-    ucmd.cmd.out_fault_id = id;
-    ucmd.cmd.out_fault_fd = fdr.reserved_fd();
-    if let Err(e) = ucmd.respond() {
-        drop(file);
-        return Err(undo(e));
-    }
-    fdr.fd_install(file);
-    Ok(())
 }

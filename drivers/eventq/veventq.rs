@@ -24,11 +24,9 @@ use kernel::{
     bindings,
     fs::{
         anon_file::{
-            self,
             AnonFileOps,
             FileOps, //
         },
-        file::FileDescriptorReservation,
         File,
     },
     new_poll_condvar,
@@ -46,6 +44,10 @@ use kernel::{
 };
 use zerocopy_derive::Immutable;
 
+use super::{
+    publish_with_file,
+    QueueFile, //
+};
 use crate::{
     object::{
         ObjectData,
@@ -353,28 +355,18 @@ impl ObjectData for Veventq {
     }
 }
 
-/// The file of a vEVENTQ.
-struct VeventqFile {
-    /// Keeps the context alive while the file is open, as upstream.
-    _ctx: Arc<IommufdCtx>,
-    /// The user reference that makes `IOMMU_DESTROY` of the object `EBUSY` while the file is
-    /// open.
-    _obj: ObjectRef,
-    queue: Arc<EventQueue>,
-}
-
 struct VeventqFileOps;
 
 #[vtable]
 impl AnonFileOps for VeventqFileOps {
-    type Data = KBox<VeventqFile>;
+    type Data = KBox<QueueFile<EventQueue>>;
     const FOPS: &'static FileOps<Self> = kernel::anon_file_ops!(VeventqFileOps);
 
-    fn read(data: &VeventqFile, buf: &mut UserSliceWriter, offset: i64) -> Result<usize> {
+    fn read(data: &QueueFile<EventQueue>, buf: &mut UserSliceWriter, offset: i64) -> Result<usize> {
         data.queue.read(buf, offset)
     }
 
-    fn poll(data: &VeventqFile, file: &File, table: PollTable<'_>) -> u32 {
+    fn poll(data: &QueueFile<EventQueue>, file: &File, table: PollTable<'_>) -> u32 {
         data.queue.poll(file, table)
     }
 }
@@ -405,7 +397,6 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuVeventqAlloc>) -> Result {
         }),
         GFP_KERNEL_ACCOUNT,
     )?;
-    let fdr = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
     let veventq = Arc::new(
         Veventq {
             queue: queue.clone(),
@@ -418,38 +409,17 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuVeventqAlloc>) -> Result {
     new.prepare(ObjectKind::new(veventq)?)?;
     // One per type: the check and the insertion are one step under the vIOMMU's list lock.
     viommu.core.add_veventq(queue.clone())?;
-    let id = new.id();
-    let undo = |e: Error| {
-        viommu.core.remove_veventq(&queue);
-        e
-    };
-    new.finalize().map_err(undo)?;
-    // From here on the object is visible; failures take it out again.
-    let undo = |e: Error| {
-        ictx.objects.remove(id, ObjectType::VEventq);
-        viommu.core.remove_veventq(&queue);
-        e
-    };
-    let obj = ictx.objects.get(id, ObjectType::VEventq).map_err(undo)?;
-    let ctx: Arc<IommufdCtx> = ictx.into();
-    let data = KBox::new(
-        VeventqFile {
-            _ctx: ctx,
-            _obj: obj.into_long_term(),
-            queue: queue.clone(),
+    publish_with_file::<EventQueue, VeventqFileOps>(
+        ictx,
+        new,
+        ObjectType::VEventq,
+        queue.clone(),
+        c"[iommufd-viommu-event]",
+        |id, fd| {
+            ucmd.cmd.out_veventq_id = id;
+            ucmd.cmd.out_veventq_fd = fd;
+            ucmd.respond()
         },
-        GFP_KERNEL,
+        || viommu.core.remove_veventq(&queue),
     )
-    .map_err(|e| undo(e.into()))?;
-    let file =
-        anon_file::create::<VeventqFileOps>(c"[iommufd-viommu-event]", data, bindings::O_RDWR)
-            .map_err(undo)?;
-    ucmd.cmd.out_veventq_id = id;
-    ucmd.cmd.out_veventq_fd = fdr.reserved_fd();
-    if let Err(e) = ucmd.respond() {
-        drop(file);
-        return Err(undo(e));
-    }
-    fdr.fd_install(file);
-    Ok(())
 }
