@@ -154,6 +154,21 @@ fn pt_ioas(pt: &ObjectRef) -> Result<Arc<Ioas>> {
     Ok(Hwpt::of(pt).ok_or(EINVAL)?.paging()?.ioas()?.clone())
 }
 
+extern "C" {
+    /// `drivers/vfio/api.c`: whether `dev` is a PCI virtual function that supports PRI.
+    fn iommufd_rs_dev_is_pri_vf(dev: *mut c_void) -> bool;
+}
+
+/// Whether `dev` is a PCI virtual function that supports PRI.
+fn dev_is_pri_vf(dev: &Device) -> bool {
+    // `Device` wraps `struct device` transparently (`Device::from_raw()` is the reverse cast),
+    // so its address is the C device's.
+    let raw = core::ptr::from_ref(dev).cast_mut().cast::<c_void>();
+    // SAFETY: `raw` is a valid device for the duration of the call (the caller holds a
+    // reference); the helper only reads it.
+    unsafe { iommufd_rs_dev_is_pri_vf(raw) }
+}
+
 /// A bound device.
 #[pin_data]
 pub(crate) struct IDevice {
@@ -169,6 +184,8 @@ pub(crate) struct IDevice {
     vdev: DeviceVdev,
     /// The device's IOMMU can enforce cache coherency, so every domain it attaches to must.
     enforce_cc: bool,
+    /// A PCI virtual function with PRI: it may not use HWPTs that take faults.
+    pri_vf: bool,
     /// The start of the device's `IOMMU_RESV_SW_MSI` window: its MSI doorbells are mapped there in
     /// every domain it attaches to ([`crate::sw_msi`]).
     sw_msi_window: Option<u64>,
@@ -223,6 +240,7 @@ impl IDevice {
                 id,
                 igroup,
                 sw_msi_window,
+                pri_vf: dev_is_pri_vf(dev),
                 _owner: owner,
                 enforce_cc: device_capable(dev, Capability::EnforceCacheCoherency),
                 state <- new_mutex!(DevState {
@@ -318,6 +336,16 @@ impl IDevice {
         ictx.objects.get(id, ObjectType::HwptPaging)
     }
 
+    /// `EINVAL` if `h` takes faults and the device is a PCI virtual function with PRI (upstream's
+    /// `iommufd_hwpt_compatible_device()`): PRI is shared with the physical function and its
+    /// other VFs, and nothing coordinates the answers.
+    pub(crate) fn check_faults(&self, h: &Hwpt) -> Result {
+        if self.pri_vf && h.fault_route(self.id).is_some() {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
     /// Whether the device, with PASIDs attached or not (`has_pasids`), may use `h`: a device
     /// with PASIDs attached only uses HWPTs allocated for PASIDs (`EINVAL`), and a device whose
     /// IOMMU can enforce cache coherency makes the HWPT enforce it.
@@ -325,6 +353,7 @@ impl IDevice {
     /// The MSI doorbells the device may already use are mapped into the domain of the HWPT
     /// (of a nested HWPT's parent) before the device moves there.
     fn check_hwpt(&self, ictx: &IommufdCtx, h: &Hwpt, has_pasids: bool) -> Result {
+        self.check_faults(h)?;
         if has_pasids && !h.pasid_compat() {
             return Err(EINVAL);
         }

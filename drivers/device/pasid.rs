@@ -72,6 +72,7 @@ impl IDevice {
         let compat = Self::no_pasid_compat(self.rid_attach(&gs));
         let mut att = None;
         let hwpt = self.to_hwpt(ictx, pt, &mut |h| {
+            self.check_faults(h)?;
             Self::check_pasid_hwpt(h, compat)?;
             att = Some(PasidAttachment::attach(
                 self.dev.clone(),
@@ -119,6 +120,7 @@ impl IDevice {
             if h.same(&cur_hwpt) {
                 return Ok(());
             }
+            self.check_faults(h)?;
             Self::check_pasid_hwpt(h, compat)?;
             let a = cur_att.take().ok_or(EINVAL)?;
             match a.replace(h.domain(), h.fault_route(self.id)) {

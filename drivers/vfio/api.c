@@ -21,6 +21,8 @@
 #include <linux/fs.h>
 #include <linux/hugetlb.h>
 #include <linux/iommufd.h>
+#include <linux/pci-ats.h>
+#include <linux/pci.h>
 #include <linux/shmem_fs.h>
 
 /* drivers/vfio/api.rs */
@@ -66,8 +68,9 @@ void iommufd_rs_publish_fops(unsigned int slot,
 void iommufd_rs_access_call_unmap(const struct iommufd_access_ops *ops,
 				  void *data, u64 iova, u64 length);
 unsigned int iommufd_rs_access_ops_flags(const struct iommufd_access_ops *ops);
-/* Called from Rust (drivers/ioas/pages.rs). */
+/* Called from Rust (drivers/ioas/pages.rs, drivers/device.rs). */
 bool iommufd_rs_file_pinnable(struct file *file);
+bool iommufd_rs_dev_is_pri_vf(struct device *dev);
 
 /*
  * The file operations of the module's misc devices (/dev/iommu and
@@ -300,4 +303,21 @@ unsigned int iommufd_rs_access_ops_flags(const struct iommufd_access_ops *ops)
 bool iommufd_rs_file_pinnable(struct file *file)
 {
 	return shmem_file(file) || is_file_hugepages(file);
+}
+
+/*
+ * Whether @dev is a PCI virtual function that supports PRI. iommufd does not
+ * let such a device use a HWPT that takes faults: PRI is shared between the PF
+ * and its VFs, with nobody coordinating it, so a failure response to one VF's
+ * page request would reach the hardware of all. is_virtfn is a bitfield and
+ * dev_is_pci() an inline, hence done here.
+ */
+bool iommufd_rs_dev_is_pri_vf(struct device *dev)
+{
+	struct pci_dev *pdev;
+
+	if (!dev_is_pci(dev))
+		return false;
+	pdev = to_pci_dev(dev);
+	return pdev->is_virtfn && pci_pri_supported(pdev);
 }
