@@ -235,7 +235,7 @@ impl Hwpt {
     pub(crate) fn paging(&self) -> Result<&Arc<HwptPaging>> {
         match self {
             Hwpt::Paging(h) => Ok(h),
-            Hwpt::Nested(h) => h.parent(),
+            Hwpt::Nested(h) => Ok(h.parent()),
         }
     }
 

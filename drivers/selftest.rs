@@ -45,7 +45,10 @@ use zerocopy_derive::Immutable;
 
 use crate::{
     device::IDevice,
-    hw::mock::MockDevice,
+    hw::mock::{
+        MockDevData,
+        MockDevice, //
+    },
     hwpt::{
         nested::HwptNested,
         HwptPaging, //
@@ -164,6 +167,19 @@ fn args<T: FromBytes + Immutable>(cmd: &IommuTestCmd) -> Result<T> {
     T::read_from_bytes(bytes).map_err(|_| EINVAL)
 }
 
+/// Calls `f` with the DEVICE object `dev_id` and its mock device (`ENOENT` if there is no such
+/// object, `EINVAL` if it is not a mock device).
+fn with_mock_device(
+    ictx: &IommufdCtx,
+    dev_id: u32,
+    f: impl FnOnce(&IDevice, &MockDevData) -> Result,
+) -> Result {
+    let obj = ictx.objects.get(dev_id, ObjectType::Device)?;
+    let idev = obj.data::<IDevice>().ok_or(ENOENT)?;
+    let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
+    f(idev, data)
+}
+
 /// `IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT`: the size of the temporary buffers used while pinning.
 /// This implementation pins in fixed chunks and only records the value.
 static MEMORY_LIMIT: Atomic<u32> = Atomic::new(65536);
@@ -189,25 +205,20 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         }
         op::TRIGGER_IOPF => {
             let a: TriggerIopf = args(&ucmd.cmd)?;
-            let obj = ucmd.ictx.objects.get(a.dev_id, ObjectType::Device)?;
-            let idev = obj.data::<IDevice>().ok_or(ENOENT)?;
-            let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
-            data.trigger_iopf(idev.device(), a.pasid, a.grpid, a.perm, a.addr);
-            Ok(())
+            with_mock_device(&ucmd.ictx, a.dev_id, |idev, data| {
+                data.trigger_iopf(idev.device(), a.pasid, a.grpid, a.perm, a.addr);
+                Ok(())
+            })
         }
         op::TRIGGER_VEVENT => {
             let a: TriggerVevent = args(&ucmd.cmd)?;
-            let obj = ucmd.ictx.objects.get(a.dev_id, ObjectType::Device)?;
-            let idev = obj.data::<IDevice>().ok_or(ENOENT)?;
-            let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
-            data.trigger_vevent()
+            with_mock_device(&ucmd.ictx, a.dev_id, |_, data| data.trigger_vevent())
         }
         op::DEV_CHECK_CACHE => {
             let a: CheckEntry = args(&ucmd.cmd)?;
-            let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::Device)?;
-            let idev = obj.data::<IDevice>().ok_or(ENOENT)?;
-            let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
-            data.check_cache(a.id, a.value)
+            with_mock_device(&ucmd.ictx, ucmd.cmd.id, |_, data| {
+                data.check_cache(a.id, a.value)
+            })
         }
         op::CREATE_ACCESS => create_access(ucmd),
         op::ACCESS_PAGES => access_pages(ucmd),

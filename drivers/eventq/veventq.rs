@@ -220,8 +220,7 @@ impl EventQueue {
     pub(crate) fn report(&self, data: &[u8]) -> Result {
         // Allocated without sleeping, as upstream; a failure records lost events.
         let mut buf = KVec::new();
-        let copied = buf.extend_from_slice(data, GFP_NOWAIT).map_err(|_| ENOMEM);
-        let mut res = copied;
+        let mut res = buf.extend_from_slice(data, GFP_NOWAIT).map_err(|_| ENOMEM);
         {
             let mut st = self.state.lock();
             let full = st.num_events >= self.depth;

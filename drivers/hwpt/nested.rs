@@ -64,8 +64,8 @@ impl ObjectData for HwptNested {
 
 impl HwptNested {
     /// The parent HWPT_PAGING.
-    pub(crate) fn parent(&self) -> Result<&Arc<HwptPaging>> {
-        Ok(&self.parent)
+    pub(crate) fn parent(&self) -> &Arc<HwptPaging> {
+        &self.parent
     }
 
     /// Makes the HWPT from a new nested `domain` over `parent`, allocated on `pt`: its faults

@@ -483,9 +483,7 @@ impl UserData {
             min_len,
         )
     }
-}
 
-impl UserData {
     /// Writes `val`, the driver's uAPI structure of type `data_type`, back to the user's
     /// structure, as `iommu_copy_struct_to_user()` does: the data must be of type `data_type`
     /// and between `min_len` and `size_of::<T>()` bytes long (`EINVAL` otherwise); only the
@@ -967,15 +965,8 @@ impl NestedDomain {
         // SAFETY: The driver returned a new valid domain; as iommufd does, record the ops it
         // came from.
         unsafe { (*ptr.as_ptr()).owner = ops };
-        // INVARIANT: We own the new domain; its type is checked next (on error it is freed).
-        let this = Self {
-            ptr,
-            sw_msi_release: None,
-        };
-        if crate::warn_on!(this.domain_type() != TYPE_NESTED) {
-            return Err(EOPNOTSUPP);
-        }
-        Ok(this)
+        // SAFETY: The domain is new and ours, with its owner set.
+        unsafe { Self::from_raw(ptr) }
     }
 
     /// Takes ownership of a C nested domain a driver made outside `domain_alloc_nested` (the
