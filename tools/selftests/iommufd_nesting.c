@@ -16,6 +16,8 @@
  * - HW queues: pinned memory, the objects they hold, close with queues;
  * - mmap regions outliving the iommufd file descriptor and forking;
  * - the tombstone of a vDEVICE whose device went: its id is not reused;
+ * - every kind of nesting object alive, then the context's four holders (its
+ *   fd, the vEVENTQ and FAULT fds, an mmap) released in each of 24 orders;
  * - invalidate, destroy and close from several threads at once.
  *
  * Each test closes its file; the runner then checks the Rust module's
@@ -76,12 +78,6 @@ FIXTURE_TEARDOWN(nesting)
 		close(self->fd);
 }
 
-/* Reads up to n events into hdr/ev arrays; returns the bytes read. */
-static ssize_t read_events(int efd, void *buf, size_t n)
-{
-	return read(efd, buf, n);
-}
-
 static struct iommufd_vevent_header *hdr_at(void *buf, size_t off)
 {
 	return (struct iommufd_vevent_header *)((char *)buf + off);
@@ -128,13 +124,13 @@ TEST_F(nesting, veventq_overflow_recovery)
 	/* A buffer for one header only fits no event. */
 	EXPECT_ERRNO(EINVAL, read(q_fd, buf, sizeof(struct iommufd_vevent_header)));
 	/* One and a half events: exactly one comes. */
-	n = read_events(q_fd, buf, EV_SIZE + EV_SIZE / 2);
+	n = read(q_fd, buf, EV_SIZE + EV_SIZE / 2);
 	ASSERT_EQ((ssize_t)EV_SIZE, n);
 	EXPECT_EQ(0, hdr_at(buf, 0)->flags);
 	EXPECT_EQ(0, hdr_at(buf, 0)->sequence);
 	EXPECT_EQ(0x42, virt_id_at(buf, 0));
 	/* The rest: three events and the header, which took number 5. */
-	n = read_events(q_fd, buf, sizeof(buf));
+	n = read(q_fd, buf, sizeof(buf));
 	ASSERT_EQ((ssize_t)(3 * EV_SIZE + sizeof(struct iommufd_vevent_header)),
 		  n);
 	for (i = 0; i < 3; i++) {
@@ -147,7 +143,7 @@ TEST_F(nesting, veventq_overflow_recovery)
 
 	/* Recovery: the numbers go on, with no header. */
 	test_cmd_trigger_vevents(self->device_id, 2);
-	n = read_events(q_fd, buf, sizeof(buf));
+	n = read(q_fd, buf, sizeof(buf));
 	ASSERT_EQ((ssize_t)(2 * EV_SIZE), n);
 	EXPECT_EQ(0, hdr_at(buf, 0)->flags);
 	EXPECT_EQ(6, hdr_at(buf, 0)->sequence);
@@ -158,12 +154,12 @@ TEST_F(nesting, veventq_overflow_recovery)
 	 * of the header at the tail, and the gap in the numbers tells.
 	 */
 	test_cmd_trigger_vevents(self->device_id, 5);
-	n = read_events(q_fd, buf, 2 * EV_SIZE);
+	n = read(q_fd, buf, 2 * EV_SIZE);
 	ASSERT_EQ((ssize_t)(2 * EV_SIZE), n);
 	EXPECT_EQ(8, hdr_at(buf, 0)->sequence);
 	EXPECT_EQ(9, hdr_at(buf, EV_SIZE)->sequence);
 	test_cmd_trigger_vevents(self->device_id, 1);
-	n = read_events(q_fd, buf, sizeof(buf));
+	n = read(q_fd, buf, sizeof(buf));
 	ASSERT_EQ((ssize_t)(3 * EV_SIZE), n);
 	EXPECT_EQ(10, hdr_at(buf, 0)->sequence);
 	EXPECT_EQ(11, hdr_at(buf, EV_SIZE)->sequence);
@@ -428,7 +424,6 @@ TEST_F(nesting, malformed_errno)
 					       sizeof(*reqs), &num));
 	EXPECT_EQ(0, num);
 	/* A longer entry than the kernel's needs a zero tail. */
-	reqs = (void *)page;
 	memset(page, 0, 64);
 	((__u32 *)page)[1] = 0x5;
 	((__u32 *)page)[3] = 0xff;
@@ -578,11 +573,123 @@ TEST_F(nesting, vdevice_tombstone_id)
 		test_ioctl_destroy(ids[i]);
 }
 
+/* The four things that hold a context: its fd, the vEVENTQ fd, the FAULT fd, an mmap. */
+enum { H_IOMMUFD, H_VEVENTQ, H_FAULT, H_MMAP, NHOLDERS };
+
+/*
+ * Every kind of nesting object alive at once, with an event queued, a fault
+ * pending and the vIOMMU's region mapped, then the four holders released in
+ * each of the 24 orders. The runner checks the counters (objects, pinned
+ * pages, vEVENTs, fault groups) after the suite and unloads the module after
+ * all suites.
+ */
+TEST_F(nesting, close_everything_in_every_order)
+{
+	struct iommu_hwpt_selftest s1 = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+	int perm[NHOLDERS] = { 0, 1, 2, 3 };
+	int round = 0;
+
+	for (;;) {
+		struct iommu_viommu_selftest vdata = { .in_data = 0x77 };
+		struct iommu_test_cmd trig = {
+			.size = sizeof(trig),
+			.op = IOMMU_TEST_OP_TRIGGER_IOPF,
+			.trigger_iopf = { .pasid = 0, .grpid = 1, .perm = 1,
+					  .addr = 0x1000 },
+		};
+		__u32 ioas, stdev, dev, parent, viommu, vdev, nested, fault_id;
+		__u32 fault_fd, q_id, q_fd, hwq0, hwq1;
+		__u64 iova = MOCK_APERTURE_START;
+		void *map, *mem;
+		int fd, i, j, k;
+
+		fd = open("/dev/iommu", O_RDWR);
+		ASSERT_LE(0, fd);
+		mem = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, mem);
+		ASSERT_EQ(0, _test_ioctl_ioas_alloc(fd, &ioas));
+		ASSERT_EQ(0, _test_ioctl_ioas_map(fd, ioas, mem, PAGE_SIZE, &iova,
+						  IOMMU_IOAS_MAP_FIXED_IOVA |
+							  IOMMU_IOAS_MAP_WRITEABLE |
+							  IOMMU_IOAS_MAP_READABLE));
+		ASSERT_EQ(0, _test_cmd_mock_domain(fd, ioas, &stdev, NULL, &dev));
+		ASSERT_EQ(0, _test_cmd_hwpt_alloc(fd, dev, ioas, 0,
+						  IOMMU_HWPT_ALLOC_NEST_PARENT,
+						  &parent, IOMMU_HWPT_DATA_NONE,
+						  NULL, 0));
+		ASSERT_EQ(0, _test_cmd_viommu_alloc(fd, dev, parent, 0,
+						    VIOMMU_SELFTEST, &vdata,
+						    sizeof(vdata), &viommu));
+		map = mmap(NULL, vdata.out_mmap_length, PROT_READ, MAP_SHARED,
+			   fd, vdata.out_mmap_offset);
+		ASSERT_NE(MAP_FAILED, map);
+		ASSERT_EQ(0, _test_cmd_vdevice_alloc(fd, viommu, dev, 0x5, &vdev));
+		ASSERT_EQ(0, _test_ioctl_fault_alloc(fd, &fault_id, &fault_fd));
+		ASSERT_EQ(0, _test_cmd_hwpt_alloc(fd, dev, viommu, fault_id,
+						  IOMMU_HWPT_FAULT_ID_VALID,
+						  &nested,
+						  IOMMU_HWPT_DATA_SELFTEST, &s1,
+						  sizeof(s1)));
+		ASSERT_EQ(0, _test_cmd_mock_domain_replace(fd, stdev, nested,
+							   NULL));
+		ASSERT_EQ(0, _test_cmd_veventq_alloc(fd, viommu,
+						     IOMMU_VEVENTQ_TYPE_SELFTEST,
+						     4, &q_id, &q_fd));
+		ASSERT_EQ(0, _test_cmd_hw_queue_alloc(fd, viommu,
+						      IOMMU_HW_QUEUE_TYPE_SELFTEST,
+						      0, iova, PAGE_SIZE, &hwq0));
+		ASSERT_EQ(0, _test_cmd_hw_queue_alloc(fd, viommu,
+						      IOMMU_HW_QUEUE_TYPE_SELFTEST,
+						      1, iova, PAGE_SIZE / 2,
+						      &hwq1));
+		ASSERT_EQ(0, _test_cmd_trigger_vevents(fd, dev, 2));
+		trig.trigger_iopf.dev_id = dev;
+		ASSERT_EQ(0, ioctl(fd, _IOMMU_TEST_CMD(IOMMU_TEST_OP_TRIGGER_IOPF),
+				   &trig));
+
+		for (i = 0; i < NHOLDERS; i++) {
+			switch (perm[i]) {
+			case H_IOMMUFD:
+				EXPECT_EQ(0, close(fd));
+				break;
+			case H_VEVENTQ:
+				EXPECT_EQ(0, close(q_fd));
+				break;
+			case H_FAULT:
+				EXPECT_EQ(0, close(fault_fd));
+				break;
+			case H_MMAP:
+				EXPECT_EQ(0, munmap(map, vdata.out_mmap_length));
+				break;
+			}
+		}
+		munmap(mem, PAGE_SIZE);
+		round++;
+
+		/* The next permutation (lexicographic order); stop after the last. */
+		for (i = NHOLDERS - 2; i >= 0 && perm[i] > perm[i + 1]; i--)
+			;
+		if (i < 0)
+			break;
+		for (j = NHOLDERS - 1; perm[j] < perm[i]; j--)
+			;
+		k = perm[i];
+		perm[i] = perm[j];
+		perm[j] = k;
+		for (j = NHOLDERS - 1, i++; i < j; i++, j--) {
+			k = perm[i];
+			perm[i] = perm[j];
+			perm[j] = k;
+		}
+	}
+	EXPECT_EQ(24, round);
+}
+
 struct racer {
 	int fd;
 	__u32 device_id;
 	__u32 viommu_id;
-	__u32 parent_id;
 	__u32 nested_id;
 	int which;
 	int iters;
@@ -649,7 +756,6 @@ TEST_F(nesting, threads_invalidate_destroy_close)
 		r[i] = (struct racer){ .fd = self->fd,
 				       .device_id = self->device_id,
 				       .viommu_id = self->viommu_id,
-				       .parent_id = self->parent_id,
 				       .nested_id = self->nested_id,
 				       .which = i, .iters = 400 };
 		ASSERT_EQ(0, pthread_create(&t[i], NULL, race, &r[i]));
