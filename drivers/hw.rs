@@ -17,6 +17,7 @@ use kernel::{
     device::Device,
     iommu::domain::{
         Domain,
+        HwInfoData,
         NestedDomain,
         PagingDomain,
         UserData,
@@ -30,6 +31,9 @@ use crate::viommu::{
     hw_queue::HwQueueInit,
     ViommuServices, //
 };
+
+#[cfg(CONFIG_ARM_SMMU_V3_RUST_NESTING)]
+pub(crate) mod smmuv3;
 
 #[cfg(CONFIG_IOMMUFD_TEST)]
 pub(crate) mod mock;
@@ -79,6 +83,13 @@ pub(crate) trait Nesting: Sync {
         _svc: &ViommuServices<'_>,
     ) -> Result<KBox<dyn ViommuHw>> {
         Err(EOPNOTSUPP)
+    }
+
+    /// The hardware information of `dev` (`IOMMU_GET_HW_INFO`) for the `requested` type
+    /// (`IOMMU_HW_INFO_TYPE_*`, `DEFAULT` for the hardware's own), when the backend reports it
+    /// itself; `None` leaves it to the IOMMU driver's `hw_info`.
+    fn hw_info(&self, _dev: &Device, _requested: u32) -> Option<Result<HwInfoData>> {
+        None
     }
 }
 
@@ -144,10 +155,16 @@ impl Nesting for DriverOps {
     }
 }
 
-/// The backend of `dev`: the mock's for mock devices, otherwise the driver's own operations.
+/// The backend of `dev`: the mock's for mock devices, the SMMUv3 backend for devices the
+/// SMMUv3 driver translates (when the kernel offers its nesting mechanism), otherwise the
+/// driver's own operations.
 pub(crate) fn backend(dev: &Device) -> &'static dyn Nesting {
     if let Some(mock) = mock::backend(dev) {
         return mock;
+    }
+    #[cfg(CONFIG_ARM_SMMU_V3_RUST_NESTING)]
+    if let Some(smmu) = smmuv3::backend(dev) {
+        return smmu;
     }
     &DriverOps
 }

@@ -69,7 +69,7 @@ module! {
     authors: ["iommufd-rs developers"],
     description: "iommufd user API (/dev/iommu) in Rust",
     license: "GPL",
-    imports_ns: ["IOMMUFD", "IOMMUFD_INTERNAL", "DMA_BUF"],
+    imports_ns: ["IOMMUFD", "IOMMUFD_INTERNAL", "DMA_BUF", "ARM_SMMU_V3_RUST"],
     params: {
         mock_selfcheck: bool {
             default: false,
@@ -84,6 +84,12 @@ module! {
             description: "Allow IOMMUFD to bind to devices even if the platform cannot isolate \
                 the MSI interrupt window. Enabling this is a security weakness.",
         },
+        allow_noncoherent_nesting: bool {
+            default: false,
+            description: "Allow SMMUv3 vIOMMUs on an SMMU without S2FWB for masters that are \
+                not CANWBS. Only for platforms known to be coherent (emulated SMMUs): \
+                elsewhere a guest's stage-1 memory attributes can make its DMA incoherent.",
+        },
     },
 }
 
@@ -96,6 +102,13 @@ kernel::sync::global_lock! {
 /// Whether devices whose MSIs the platform cannot isolate may be bound (module parameter).
 pub(crate) fn allow_unsafe_interrupts() -> bool {
     module_parameters::allow_unsafe_interrupts.value()
+}
+
+/// Whether SMMUv3 vIOMMUs may be made where the SMMU cannot keep a guest's DMA coherent
+/// (module parameter; see [`hw::smmuv3`]).
+#[cfg_attr(not(CONFIG_ARM_SMMU_V3_RUST_NESTING), expect(dead_code))]
+pub(crate) fn allow_noncoherent_nesting() -> bool {
+    module_parameters::allow_noncoherent_nesting.value()
 }
 
 /// Fails module init after step `step` when the test-only parameter `fail_init_step` says so
@@ -199,6 +212,10 @@ struct IommufdModule {
     /// debugfs `iommufd_rs/stats`.
     #[pin]
     _stats: kernel::debugfs::File<stats::Stats>,
+    /// debugfs `iommufd_rs/smmuv3`.
+    #[cfg(CONFIG_ARM_SMMU_V3_RUST_NESTING)]
+    #[pin]
+    _smmuv3: kernel::debugfs::File<hw::smmuv3::View>,
     _debugfs: kernel::debugfs::Dir,
     /// The selftest mock IOMMU, only with `CONFIG_IOMMUFD_TEST` (as upstream's mock).
     #[cfg(CONFIG_IOMMUFD_TEST)]
@@ -223,6 +240,11 @@ impl kernel::InPlaceModule for IommufdModule {
             _stats <- {
                 init_step_done(2)?;
                 _debugfs.read_only_file(c"stats", stats::Stats)
+            },
+            #[cfg(CONFIG_ARM_SMMU_V3_RUST_NESTING)]
+            _smmuv3 <- {
+                hw::smmuv3::init();
+                _debugfs.read_only_file(c"smmuv3", hw::smmuv3::View)
             },
             // `/dev/iommu` with upstream's mode, 0660.
             _dev <- {

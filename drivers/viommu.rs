@@ -134,6 +134,17 @@ impl ViommuCore {
         Some(f(dev))
     }
 
+    /// Calls `f` with every virtual id that names a device, and the device, with the vIOMMU's
+    /// virtual ids locked (for debugfs views).
+    pub(crate) fn for_each_vdev(&self, mut f: impl FnMut(u64, &Device)) {
+        let vdevs = self.vdevs.lock();
+        for v in vdevs.iter() {
+            if let Some(dev) = &v.dev {
+                f(v.virt_id, dev);
+            }
+        }
+    }
+
     /// The virtual id of `dev` on this vIOMMU (`iommufd_viommu_get_vdev_id()`); `ENOENT` if it
     /// has none.
     pub(crate) fn vdev_id_of(&self, dev: &Device) -> Result<u64> {
@@ -218,6 +229,11 @@ pub(crate) struct ViommuServices<'a> {
 }
 
 impl ViommuServices<'_> {
+    /// The object id the vIOMMU will have.
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
     /// The vIOMMU's core: virtual ids and events.
     pub(crate) fn core(&self) -> &Arc<ViommuCore> {
         self.core

@@ -28,6 +28,7 @@ use zerocopy_derive::Immutable;
 
 use crate::{
     device::IDevice,
+    hw,
     object::ObjectType,
     ucmd::{
         Ucmd,
@@ -80,7 +81,10 @@ pub(crate) fn get_hw_info_ioctl(ucmd: &mut Ucmd<'_, IommuHwInfo>) -> Result {
     let obj = ucmd.ictx.objects.get(cmd.dev_id, ObjectType::Device)?;
     let dev = obj.data::<IDevice>().ok_or(ENOENT)?.device();
 
-    let (info_type, data) = if device_has_hw_info(dev) {
+    let (info_type, data) = if let Some(info) = hw::backend(dev).hw_info(dev, cmd.data_type) {
+        let info = info?;
+        (info.info_type, info.data)
+    } else if device_has_hw_info(dev) {
         let info = device_hw_info(dev, cmd.data_type)?;
         if info.info_type == IOMMU_HW_INFO_TYPE_NONE {
             // A driver with `hw_info` must report a type of its own.
