@@ -75,6 +75,11 @@ module! {
             default: false,
             description: "Run the mock IOMMU self-test at load time",
         },
+        smmuv3_selfcheck: bool {
+            default: false,
+            description: "Test only (CONFIG_IOMMUFD_TEST): check the SMMUv3 backend's vSTE and \
+                command rules at load time",
+        },
         fail_init_step: u32 {
             default: 0,
             description: "Test only (CONFIG_IOMMUFD_TEST): make module init fail after step N",
@@ -109,6 +114,15 @@ pub(crate) fn allow_unsafe_interrupts() -> bool {
 #[cfg_attr(not(CONFIG_ARM_SMMU_V3_RUST_NESTING), expect(dead_code))]
 pub(crate) fn allow_noncoherent_nesting() -> bool {
     module_parameters::allow_noncoherent_nesting.value()
+}
+
+/// Whether to run the SMMUv3 backend's vectors at load time (test-only module parameter).
+#[cfg_attr(
+    not(all(CONFIG_ARM_SMMU_V3_RUST_NESTING, CONFIG_IOMMUFD_TEST)),
+    expect(dead_code)
+)]
+pub(crate) fn smmuv3_selfcheck() -> bool {
+    module_parameters::smmuv3_selfcheck.value()
 }
 
 /// Fails module init after step `step` when the test-only parameter `fail_init_step` says so

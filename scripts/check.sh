@@ -10,8 +10,9 @@
 #   DEBUG=1               the debug variant (KASAN, lockdep, kmemleak) instead
 #                         of the normal one
 #
-# Kernels: <variant>:<arch> for every arch, plus rustonly:x86_64 (the kernel
-# built with CONFIG_IOMMUFD_RUST=y) with the normal variant.
+# Kernels: <variant>:<arch> for every arch, plus rustonly:<arch> (the kernel
+# built with CONFIG_IOMMUFD_RUST=y; on arm64 without the SMMUv3 C glue) with
+# the normal variant.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 ARCHS=${ARCHS:-x86_64 arm64}
@@ -27,8 +28,8 @@ mkdir -p "$OUT"
 
 kernels=()
 for arch in $ARCHS; do kernels+=("$VARIANT:$arch"); done
-if [ "$VARIANT" = normal ] && [[ " $ARCHS " = *" x86_64 "* ]]; then
-	kernels+=("rustonly:x86_64")
+if [ "$VARIANT" = normal ]; then
+	for arch in $ARCHS; do kernels+=("rustonly:$arch"); done
 fi
 
 t_start=$(date +%s)

@@ -34,6 +34,8 @@
 //! (CMDQV-style vCMDQs).
 
 mod cmd;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod selfcheck;
 mod viommu;
 mod vste;
 
@@ -243,9 +245,14 @@ impl fmt::Debug for View {
     }
 }
 
-/// Module init: the list of vIOMMUs the view shows.
+/// Module init: the list of vIOMMUs the view shows; with `smmuv3_selfcheck=1` (only with
+/// `CONFIG_IOMMUFD_TEST`), the vectors of the vSTE and command rules.
 pub(crate) fn init() {
     viommu::init();
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    if crate::smmuv3_selfcheck() {
+        selfcheck::selfcheck();
+    }
 }
 
 /// The pieces of `ViommuCore` a vIOMMU's nesting mechanism uses.

@@ -103,14 +103,12 @@ pub(super) fn show(f: &mut fmt::Formatter<'_>) -> fmt::Result {
             let (Ok(info), Ok(ste)) = (Info::of(dev), read_ste(dev)) else {
                 return;
             };
-            res = write!(f, "vdevice {} vsid {} sid {} ste", v.id, vsid, info.sid).and_then(
-                |()| {
-                    for w in ste {
-                        write!(f, " {w:016x}")?;
-                    }
-                    writeln!(f)
-                },
-            );
+            res = write!(f, "vdevice {} vsid {} sid {} ste", v.id, vsid, info.sid).and_then(|()| {
+                for w in ste {
+                    write!(f, " {w:016x}")?;
+                }
+                writeln!(f)
+            });
         });
         res?;
     }
@@ -193,23 +191,27 @@ impl ViommuHw for SmmuViommu {
     }
 
     fn cache_invalidate(&self, array: &mut UserDataArray) -> Result {
-        let entries = match array.entries::<InvalidateArmSmmuv3>(
-            IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
-        ) {
-            Ok(e) => e,
-            Err(e) => {
-                array.set_done(0);
-                return Err(e);
-            }
-        };
+        let entries =
+            match array.entries::<InvalidateArmSmmuv3>(IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3) {
+                Ok(e) => e,
+                Err(e) => {
+                    array.set_done(0);
+                    return Err(e);
+                }
+            };
         let mut cmds = KVVec::with_capacity(entries.len(), GFP_KERNEL_ACCOUNT)?;
         let core = self.vsmmu.services();
         let mut res = Ok(());
         for e in entries.iter() {
-            let c = cmd::convert(&self.caps, self.vsmmu.vmid(), e.cmd.map(u64::from_le), |vsid| {
-                core.with_dev(u64::from(vsid), |dev| Info::of(dev).ok().map(|i| i.sid))
-                    .flatten()
-            });
+            let c = cmd::convert(
+                &self.caps,
+                self.vsmmu.vmid(),
+                e.cmd.map(u64::from_le),
+                |vsid| {
+                    core.with_dev(u64::from(vsid), |dev| Info::of(dev).ok().map(|i| i.sid))
+                        .flatten()
+                },
+            );
             match c {
                 Ok(c) => cmds.push(c, GFP_KERNEL_ACCOUNT)?,
                 Err(e) => {

@@ -203,7 +203,10 @@ impl<T: VsmmuServices> Vsmmu<T> {
         let svc = unsafe { &*priv_.cast::<T>() };
         // SAFETY: The driver calls with a device it holds for the call.
         let dev = unsafe { Device::from_raw(dev) };
-        match svc.vdev_id(dev).and_then(|id| c_ulong::try_from(id).map_err(|_| EOVERFLOW)) {
+        match svc
+            .vdev_id(dev)
+            .and_then(|id| c_ulong::try_from(id).map_err(|_| EOVERFLOW))
+        {
             Ok(id) => {
                 // SAFETY: `out` is valid for a write (the caller's promise).
                 unsafe { *out = id };
