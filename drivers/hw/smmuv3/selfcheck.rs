@@ -355,6 +355,19 @@ fn cmd_vectors(c: &mut Checker) {
         "the guest's VMID is replaced",
         0,
     );
+    let r = cmd::convert(
+        &QEMU,
+        VMID,
+        [OP_TLBI_NH_ASID | 0x3 << 48 | 0x77 << 32, 0],
+        sid_of,
+    );
+    c.check(
+        r.is_ok_and(|o| {
+            o[0] & TLBI0_VMID == vmid && o[0] & !TLBI0_VMID == OP_TLBI_NH_ASID | 0x3 << 48
+        }),
+        "NH_ASID: only the VMID field changes",
+        0,
+    );
     let r = cmd::convert(&QEMU, VMID, [OP_CFGI_CD | 0x42 << 32, 1], sid_of);
     c.check(
         r.is_ok_and(|o| o == [OP_CFGI_CD | 0x8 << 32, 1]),
@@ -365,8 +378,8 @@ fn cmd_vectors(c: &mut Checker) {
     c.errno(r, EIO, "a vSID without a vDEVICE", 0);
     let r = cmd::convert(&QEMU, VMID, [OP_CFGI_CD_ALL | 0x42 << 32, 0], sid_of);
     c.check(
-        r.is_ok_and(|o| o[0] & SID == 0x8 << 32 && o[0] & TLBI0_VMID == 0),
-        "CFGI_CD_ALL rewritten",
+        r.is_ok_and(|o| o == [OP_CFGI_CD_ALL | 0x8 << 32, 0] && o[0] & SID == 0x8 << 32),
+        "CFGI_CD_ALL: the vSID becomes the SID, nothing else changes",
         0,
     );
 }

@@ -103,7 +103,15 @@ pub(super) fn show(f: &mut fmt::Formatter<'_>) -> fmt::Result {
             let (Ok(info), Ok(ste)) = (Info::of(dev), read_ste(dev)) else {
                 return;
             };
-            res = write!(f, "vdevice {} vsid {} sid {} ste", v.id, vsid, info.sid).and_then(|()| {
+            res = write!(
+                f,
+                "vdevice {} vsid {} sid {} dev {} ste",
+                v.id,
+                vsid,
+                info.sid,
+                dev.name().to_str().unwrap_or("?")
+            )
+            .and_then(|()| {
                 for w in ste {
                     write!(f, " {w:016x}")?;
                 }
