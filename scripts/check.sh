@@ -44,6 +44,28 @@ for k in "${kernels[@]}"; do
 done
 "$TOP/scripts/kvm-probe.sh"
 
+# The arm64 rustonly kernel has no SMMUv3 C iommufd glue, so the nesting in
+# its VM run can only be the Rust backend's (the kernel has no kallsyms for
+# the guest to look this up itself).
+if [ "$VARIANT" = normal ] && [[ " $ARCHS " = *" arm64 "* ]]; then
+	ro=$(VARIANT=rustonly objdir arm64)
+	{
+		echo "@@ suite rustonly_arm64_build impl=rust"
+		syms=$(aarch64-linux-gnu-nm "$ro/vmlinux" | awk '{print $3}')
+		n=0
+		for s in arm_vsmmu_init arm_vsmmu_cache_invalidate arm_vsmmu_alloc_domain_nested arm_smmu_hw_info; do
+			n=$((n + 1))
+			if grep -qx "$s" <<<"$syms"; then echo "not ok $n no $s (C glue) in vmlinux"; else echo "ok $n no $s (C glue) in vmlinux"; fi
+		done
+		for s in arm_smmu_rust_vsmmu_alloc arm_smmu_rust_nested_alloc arm_smmu_rust_issue_cmds; do
+			n=$((n + 1))
+			if grep -qx "$s" <<<"$syms"; then echo "ok $n $s (the Rust surface) in vmlinux"; else echo "not ok $n $s (the Rust surface) in vmlinux"; fi
+		done
+		echo "@@ end rustonly_arm64_build rc=0"
+		echo "@@ done"
+	} >"$OUT/rustonly-build.log"
+fi
+
 # rustfmt and clippy on the module, as one more suite.
 {
 	echo "@@ suite rust_lint impl=rust"
@@ -58,6 +80,7 @@ done
 } >"$OUT/lint.log"
 
 logs=("host=$OUT/host.log" "lint=$OUT/lint.log")
+[ -e "$OUT/rustonly-build.log" ] && logs+=("rustonly-build=$OUT/rustonly-build.log")
 for k in "${kernels[@]}"; do
 	variant=${k%%:*} arch=${k#*:}
 	job=check

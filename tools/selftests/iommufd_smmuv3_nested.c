@@ -209,6 +209,25 @@ FIXTURE(smmuv3)
 
 /* --- iommufd commands for nesting ---------------------------------------- */
 
+/*
+ * make run shows the nested flow step by step (SMMUV3_STEPS=1): each step
+ * and the addresses involved, as TAP comments.
+ */
+static bool steps_on(void)
+{
+	static int on = -1;
+
+	if (on < 0)
+		on = getenv("SMMUV3_STEPS") != NULL;
+	return on;
+}
+
+#define STEP(fmt, ...)                                                     \
+	do {                                                               \
+		if (steps_on())                                            \
+			printf("#   step: " fmt "\n", ##__VA_ARGS__);         \
+	} while (0)
+
 static int viommu_alloc(int fd, uint32_t dev_id, uint32_t hwpt_id,
 			uint32_t *id)
 {
@@ -491,6 +510,10 @@ static void copy_check(struct __test_metadata *_metadata,
 		TH_LOG("device -> RAM to %#llx did not finish",
 		       (unsigned long long)dst_addr);
 	expect_only(_metadata, self, dst_ipa, want);
+	STEP("edu DMA: read %d bytes at IOVA %#llx (IPA %#llx, %p), wrote them to IOVA %#llx: they are at IPA %#llx (%p), nowhere else",
+	     XFER, (unsigned long long)src_addr, (unsigned long long)src_ipa,
+	     (void *)src, (unsigned long long)dst_addr,
+	     (unsigned long long)dst_ipa, (void *)ptr_of(self, dst_ipa));
 }
 
 /* A short write by the device to addr that must reach nothing. */
@@ -740,6 +763,11 @@ static void stage2(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, hwpt_alloc(self->iommufd, self->devid, *ioas,
 				IOMMU_HWPT_ALLOC_NEST_PARENT, parent))
 		TH_LOG("IOMMU_HWPT_ALLOC_NEST_PARENT: %s", strerror(errno));
+	STEP("stage 2: IOAS %u maps the guest's RAM, IPA %#llx..%#llx -> user memory %p, and a decoy at IPA %#llx",
+	     *ioas, IPA_BASE, IPA_BASE + self->region_len - 1,
+	     (void *)self->region, DECOY_IPA);
+	STEP("stage 2: HWPT_PAGING %u (NEST_PARENT) over IOAS %u", *parent,
+	     *ioas);
 }
 
 FIXTURE_SETUP(smmuv3)
@@ -858,16 +886,28 @@ static void nest_translate(struct __test_metadata *_metadata,
 {
 	uint32_t pt;
 
+	STEP("vIOMMU %u (ARM_SMMUV3) on HWPT_PAGING %u", self->viommu,
+	     self->parent);
 	s1_init(self, 0);
 	s1_map(self, 0, S1_SRC, IPA(PG_A), true);
 	s1_map(self, 0, S1_DST, IPA(PG_B), true);
+	STEP("stage 1 (the guest's): CD at IPA %#llx, ASID %#x; IOVA %#llx -> IPA %#llx, IOVA %#llx -> IPA %#llx",
+	     (unsigned long long)cd_ipa(0), ASID(0),
+	     (unsigned long long)S1_SRC, (unsigned long long)IPA(PG_A),
+	     (unsigned long long)S1_DST, (unsigned long long)IPA(PG_B));
 	ASSERT_EQ(0, vdev_alloc(self->iommufd, self->viommu, self->devid, VSID,
 				&self->vdev));
+	STEP("vDEVICE %u: %s is vSID %#x on vIOMMU %u", self->vdev, self->bdf,
+	     VSID, self->viommu);
 	ASSERT_EQ(0, nested_alloc(self->iommufd, self->devid, self->viommu,
 				  vste0_s1(0), VSTE1_S1, &self->nested));
+	STEP("HWPT_NESTED %u from the vSTE %#llx %#llx (S1 translate, S1ContextPtr = the CD's IPA)",
+	     self->nested, (unsigned long long)vste0_s1(0),
+	     (unsigned long long)VSTE1_S1);
 	pt = self->nested;
 	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
 	EXPECT_EQ(self->nested, pt);
+	STEP("%s attached to HWPT_NESTED %u", self->bdf, self->nested);
 	copy_check(_metadata, self, S1_SRC, IPA(PG_A), S1_DST, IPA(PG_B));
 }
 
@@ -888,6 +928,9 @@ TEST_F_TIMEOUT(smmuv3, translate, 600)
 	/* Both ways again, with the pages swapped in stage 1. */
 	s1_map(self, 0, S1_SRC, IPA(PG_C), true);
 	s1_map(self, 0, S1_DST, IPA(PG_A), true);
+	STEP("stage 1 changed: IOVA %#llx -> IPA %#llx, IOVA %#llx -> IPA %#llx",
+	     (unsigned long long)S1_SRC, (unsigned long long)IPA(PG_C),
+	     (unsigned long long)S1_DST, (unsigned long long)IPA(PG_A));
 	/* Those IOVAs were used: their old translations must go. */
 	{
 		struct cmd c[] = { tlbi_va(ASID(0), S1_SRC),
@@ -897,6 +940,11 @@ TEST_F_TIMEOUT(smmuv3, translate, 600)
 		ASSERT_EQ(0, invalidate(self->iommufd, self->viommu, c, 2,
 					&done));
 		EXPECT_EQ(2, done);
+		STEP("IOMMU_HWPT_INVALIDATE on vIOMMU %u: TLBI_NH_VA %#llx %#llx, TLBI_NH_VA %#llx %#llx (%u done)",
+		     self->viommu, (unsigned long long)c[0].w0,
+		     (unsigned long long)c[0].w1,
+		     (unsigned long long)c[1].w0,
+		     (unsigned long long)c[1].w1, done);
 	}
 	copy_check(_metadata, self, S1_SRC, IPA(PG_C), S1_DST, IPA(PG_A));
 
@@ -1062,6 +1110,10 @@ TEST_F_TIMEOUT(smmuv3, fault_to_veventq, 600)
 					  FAULT_LEN);
 	expect_faults(_metadata, r, n, 0, EVT_F_TRANSLATION, S1_HOLE,
 		      FAULT_LEN);
+	STEP("edu wrote %d bytes to IOVA %#llx, a hole in stage 1: nothing written; vEVENTQ %u got %d F_TRANSLATION records, the first %016llx %016llx %016llx (vSID %#x in place of the SID)",
+	     FAULT_LEN, (unsigned long long)S1_HOLE, q, n,
+	     (unsigned long long)r[0].evt[0], (unsigned long long)r[0].evt[1],
+	     (unsigned long long)r[0].evt[2], VSID);
 	/* That was all of them. */
 	usleep(EVENT_SETTLE_US);
 	EXPECT_EQ(0, readable(self->qfd, 0));
