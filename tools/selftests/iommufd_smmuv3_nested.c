@@ -79,6 +79,9 @@
 #define S1_DST			S1_IOVA(3)
 #define S1_HOLE			S1_IOVA(5)	/* never mapped in stage 1 */
 #define S1_RO			S1_IOVA(7)	/* mapped read-only */
+#define S1_SWAP			S1_IOVA(9)	/* -> S2_SWAP_IPA */
+/* A page of its own in stage 2 (outside the region's mapping) */
+#define S2_SWAP_IPA		0x05000000ULL
 
 /* All S1 IOVAs are in one 2 MiB block: one L3 table serves them. */
 _Static_assert(DECOY_IPA >> 21 == (S1_IOVA(DECOY_PAGES) - 1) >> 21,
@@ -1346,6 +1349,59 @@ TEST_F_TIMEOUT(smmuv3, vmid_sharing, 600)
 		EXPECT_EQ(viommu2, l2.viommu);
 		EXPECT_EQ(vmid1, (long)STE2_S2VMID(l1.ste[2]));
 		EXPECT_EQ(vmid2, (long)STE2_S2VMID(l2.ste[2]));
+	}
+
+	/*
+	 * An IOAS unmap invalidates the parent's stage 2, and must reach the
+	 * VMIDs of both vIOMMUs: each device reads a page through stage 1 (its
+	 * VMID's TLB now holds the translation), the page's stage-2 backing is
+	 * replaced, and each device must then read the new backing.
+	 */
+	{
+		uint8_t *alt[2];
+		uint64_t unmapped;
+
+		for (int i = 0; i < 2; i++) {
+			alt[i] = mmap(NULL, XFER, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			ASSERT_NE(MAP_FAILED, alt[i]);
+			fill_pattern(alt[i], XFER);
+		}
+		ASSERT_EQ(0, map_fixed(self->iommufd, self->ioas, S2_SWAP_IPA,
+				       alt[0], XFER));
+		s1_map(self, 0, S1_SWAP, S2_SWAP_IPA, true);
+		s1_map(self, 1, S1_SWAP, S2_SWAP_IPA, true);
+		for (int round = 0; round < 2; round++) {
+			if (round) {
+				ASSERT_EQ(0, unmap_iova(self->iommufd,
+							self->ioas,
+							S2_SWAP_IPA, XFER,
+							&unmapped));
+				EXPECT_EQ(XFER, unmapped);
+				ASSERT_EQ(0, map_fixed(self->iommufd,
+						       self->ioas, S2_SWAP_IPA,
+						       alt[1], XFER));
+			}
+			for (int d = 0; d < 2; d++) {
+				uint64_t dst = IPA(d ? PG_D : PG_B);
+
+				self->dev = d ? dev2 : dev1;
+				memset(ptr_of(self, dst), 0, XFER);
+				ASSERT_EQ(0, dma_in(&self->dev, S1_SWAP));
+				ASSERT_EQ(0, dma_out(&self->dev, S1_DST, 0));
+				EXPECT_EQ(0, memcmp(ptr_of(self, dst),
+						    alt[round], XFER))
+					TH_LOG("device %d (vIOMMU %u) read %s backing of IPA %#llx",
+					       d + 1, d ? viommu2 : self->viommu,
+					       round ? "a stale" : "the wrong",
+					       S2_SWAP_IPA);
+			}
+		}
+		self->dev = dev1;
+		EXPECT_EQ(0, unmap_iova(self->iommufd, self->ioas, S2_SWAP_IPA,
+					XFER, &unmapped));
+		for (int i = 0; i < 2; i++)
+			munmap(alt[i], XFER);
 	}
 
 	/* Both vIOMMUs hold the parent; the second goes with its objects. */
