@@ -136,6 +136,7 @@ impl ViommuCore {
 
     /// Calls `f` with every virtual id that names a device, and the device, with the vIOMMU's
     /// virtual ids locked (for debugfs views).
+    #[cfg_attr(not(CONFIG_ARM_SMMU_V3_RUST_NESTING), expect(dead_code))]
     pub(crate) fn for_each_vdev(&self, mut f: impl FnMut(u64, &Device)) {
         let vdevs = self.vdevs.lock();
         for v in vdevs.iter() {
@@ -230,6 +231,7 @@ pub(crate) struct ViommuServices<'a> {
 
 impl ViommuServices<'_> {
     /// The object id the vIOMMU will have.
+    #[cfg_attr(not(CONFIG_ARM_SMMU_V3_RUST_NESTING), expect(dead_code))]
     pub(crate) fn id(&self) -> u32 {
         self.id
     }
