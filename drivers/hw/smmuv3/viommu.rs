@@ -179,10 +179,14 @@ impl Drop for SmmuViommu {
     fn drop(&mut self) {
         let mut list = VIOMMUS.lock();
         if let Some(pos) = list.iter().position(|v| v.id == self.id) {
-            // Dropped outside the lock: the entry holds a `ViommuCore` reference.
             let gone = list.remove(pos);
+            // The last one gives the list's memory back: the static is not dropped when the
+            // module goes.
+            let buffer = list.is_empty().then(|| core::mem::take(&mut *list));
+            // Dropped outside the lock: the entry holds a `ViommuCore` reference.
             drop(list);
             drop(gone);
+            drop(buffer);
         }
     }
 }
