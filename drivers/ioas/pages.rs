@@ -605,6 +605,10 @@ impl Pages {
     /// through the user address of the memory, when that is the same memory: user memory of
     /// the current process whose pages `first..=last` nobody pinned. Returns `false` (having
     /// done nothing) otherwise; the caller then pins.
+    ///
+    /// The copy runs without the pages' lock, as upstream's: a page fault during it may take
+    /// long (userfaultfd, FUSE). A pin that starts meanwhile changes nothing for the copy,
+    /// which goes to the process's memory at that address, as upstream's always does.
     pub(crate) fn rw_through_user(
         &self,
         first: usize,
@@ -616,9 +620,11 @@ impl Pages {
         if !matches!(self.kind, Kind::User) {
             return Ok(false);
         }
-        let st = self.state.lock();
-        if !st.src.mm.is_current() || (first..=last).any(|i| Self::uses(&st, i) != 0) {
-            return Ok(false);
+        {
+            let st = self.state.lock();
+            if !st.src.mm.is_current() || (first..=last).any(|i| Self::uses(&st, i) != 0) {
+                return Ok(false);
+            }
         }
         let addr = self.base.checked_add(byte).ok_or(EOVERFLOW)?;
         let user = UserSlice::new(UserPtr::from_addr(addr), buf.len());
