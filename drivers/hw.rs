@@ -50,18 +50,23 @@ pub(crate) mod mock;
 /// queues go through it ([`ViommuHw`]).
 pub(crate) trait Nesting: Sync {
     /// Allocates a nested domain for `dev` over `parent`, a nest-parent paging domain of the
-    /// device's IOMMU, from user space's `data` (`IOMMU_HWPT_DATA_*`).
+    /// device's IOMMU, from user space's `data` (`IOMMU_HWPT_DATA_*`). By default through the
+    /// IOMMU driver's own `domain_alloc_nested` (`EOPNOTSUPP` without one).
     fn alloc_nested(
         &self,
         dev: &Device,
         parent: &PagingDomain,
         flags: u32,
         data: &UserData,
-    ) -> Result<NestedDomain>;
+    ) -> Result<NestedDomain> {
+        NestedDomain::alloc(dev, parent, flags, data)
+    }
 
     /// Carries out user space's cache invalidations for `nested`; `array` tells afterwards how
-    /// many entries were handled.
-    fn cache_invalidate(&self, nested: &NestedDomain, array: &mut UserDataArray) -> Result;
+    /// many entries were handled. By default the nested domain's own `cache_invalidate_user`.
+    fn cache_invalidate(&self, nested: &NestedDomain, array: &mut UserDataArray) -> Result {
+        nested.cache_invalidate_user(array)
+    }
 
     /// Whether the hardware of `dev` has vIOMMUs of `viommu_type` (upstream's
     /// `get_viommu_size() != 0`); checked before anything else is looked up.
@@ -139,21 +144,7 @@ pub(crate) trait HwQueueHw: Send + Sync {}
 /// The IOMMU driver's own nesting operations, through its `struct iommu_ops`.
 pub(crate) struct DriverOps;
 
-impl Nesting for DriverOps {
-    fn alloc_nested(
-        &self,
-        dev: &Device,
-        parent: &PagingDomain,
-        flags: u32,
-        data: &UserData,
-    ) -> Result<NestedDomain> {
-        NestedDomain::alloc(dev, parent, flags, data)
-    }
-
-    fn cache_invalidate(&self, nested: &NestedDomain, array: &mut UserDataArray) -> Result {
-        nested.cache_invalidate_user(array)
-    }
-}
+impl Nesting for DriverOps {}
 
 /// The backend of `dev`: the mock's for mock devices, the SMMUv3 backend for devices the
 /// SMMUv3 driver translates (when the kernel offers its nesting mechanism), otherwise the

@@ -57,10 +57,8 @@ use kernel::{
         },
         domain::{
             HwInfoData,
-            NestedDomain,
             PagingDomain,
-            UserData,
-            UserDataArray, //
+            UserData, //
         },
     },
     prelude::*,
@@ -76,7 +74,6 @@ use kernel::{
 
 use crate::{
     hw::{
-        DriverOps,
         Nesting,
         ViommuHw, //
     },
@@ -166,21 +163,6 @@ impl Smmuv3 {
 }
 
 impl Nesting for Smmuv3 {
-    /// SMMUv3 nests only through a vIOMMU: the driver has no `domain_alloc_nested`.
-    fn alloc_nested(
-        &self,
-        dev: &Device,
-        parent: &PagingDomain,
-        flags: u32,
-        data: &UserData,
-    ) -> Result<NestedDomain> {
-        DriverOps.alloc_nested(dev, parent, flags, data)
-    }
-
-    fn cache_invalidate(&self, nested: &NestedDomain, array: &mut UserDataArray) -> Result {
-        DriverOps.cache_invalidate(nested, array)
-    }
-
     fn viommu_supported(&self, dev: &Device, viommu_type: u32) -> bool {
         viommu_type == IOMMU_VIOMMU_TYPE_ARM_SMMUV3
             && Info::of(dev).is_ok_and(|info| Self::viommu_allowed(&info))

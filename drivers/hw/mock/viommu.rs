@@ -53,7 +53,6 @@ use super::{
 };
 use crate::{
     hw::{
-        DriverOps,
         HwQueueHw,
         Nesting,
         ViommuHw, //
@@ -125,20 +124,6 @@ pub(crate) fn backend(dev: &Device) -> Option<&'static dyn Nesting> {
 }
 
 impl Nesting for MockBackend {
-    fn alloc_nested(
-        &self,
-        dev: &Device,
-        parent: &PagingDomain,
-        flags: u32,
-        data: &UserData,
-    ) -> Result<NestedDomain> {
-        DriverOps.alloc_nested(dev, parent, flags, data)
-    }
-
-    fn cache_invalidate(&self, nested: &NestedDomain, array: &mut UserDataArray) -> Result {
-        DriverOps.cache_invalidate(nested, array)
-    }
-
     fn viommu_supported(&self, _dev: &Device, viommu_type: u32) -> bool {
         viommu_type == IOMMU_VIOMMU_TYPE_SELFTEST
     }
