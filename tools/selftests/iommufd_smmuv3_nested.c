@@ -1099,10 +1099,22 @@ TEST_F_TIMEOUT(smmuv3, fault_to_veventq, 600)
 {
 	struct rec r[REC_MAX];
 	uint32_t q;
-	int n;
+	int n, kfd;
 
 	NEED_VIOMMU();
 	nest_translate(_metadata, self);
+	kfd = kmsg_open();
+	ASSERT_LE(0, kfd);
+
+	/*
+	 * With nowhere to forward them, stage-1 events are the host's: the
+	 * SMMU driver logs them. This shows the log check below can see them.
+	 */
+	write_nowhere(_metadata, self, S1_HOLE, FAULT_LEN);
+	usleep(EVENT_SETTLE_US);
+	EXPECT_LT(0, kmsg_matching(_metadata, kfd, fault_line))
+		TH_LOG("a stage-1 fault without a vEVENTQ was not logged");
+
 	ASSERT_EQ(0, veventq_alloc(self->iommufd, self->viommu, REC_MAX, &q,
 				   &self->qfd));
 	EXPECT_EQ(0, readable(self->qfd, 0));
@@ -1117,9 +1129,12 @@ TEST_F_TIMEOUT(smmuv3, fault_to_veventq, 600)
 	     FAULT_LEN, (unsigned long long)S1_HOLE, q, n,
 	     (unsigned long long)r[0].evt[0], (unsigned long long)r[0].evt[1],
 	     (unsigned long long)r[0].evt[2], VSID);
-	/* That was all of them. */
+	/* That was all of them, and they went to the guest, not the log. */
 	usleep(EVENT_SETTLE_US);
 	EXPECT_EQ(0, readable(self->qfd, 0));
+	EXPECT_EQ(0, kmsg_matching(_metadata, kfd, fault_line))
+		TH_LOG("forwarded stage-1 events were logged by the host");
+	close(kfd);
 
 	/* A read-only page: readable, not writable. */
 	s1_map(self, 0, S1_RO, IPA(PG_D), false);

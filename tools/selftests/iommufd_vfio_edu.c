@@ -171,58 +171,6 @@ static int wait_event(int efd, int timeout_ms)
 	return poll(&pfd, 1, timeout_ms);
 }
 
-/*
- * Kernel log records newer than kmsg_open(), from /dev/kmsg. A fault shows
- * as "DMAR: [DMA Write NO_PASID] ... fault addr ..." (intel-iommu), as
- * "arm-smmu-v3 ...: event 0x10 received:" (SMMUv3) or as "page fault from
- * EP 16 at 0x5f0000 [W]" (virtio-iommu).
- */
-static int kmsg_open(void)
-{
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd >= 0 && lseek(fd, 0, SEEK_END) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static bool fault_line(const char *s)
-{
-	return (strstr(s, "DMAR") && strstr(s, "fault")) ||
-	       (strstr(s, "arm-smmu-v3") && strstr(s, "event")) ||
-	       strstr(s, "fault from EP");
-}
-
-/* The records not read yet for which match() holds, logged. */
-static int kmsg_matching(struct __test_metadata *_metadata, int fd,
-			 bool (*match)(const char *))
-{
-	char rec[8192], *msg, *end;
-	ssize_t len;
-	int n = 0;
-
-	for (;;) {
-		len = read(fd, rec, sizeof(rec) - 1);
-		if (len < 0 && errno == EPIPE)
-			continue;	/* overwritten before we read them */
-		if (len <= 0)
-			return n;	/* EAGAIN: nothing more for now */
-		rec[len] = '\0';
-		/* "prio,seq,time,flags;text\n", then " KEY=value" lines */
-		msg = strchr(rec, ';');
-		msg = msg ? msg + 1 : rec;
-		end = strchr(msg, '\n');
-		if (end)
-			*end = '\0';
-		if (match(msg)) {
-			TH_LOG("kernel: %s", msg);
-			n++;
-		}
-	}
-}
-
 /* New fault records, waiting up to LOG_TIMEOUT for the first one. */
 static int wait_faults(struct __test_metadata *_metadata, int fd)
 {
