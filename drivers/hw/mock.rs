@@ -37,9 +37,12 @@
 //!   check of a nested domain (`IOMMU_TEST_OP_MD_CHECK_IOTLB`).
 //!
 //! Nested domains ([`MockNested`]) hold only an IOTLB array that
-//! invalidations clear. Not implemented yet: the vIOMMU and hardware queues,
-//! IO page faults (`iopf`), `IOMMU_TEST_OP_TRIGGER_*`; domains do not keep
-//! a per-device attach state beyond what the selftests check.
+//! invalidations clear; on a vIOMMU they need the attaching device's vDEVICE.
+//! The mock's vIOMMU, vDEVICEs and HW queues are its nesting backend
+//! ([`viommu`]); IO page faults go through its fault queue
+//! (`IOMMU_TEST_OP_TRIGGER_IOPF`), vEVENTs through the vIOMMU of the device's
+//! nested domain (`IOMMU_TEST_OP_TRIGGER_VEVENT`). Domains keep no per-device
+//! attach state beyond what the selftests check.
 //!
 //! The mock is built only with `CONFIG_IOMMUFD_TEST`, as upstream's (the
 //! IOMMU core builds its private-bus registration only then); without it the
