@@ -107,3 +107,47 @@ same_offset!(bus_type.name, BUS_TYPE_NAME);
 same_offset!(file.f_op, FILE_F_OP);
 same_offset!(file.private_data, FILE_PRIVATE_DATA);
 same_offset!(xarray.xa_head, XARRAY_XA_HEAD);
+
+/// The SMMUv3 nesting surface (`kernel::iommu::arm_smmu_v3`): `arm_smmu_rust_info` is a buffer
+/// Rust passes for C to fill, `iommufd_viommu_core_ops` a table Rust defines for C to call.
+#[cfg(CONFIG_ARM_SMMU_V3_RUST_NESTING)]
+mod smmuv3 {
+    use super::c;
+    use core::mem::{
+        align_of,
+        offset_of,
+        size_of, //
+    };
+    use kernel::bindings;
+
+    same_size!(
+        arm_smmu_rust_info,
+        ARM_SMMU_RUST_INFO_SIZE,
+        ARM_SMMU_RUST_INFO_ALIGN
+    );
+    same_offset!(arm_smmu_rust_info.features, ARM_SMMU_RUST_INFO_FEATURES);
+    same_offset!(arm_smmu_rust_info.asid_bits, ARM_SMMU_RUST_INFO_ASID_BITS);
+    same_offset!(arm_smmu_rust_info.ssid_bits, ARM_SMMU_RUST_INFO_SSID_BITS);
+    same_offset!(
+        arm_smmu_rust_info.num_streams,
+        ARM_SMMU_RUST_INFO_NUM_STREAMS
+    );
+    same_offset!(arm_smmu_rust_info.sid, ARM_SMMU_RUST_INFO_SID);
+    same_offset!(arm_smmu_rust_info.max_cmds, ARM_SMMU_RUST_INFO_MAX_CMDS);
+    same_offset!(arm_smmu_rust_info.idr, ARM_SMMU_RUST_INFO_IDR);
+    same_offset!(arm_smmu_rust_info.iidr, ARM_SMMU_RUST_INFO_IIDR);
+    same_offset!(arm_smmu_rust_info.aidr, ARM_SMMU_RUST_INFO_AIDR);
+    same_size!(
+        iommufd_viommu_core_ops,
+        IOMMUFD_VIOMMU_CORE_OPS_SIZE,
+        IOMMUFD_VIOMMU_CORE_OPS_ALIGN
+    );
+    same_offset!(
+        iommufd_viommu_core_ops.get_vdev_id,
+        IOMMUFD_VIOMMU_CORE_OPS_GET_VDEV_ID
+    );
+    same_offset!(
+        iommufd_viommu_core_ops.report_event,
+        IOMMUFD_VIOMMU_CORE_OPS_REPORT_EVENT
+    );
+}

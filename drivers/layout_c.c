@@ -17,6 +17,9 @@
 #include <linux/list.h>
 #include <linux/notifier.h>
 #include <linux/xarray.h>
+#ifdef CONFIG_ARM_SMMU_V3_RUST_NESTING
+#include <linux/arm-smmu-v3-rust.h>
+#endif
 
 #define SIZE(name, type)                                                     \
 	do {                                                                 \
@@ -74,5 +77,24 @@ int main(void)
 	OFF(FILE_F_OP, file, f_op);
 	OFF(FILE_PRIVATE_DATA, file, private_data);
 	OFF(XARRAY_XA_HEAD, xarray, xa_head);
+
+#ifdef CONFIG_ARM_SMMU_V3_RUST_NESTING
+	/* The SMMUv3 surface: a buffer Rust passes, a table Rust defines. */
+	SIZE(ARM_SMMU_RUST_INFO, arm_smmu_rust_info);
+	OFF(ARM_SMMU_RUST_INFO_FEATURES, arm_smmu_rust_info, features);
+	OFF(ARM_SMMU_RUST_INFO_ASID_BITS, arm_smmu_rust_info, asid_bits);
+	OFF(ARM_SMMU_RUST_INFO_SSID_BITS, arm_smmu_rust_info, ssid_bits);
+	OFF(ARM_SMMU_RUST_INFO_NUM_STREAMS, arm_smmu_rust_info, num_streams);
+	OFF(ARM_SMMU_RUST_INFO_SID, arm_smmu_rust_info, sid);
+	OFF(ARM_SMMU_RUST_INFO_MAX_CMDS, arm_smmu_rust_info, max_cmds);
+	OFF(ARM_SMMU_RUST_INFO_IDR, arm_smmu_rust_info, idr);
+	OFF(ARM_SMMU_RUST_INFO_IIDR, arm_smmu_rust_info, iidr);
+	OFF(ARM_SMMU_RUST_INFO_AIDR, arm_smmu_rust_info, aidr);
+	SIZE(IOMMUFD_VIOMMU_CORE_OPS, iommufd_viommu_core_ops);
+	OFF(IOMMUFD_VIOMMU_CORE_OPS_GET_VDEV_ID, iommufd_viommu_core_ops,
+	    get_vdev_id);
+	OFF(IOMMUFD_VIOMMU_CORE_OPS_REPORT_EVENT, iommufd_viommu_core_ops,
+	    report_event);
+#endif
 	return 0;
 }
