@@ -57,6 +57,7 @@
 
 #include "kselftest_harness.h"
 #include "vfio_edu.h"
+#include "fail_nth.h"
 
 /*
  * The device masks DMA addresses to 28 bits and arm64 reserves
@@ -1369,68 +1370,6 @@ TEST_F(mtty, close_iommufd_first)
 }
 
 /* --- later edu tests -------------------------------------------------------- */
-
-/*
- * Fault injection for the calling thread (/proc/self/task/TID/fail-nth with
- * failslab and fail_page_alloc, as upstream's iommufd_fail_nth drives it):
- * every allocation may fail, and no fault attribute (the C iommufd has its
- * own, fail_iommufd) logs the failures with a stack.
- */
-static int fail_nth_open(void)
-{
-	static const char *const knobs[][2] = {
-		{ "failslab/ignore-gfp-wait", "N" },
-		{ "fail_page_alloc/ignore-gfp-wait", "N" },
-		{ "fail_page_alloc/ignore-gfp-highmem", "N" },
-	};
-	char path[NAME_MAX + 64];
-	struct dirent *d;
-	unsigned int i;
-	DIR *dir;
-
-	for (i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
-		snprintf(path, sizeof(path), "/sys/kernel/debug/%s",
-			 knobs[i][0]);
-		if (sysfs_write(path, knobs[i][1]))
-			return -1;
-	}
-	dir = opendir("/sys/kernel/debug");
-	if (!dir)
-		return -1;
-	while ((d = readdir(dir)))
-		if (!strncmp(d->d_name, "fail", 4)) {
-			snprintf(path, sizeof(path),
-				 "/sys/kernel/debug/%s/verbose", d->d_name);
-			sysfs_write(path, "0");
-		}
-	closedir(dir);
-	snprintf(path, sizeof(path), "/proc/self/task/%d/fail-nth", gettid());
-	return open(path, O_RDWR | O_CLOEXEC);
-}
-
-/* Arms the nth allocation of this thread to fail. */
-static void fail_nth_arm(int fd, unsigned int nth)
-{
-	char buf[16];
-	int n = snprintf(buf, sizeof(buf), "%u", nth);
-
-	if (pwrite(fd, buf, n, 0) != n)
-		abort();
-}
-
-/* Disarms; true if the armed failure was injected. */
-static bool fail_nth_disarm(int fd)
-{
-	char buf[16] = "";
-	bool hit;
-
-	if (pread(fd, buf, sizeof(buf) - 1, 0) < 0)
-		buf[0] = '1';
-	hit = buf[0] == '0';
-	while (pwrite(fd, "0", 1, 0) != 1 && errno == EFAULT)
-		;
-	return hit;
-}
 
 /*
  * VFIO_DEVICE_ATTACH_IOMMUFD_PT over an attachment is iommufd's replace.
