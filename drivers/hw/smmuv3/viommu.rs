@@ -19,8 +19,12 @@ use kernel::{
             UserDataArray, //
         },
     },
+    new_mutex,
     prelude::*,
-    sync::Arc,
+    sync::{
+        Arc,
+        Mutex, //
+    },
     transmute::{
         AsBytes,
         FromBytes, //
@@ -123,6 +127,9 @@ pub(super) fn show(f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
+/// The StreamID of each vDEVICE of a vIOMMU, by vSID: what guest commands name a device by.
+type Sids = Mutex<KVec<(u64, u32)>>;
+
 /// An SMMUv3 vIOMMU.
 ///
 /// # Invariants
@@ -133,6 +140,25 @@ pub(super) struct SmmuViommu {
     caps: Caps,
     max_cmds: usize,
     id: u32,
+    /// Locks: a leaf; taken under the vDEVICE slot's lock (`vdevice_init`, the vDEVICE's drop).
+    sids: Arc<Sids>,
+}
+
+/// The SMMUv3 part of a vDEVICE: its vSID names its master's StreamID while it lives.
+struct SmmuVdev {
+    sids: Arc<Sids>,
+    vsid: u64,
+}
+
+impl VDeviceHw for SmmuVdev {}
+
+impl Drop for SmmuVdev {
+    fn drop(&mut self) {
+        let mut sids = self.sids.lock();
+        if let Some(pos) = sids.iter().position(|(v, _)| *v == self.vsid) {
+            let _ = sids.remove(pos);
+        }
+    }
 }
 
 impl SmmuViommu {
@@ -142,6 +168,7 @@ impl SmmuViommu {
         info: &Info,
         svc: &ViommuServices<'_>,
     ) -> Result<Self> {
+        let sids = Arc::pin_init(new_mutex!(KVec::new()), GFP_KERNEL_ACCOUNT)?;
         let mut list = VIOMMUS.lock();
         list.reserve(1, GFP_KERNEL)?;
         let vsmmu = Vsmmu::new(dev, parent, svc.core().clone())?;
@@ -161,6 +188,7 @@ impl SmmuViommu {
             caps: Caps::of(info),
             max_cmds: usize::try_from(info.max_cmds)?.max(1),
             id,
+            sids,
         })
     }
 
@@ -212,18 +240,15 @@ impl ViommuHw for SmmuViommu {
                 }
             };
         let mut cmds = KVVec::with_capacity(entries.len(), GFP_KERNEL_ACCOUNT)?;
-        let core = self.vsmmu.services();
+        let vmid = self.vsmmu.vmid();
+        let sids = self.sids.lock();
         let mut res = Ok(());
         for e in entries.iter() {
-            let c = cmd::convert(
-                &self.caps,
-                self.vsmmu.vmid(),
-                e.cmd.map(u64::from_le),
-                |vsid| {
-                    core.with_dev(u64::from(vsid), |dev| Info::of(dev).ok().map(|i| i.sid))
-                        .flatten()
-                },
-            );
+            let c = cmd::convert(&self.caps, vmid, e.cmd.map(u64::from_le), |vsid| {
+                sids.iter()
+                    .find(|(v, _)| *v == u64::from(vsid))
+                    .map(|(_, sid)| *sid)
+            });
             match c {
                 Ok(c) => cmds.push(c, GFP_KERNEL_ACCOUNT)?,
                 Err(e) => {
@@ -232,6 +257,7 @@ impl ViommuHw for SmmuViommu {
                 }
             }
         }
+        drop(sids);
         // The commands before a refused one are issued: what `entry_num` says was done, was.
         let done = match self.issue_all(&mut cmds) {
             Ok(()) => cmds.len(),
@@ -244,12 +270,25 @@ impl ViommuHw for SmmuViommu {
         res
     }
 
-    fn vdevice_init(&self, dev: &Device, _virt_id: u64) -> Result<Option<KBox<dyn VDeviceHw>>> {
+    fn vdevice_init(&self, dev: &Device, virt_id: u64) -> Result<Option<KBox<dyn VDeviceHw>>> {
         // A vSID names the master's one StreamID: with more, the others would be left stale.
         let info = Info::of(dev).map_err(|_| EINVAL)?;
         if info.num_streams != 1 {
             return Err(EOPNOTSUPP);
         }
-        Ok(None)
+        let vdev = KBox::new(
+            SmmuVdev {
+                sids: self.sids.clone(),
+                vsid: virt_id,
+            },
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        // The lock goes with the statement: on failure `vdev` drops (and locks) after it.
+        let pushed = self
+            .sids
+            .lock()
+            .push((virt_id, info.sid), GFP_KERNEL_ACCOUNT);
+        pushed?;
+        Ok(Some(vdev))
     }
 }
