@@ -1085,6 +1085,26 @@ TEST_F_TIMEOUT(smmuv3, remap_and_invalidate, 600)
 					     c, 1, &done));
 		EXPECT_EQ(0, done);
 	}
+	/*
+	 * More entries than one call may carry (upstream's bound, 2^19, keeps
+	 * a call from pinning the CPU and the command array from outgrowing
+	 * memory): EINVAL before the driver sees any.
+	 */
+	{
+		struct iommu_viommu_arm_smmuv3_invalidate e = {};
+		struct iommu_hwpt_invalidate cmd = {
+			.size = sizeof(cmd),
+			.hwpt_id = self->viommu,
+			.data_uptr = (uintptr_t)&e,
+			.data_type = IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+			.entry_len = sizeof(e),
+			.entry_num = (1U << 19) + 1,
+		};
+
+		EXPECT_ERRNO(EINVAL, ioctl(self->iommufd,
+					   IOMMU_HWPT_INVALIDATE, &cmd));
+		EXPECT_EQ(0, cmd.entry_num);
+	}
 
 	/* The refused commands changed nothing. */
 	copy_check(_metadata, self, S1_SRC, IPA(PG_A), S1_DST, IPA(PG_C));
