@@ -121,10 +121,11 @@ pub trait VsmmuServices: Send + Sync {
 /// # Invariants
 ///
 /// `ptr` is a vIOMMU from `arm_smmu_rust_vsmmu_alloc()` owned by this object, whose
-/// `core_priv` is `svc`'s pointer; it is freed before `svc` is dropped.
+/// `core_priv` is `_svc`'s pointer; it is freed before `_svc` is dropped.
 pub struct Vsmmu<T: VsmmuServices> {
     ptr: NonNull<bindings::arm_vsmmu>,
-    svc: Arc<T>,
+    /// Only held: the C side reaches it through `core_priv`.
+    _svc: Arc<T>,
 }
 
 // SAFETY: The C vIOMMU can be used and freed from any thread; `T` is `Send + Sync`.
@@ -152,18 +153,13 @@ impl<T: VsmmuServices> Vsmmu<T> {
         })?;
         let ptr = NonNull::new(ptr).ok_or(ENOMEM)?;
         // INVARIANT: A new vIOMMU whose `core_priv` is `svc`'s pointer.
-        Ok(Self { ptr, svc })
+        Ok(Self { ptr, _svc: svc })
     }
 
     /// The vIOMMU's VMID.
     pub fn vmid(&self) -> u16 {
         // SAFETY: `ptr` is valid (type invariant).
         unsafe { bindings::arm_smmu_rust_vsmmu_vmid(self.ptr.as_ptr()) }
-    }
-
-    /// The services the vIOMMU calls.
-    pub fn services(&self) -> &Arc<T> {
-        &self.svc
     }
 
     /// Makes a nested domain of the vIOMMU from `ste`, a vSTE its caller validated (two
@@ -242,7 +238,7 @@ impl<T: VsmmuServices> Vsmmu<T> {
 impl<T: VsmmuServices> Drop for Vsmmu<T> {
     fn drop(&mut self) {
         // SAFETY: `ptr` is ours (type invariant); its nested domains are gone (their user keeps
-        // the vIOMMU until then), so nothing calls `svc` through it any more. `svc` is dropped
+        // the vIOMMU until then), so nothing calls `_svc` through it any more. `_svc` is dropped
         // after this.
         unsafe { bindings::arm_smmu_rust_vsmmu_free(self.ptr.as_ptr()) };
     }
