@@ -4,11 +4,12 @@
 //!
 //! [`Nesting`] is the backend trait of the nesting core: allocating a nested domain over a nest
 //! parent and handing it user space's cache invalidations (and, with the vIOMMU, the vIOMMU's
-//! operations). [`backend`] selects the backend of a device. Today every device uses
+//! operations). [`backend`] selects the backend of a device: by default
 //! [`DriverOps`], the IOMMU driver's own operations (`iommu_ops.domain_alloc_nested`, the nested
 //! domain's `cache_invalidate_user`), which is how the mock IOMMU nests (a Rust driver on the
-//! kernel crate's [`kernel::iommu::driver`]) and how C drivers such as VT-d's nest upstream. The
-//! Rust SMMUv3 and VT-d backends are selected here when they exist.
+//! kernel crate's [`kernel::iommu::driver`]) and how C drivers nest upstream, unless a backend
+//! of this module serves the hardware: [`smmuv3`] (vIOMMUs) and [`vtd`] (nested domains over
+//! a nest parent), each on the mechanism its C driver exports.
 //!
 //! [`mock`] is the mock IOMMU the selftests use (only with `CONFIG_IOMMUFD_TEST`): a Rust IOMMU
 //! driver on a private bus whose domains the selftest ops inspect.
@@ -16,6 +17,7 @@
 use kernel::{
     device::Device,
     iommu::domain::{
+        device_can_nest,
         Domain,
         HwInfoData,
         NestedDomain,
@@ -34,12 +36,16 @@ use crate::viommu::{
 
 #[cfg(CONFIG_ARM_SMMU_V3_RUST_NESTING)]
 pub(crate) mod smmuv3;
+#[cfg(CONFIG_INTEL_IOMMU_RUST_NESTING)]
+pub(crate) mod vtd;
 
 #[cfg(CONFIG_IOMMUFD_TEST)]
 pub(crate) mod mock;
 #[cfg(not(CONFIG_IOMMUFD_TEST))]
 #[path = "hw/mock/none.rs"]
 pub(crate) mod mock;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+pub(crate) mod selfcheck;
 
 /// The nesting operations of one kind of IOMMU hardware.
 ///
@@ -49,6 +55,13 @@ pub(crate) mod mock;
 /// ([`Nesting::viommu_alloc`]), and nested domains, invalidations, virtual devices and hardware
 /// queues go through it ([`ViommuHw`]).
 pub(crate) trait Nesting: Sync {
+    /// Whether the hardware of `dev` can have nested domains over a nest parent at all
+    /// (upstream: the driver has `domain_alloc_nested`); `EOPNOTSUPP` before any other check
+    /// otherwise.
+    fn can_nest(&self, dev: &Device) -> bool {
+        device_can_nest(dev)
+    }
+
     /// Allocates a nested domain for `dev` over `parent`, a nest-parent paging domain of the
     /// device's IOMMU, from user space's `data` (`IOMMU_HWPT_DATA_*`). By default through the
     /// IOMMU driver's own `domain_alloc_nested` (`EOPNOTSUPP` without one).
@@ -146,8 +159,8 @@ pub(crate) struct DriverOps;
 
 impl Nesting for DriverOps {}
 
-/// The backend of `dev`: the mock's for mock devices, the SMMUv3 backend for devices the
-/// SMMUv3 driver translates (when the kernel offers its nesting mechanism), otherwise the
+/// The backend of `dev`: the mock's for mock devices, the SMMUv3 or VT-d backend for devices
+/// those drivers translate (when the kernel offers their nesting mechanism), otherwise the
 /// driver's own operations.
 pub(crate) fn backend(dev: &Device) -> &'static dyn Nesting {
     if let Some(mock) = mock::backend(dev) {
@@ -157,10 +170,19 @@ pub(crate) fn backend(dev: &Device) -> &'static dyn Nesting {
     if let Some(smmu) = smmuv3::backend(dev) {
         return smmu;
     }
+    #[cfg(CONFIG_INTEL_IOMMU_RUST_NESTING)]
+    if let Some(vtd) = vtd::backend(dev) {
+        return vtd;
+    }
     &DriverOps
 }
 
 /// The backend that allocated `domain`.
-pub(crate) fn backend_of(_domain: &Domain) -> &'static dyn Nesting {
+#[cfg_attr(not(CONFIG_INTEL_IOMMU_RUST_NESTING), expect(unused_variables))]
+pub(crate) fn backend_of(domain: &Domain) -> &'static dyn Nesting {
+    #[cfg(CONFIG_INTEL_IOMMU_RUST_NESTING)]
+    if let Some(vtd) = vtd::backend_of(domain) {
+        return vtd;
+    }
     &DriverOps
 }

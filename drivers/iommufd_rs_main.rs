@@ -69,7 +69,7 @@ module! {
     authors: ["iommufd-rs developers"],
     description: "iommufd user API (/dev/iommu) in Rust",
     license: "GPL",
-    imports_ns: ["IOMMUFD", "IOMMUFD_INTERNAL", "DMA_BUF", "ARM_SMMU_V3_RUST"],
+    imports_ns: ["IOMMUFD", "IOMMUFD_INTERNAL", "DMA_BUF", "ARM_SMMU_V3_RUST", "INTEL_IOMMU_RUST"],
     params: {
         mock_selfcheck: bool {
             default: false,
@@ -79,6 +79,11 @@ module! {
             default: false,
             description: "Test only (CONFIG_IOMMUFD_TEST): check the SMMUv3 backend's vSTE and \
                 command rules at load time",
+        },
+        vtd_selfcheck: bool {
+            default: false,
+            description: "Test only (CONFIG_IOMMUFD_TEST): check the VT-d backend's stage-1 \
+                rules, PASID-table entries and invalidation descriptors at load time",
         },
         fail_init_step: u32 {
             default: 0,
@@ -123,6 +128,15 @@ pub(crate) fn allow_noncoherent_nesting() -> bool {
 )]
 pub(crate) fn smmuv3_selfcheck() -> bool {
     module_parameters::smmuv3_selfcheck.value()
+}
+
+/// Whether to run the VT-d backend's vectors at load time (test-only module parameter).
+#[cfg_attr(
+    not(all(CONFIG_INTEL_IOMMU_RUST_NESTING, CONFIG_IOMMUFD_TEST)),
+    expect(dead_code)
+)]
+pub(crate) fn vtd_selfcheck() -> bool {
+    module_parameters::vtd_selfcheck.value()
 }
 
 /// Fails module init after step `step` when the test-only parameter `fail_init_step` says so
@@ -262,6 +276,9 @@ impl kernel::InPlaceModule for IommufdModule {
             },
             // `/dev/iommu` with upstream's mode, 0660.
             _dev <- {
+                // The VT-d backend's vectors, if asked for.
+                #[cfg(CONFIG_INTEL_IOMMU_RUST_NESTING)]
+                hw::vtd::init();
                 init_step_done(3)?;
                 MiscDeviceRegistration::register_node(
                     options,

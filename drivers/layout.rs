@@ -151,3 +151,90 @@ mod smmuv3 {
         IOMMUFD_VIOMMU_CORE_OPS_REPORT_EVENT
     );
 }
+
+/// The VT-d nesting surface (`kernel::iommu::intel_vtd`): `intel_iommu_rust_info` is a buffer
+/// Rust passes for C to fill, the nested configuration and the cache tag are what C hands the
+/// Rust callbacks, `iommu_hwpt_vtd_s1` what Rust hands C.
+#[cfg(CONFIG_INTEL_IOMMU_RUST_NESTING)]
+mod vtd {
+    use super::c;
+    use core::mem::{
+        align_of,
+        offset_of,
+        size_of, //
+    };
+    use kernel::bindings;
+
+    same_size!(
+        intel_iommu_rust_info,
+        INTEL_IOMMU_RUST_INFO_SIZE,
+        INTEL_IOMMU_RUST_INFO_ALIGN
+    );
+    same_offset!(intel_iommu_rust_info.cap, INTEL_IOMMU_RUST_INFO_CAP);
+    same_offset!(intel_iommu_rust_info.ecap, INTEL_IOMMU_RUST_INFO_ECAP);
+    same_offset!(intel_iommu_rust_info.seq_id, INTEL_IOMMU_RUST_INFO_SEQ_ID);
+    same_offset!(intel_iommu_rust_info.flags, INTEL_IOMMU_RUST_INFO_FLAGS);
+    same_size!(
+        intel_iommu_rust_nested_cfg,
+        INTEL_IOMMU_RUST_NESTED_CFG_SIZE,
+        INTEL_IOMMU_RUST_NESTED_CFG_ALIGN
+    );
+    same_offset!(
+        intel_iommu_rust_nested_cfg.pgtbl_addr,
+        INTEL_IOMMU_RUST_NESTED_CFG_PGTBL_ADDR
+    );
+    same_offset!(
+        intel_iommu_rust_nested_cfg.flags,
+        INTEL_IOMMU_RUST_NESTED_CFG_FLAGS
+    );
+    same_offset!(
+        intel_iommu_rust_nested_cfg.addr_width,
+        INTEL_IOMMU_RUST_NESTED_CFG_ADDR_WIDTH
+    );
+    same_offset!(
+        intel_iommu_rust_nested_cfg.did,
+        INTEL_IOMMU_RUST_NESTED_CFG_DID
+    );
+    same_offset!(
+        intel_iommu_rust_nested_cfg.s2_aw,
+        INTEL_IOMMU_RUST_NESTED_CFG_S2_AW
+    );
+    same_offset!(
+        intel_iommu_rust_nested_cfg.cap,
+        INTEL_IOMMU_RUST_NESTED_CFG_CAP
+    );
+    same_offset!(
+        intel_iommu_rust_nested_cfg.ecap,
+        INTEL_IOMMU_RUST_NESTED_CFG_ECAP
+    );
+    same_offset!(
+        intel_iommu_rust_nested_cfg.s2_ptptr,
+        INTEL_IOMMU_RUST_NESTED_CFG_S2_PTPTR
+    );
+    same_offset!(
+        intel_iommu_rust_nested_cfg.s2_flags,
+        INTEL_IOMMU_RUST_NESTED_CFG_S2_FLAGS
+    );
+    same_size!(
+        intel_iommu_rust_tag,
+        INTEL_IOMMU_RUST_TAG_SIZE,
+        INTEL_IOMMU_RUST_TAG_ALIGN
+    );
+    same_offset!(intel_iommu_rust_tag.cap, INTEL_IOMMU_RUST_TAG_CAP);
+    same_offset!(intel_iommu_rust_tag.ecap, INTEL_IOMMU_RUST_TAG_ECAP);
+    same_offset!(intel_iommu_rust_tag.type_, INTEL_IOMMU_RUST_TAG_TYPE);
+    same_offset!(intel_iommu_rust_tag.pasid, INTEL_IOMMU_RUST_TAG_PASID);
+    same_offset!(intel_iommu_rust_tag.did, INTEL_IOMMU_RUST_TAG_DID);
+    same_offset!(intel_iommu_rust_tag.sid, INTEL_IOMMU_RUST_TAG_SID);
+    same_offset!(intel_iommu_rust_tag.pfsid, INTEL_IOMMU_RUST_TAG_PFSID);
+    same_offset!(intel_iommu_rust_tag.qdep, INTEL_IOMMU_RUST_TAG_QDEP);
+    same_offset!(intel_iommu_rust_tag.extra, INTEL_IOMMU_RUST_TAG_EXTRA);
+    same_size!(
+        iommu_hwpt_vtd_s1,
+        IOMMU_HWPT_VTD_S1_SIZE,
+        IOMMU_HWPT_VTD_S1_ALIGN
+    );
+    same_offset!(iommu_hwpt_vtd_s1.flags, IOMMU_HWPT_VTD_S1_FLAGS);
+    same_offset!(iommu_hwpt_vtd_s1.pgtbl_addr, IOMMU_HWPT_VTD_S1_PGTBL_ADDR);
+    same_offset!(iommu_hwpt_vtd_s1.addr_width, IOMMU_HWPT_VTD_S1_ADDR_WIDTH);
+}

@@ -20,6 +20,10 @@
 #ifdef CONFIG_ARM_SMMU_V3_RUST_NESTING
 #include <linux/arm-smmu-v3-rust.h>
 #endif
+#ifdef CONFIG_INTEL_IOMMU_RUST_NESTING
+#include <linux/intel-iommu-rust.h>
+#include <uapi/linux/iommufd.h>
+#endif
 
 #define SIZE(name, type)                                                     \
 	do {                                                                 \
@@ -95,6 +99,38 @@ int main(void)
 	    get_vdev_id);
 	OFF(IOMMUFD_VIOMMU_CORE_OPS_REPORT_EVENT, iommufd_viommu_core_ops,
 	    report_event);
+#endif
+#ifdef CONFIG_INTEL_IOMMU_RUST_NESTING
+	/* The VT-d surface: buffers Rust fills or reads in its callbacks. */
+	SIZE(INTEL_IOMMU_RUST_INFO, intel_iommu_rust_info);
+	OFF(INTEL_IOMMU_RUST_INFO_CAP, intel_iommu_rust_info, cap);
+	OFF(INTEL_IOMMU_RUST_INFO_ECAP, intel_iommu_rust_info, ecap);
+	OFF(INTEL_IOMMU_RUST_INFO_SEQ_ID, intel_iommu_rust_info, seq_id);
+	OFF(INTEL_IOMMU_RUST_INFO_FLAGS, intel_iommu_rust_info, flags);
+	SIZE(INTEL_IOMMU_RUST_NESTED_CFG, intel_iommu_rust_nested_cfg);
+	OFF(INTEL_IOMMU_RUST_NESTED_CFG_PGTBL_ADDR, intel_iommu_rust_nested_cfg, pgtbl_addr);
+	OFF(INTEL_IOMMU_RUST_NESTED_CFG_FLAGS, intel_iommu_rust_nested_cfg, flags);
+	OFF(INTEL_IOMMU_RUST_NESTED_CFG_ADDR_WIDTH, intel_iommu_rust_nested_cfg, addr_width);
+	OFF(INTEL_IOMMU_RUST_NESTED_CFG_DID, intel_iommu_rust_nested_cfg, did);
+	OFF(INTEL_IOMMU_RUST_NESTED_CFG_S2_AW, intel_iommu_rust_nested_cfg, s2_aw);
+	OFF(INTEL_IOMMU_RUST_NESTED_CFG_CAP, intel_iommu_rust_nested_cfg, cap);
+	OFF(INTEL_IOMMU_RUST_NESTED_CFG_ECAP, intel_iommu_rust_nested_cfg, ecap);
+	OFF(INTEL_IOMMU_RUST_NESTED_CFG_S2_PTPTR, intel_iommu_rust_nested_cfg, s2_ptptr);
+	OFF(INTEL_IOMMU_RUST_NESTED_CFG_S2_FLAGS, intel_iommu_rust_nested_cfg, s2_flags);
+	SIZE(INTEL_IOMMU_RUST_TAG, intel_iommu_rust_tag);
+	OFF(INTEL_IOMMU_RUST_TAG_CAP, intel_iommu_rust_tag, cap);
+	OFF(INTEL_IOMMU_RUST_TAG_ECAP, intel_iommu_rust_tag, ecap);
+	OFF(INTEL_IOMMU_RUST_TAG_TYPE, intel_iommu_rust_tag, type);
+	OFF(INTEL_IOMMU_RUST_TAG_PASID, intel_iommu_rust_tag, pasid);
+	OFF(INTEL_IOMMU_RUST_TAG_DID, intel_iommu_rust_tag, did);
+	OFF(INTEL_IOMMU_RUST_TAG_SID, intel_iommu_rust_tag, sid);
+	OFF(INTEL_IOMMU_RUST_TAG_PFSID, intel_iommu_rust_tag, pfsid);
+	OFF(INTEL_IOMMU_RUST_TAG_QDEP, intel_iommu_rust_tag, qdep);
+	OFF(INTEL_IOMMU_RUST_TAG_EXTRA, intel_iommu_rust_tag, extra);
+	SIZE(IOMMU_HWPT_VTD_S1, iommu_hwpt_vtd_s1);
+	OFF(IOMMU_HWPT_VTD_S1_FLAGS, iommu_hwpt_vtd_s1, flags);
+	OFF(IOMMU_HWPT_VTD_S1_PGTBL_ADDR, iommu_hwpt_vtd_s1, pgtbl_addr);
+	OFF(IOMMU_HWPT_VTD_S1_ADDR_WIDTH, iommu_hwpt_vtd_s1, addr_width);
 #endif
 	return 0;
 }

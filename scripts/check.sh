@@ -44,24 +44,43 @@ for k in "${kernels[@]}"; do
 done
 "$TOP/scripts/kvm-probe.sh"
 
-# The arm64 rustonly kernel has no SMMUv3 C iommufd glue, so the nesting in
-# its VM run can only be the Rust backend's (the kernel has no kallsyms for
-# the guest to look this up itself).
-if [ "$VARIANT" = normal ] && [[ " $ARCHS " = *" arm64 "* ]]; then
-	ro=$(VARIANT=rustonly objdir arm64)
+# The rustonly kernels have no C nesting entry points (the SMMUv3 C iommufd
+# glue, VT-d's domain_alloc_nested and nested cache_invalidate_user), so the
+# nesting in their VM runs can only be the Rust backends' (the kernels have no
+# kallsyms for the guest to look this up itself). The normal kernel of the
+# same arch is the control: it has both.
+# rustonly_build ARCH NM "C SYMBOLS" "RUST SYMBOLS"
+rustonly_build() {
+	local arch=$1 nm=$2 c_syms=$3 rust_syms=$4 ro normal syms nsyms n=0 s
+	ro=$(VARIANT=rustonly objdir "$arch")
+	normal=$(VARIANT=normal objdir "$arch")
+	syms=$($nm "$ro/vmlinux" | awk '{print $3}')
+	nsyms=$($nm "$normal/vmlinux" | awk '{print $3}')
+	echo "@@ suite rustonly_${arch}_build impl=rust"
+	for s in $c_syms; do
+		n=$((n + 1))
+		if grep -qx "$s" <<<"$syms"; then echo "not ok $n no $s (C nesting) in vmlinux"; else echo "ok $n no $s (C nesting) in vmlinux"; fi
+		n=$((n + 1))
+		if grep -qx "$s" <<<"$nsyms"; then echo "ok $n $s in the normal kernel (the control)"; else echo "not ok $n $s in the normal kernel (the control)"; fi
+	done
+	for s in $rust_syms; do
+		n=$((n + 1))
+		if grep -qx "$s" <<<"$syms"; then echo "ok $n $s (the Rust surface) in vmlinux"; else echo "not ok $n $s (the Rust surface) in vmlinux"; fi
+	done
+	echo "@@ end rustonly_${arch}_build rc=0"
+}
+if [ "$VARIANT" = normal ]; then
 	{
-		echo "@@ suite rustonly_arm64_build impl=rust"
-		syms=$(aarch64-linux-gnu-nm "$ro/vmlinux" | awk '{print $3}')
-		n=0
-		for s in arm_vsmmu_init arm_vsmmu_cache_invalidate arm_vsmmu_alloc_domain_nested arm_smmu_hw_info; do
-			n=$((n + 1))
-			if grep -qx "$s" <<<"$syms"; then echo "not ok $n no $s (C glue) in vmlinux"; else echo "ok $n no $s (C glue) in vmlinux"; fi
-		done
-		for s in arm_smmu_rust_vsmmu_alloc arm_smmu_rust_nested_alloc arm_smmu_rust_issue_cmds; do
-			n=$((n + 1))
-			if grep -qx "$s" <<<"$syms"; then echo "ok $n $s (the Rust surface) in vmlinux"; else echo "not ok $n $s (the Rust surface) in vmlinux"; fi
-		done
-		echo "@@ end rustonly_arm64_build rc=0"
+		if [[ " $ARCHS " = *" arm64 "* ]]; then
+			rustonly_build arm64 aarch64-linux-gnu-nm \
+				"arm_vsmmu_init arm_vsmmu_cache_invalidate arm_vsmmu_alloc_domain_nested arm_smmu_hw_info" \
+				"arm_smmu_rust_vsmmu_alloc arm_smmu_rust_nested_alloc arm_smmu_rust_issue_cmds"
+		fi
+		if [[ " $ARCHS " = *" x86_64 "* ]]; then
+			rustonly_build x86_64 nm \
+				"intel_iommu_domain_alloc_nested intel_nested_cache_invalidate_user" \
+				"intel_iommu_rust_nested_alloc intel_iommu_rust_nested_flush intel_iommu_rust_pasid_entry"
+		fi
 		echo "@@ done"
 	} >"$OUT/rustonly-build.log"
 fi

@@ -13,7 +13,6 @@ use kernel::{
     device::Device,
     io::PhysAddr,
     iommu::domain::{
-        device_can_nest,
         device_owns,
         Domain,
         NestedDomain,
@@ -137,7 +136,7 @@ pub(crate) fn alloc(
     let p = parent.data::<HwptPaging>().ok_or(EINVAL)?.clone();
     if flags & !(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID) != 0
         || data.is_empty()
-        || !device_can_nest(dev)
+        || !hw::backend(dev).can_nest(dev)
     {
         return Err(EOPNOTSUPP);
     }

@@ -669,6 +669,93 @@ TEST_F_TIMEOUT(edu, nest_parent, 300)
 	ASSERT_EQ(0, destroy(self->iommufd, ioas));
 }
 
+/* IOMMU_HWPT_ALLOC with IOMMU_HWPT_DATA_VTD_S1 over @pt. */
+static int hwpt_alloc_vtd_s1(int fd, uint32_t dev_id, uint32_t pt_id,
+			     uint64_t pgtbl_addr, uint32_t *id)
+{
+	struct iommu_hwpt_vtd_s1 s1 = {
+		.pgtbl_addr = pgtbl_addr,
+		.addr_width = 48,
+	};
+	struct iommu_hwpt_alloc cmd = {
+		.size = sizeof(cmd),
+		.dev_id = dev_id,
+		.pt_id = pt_id,
+		.data_type = IOMMU_HWPT_DATA_VTD_S1,
+		.data_len = sizeof(s1),
+		.data_uptr = (uintptr_t)&s1,
+	};
+	int rc = ioctl(fd, IOMMU_HWPT_ALLOC, &cmd);
+
+	if (!rc)
+		*id = cmd.out_hwpt_id;
+	return rc;
+}
+
+/*
+ * Nesting on a VT-d unit without ECAP.NEST (QEMU's, which never offers it):
+ * every way to a nested domain is refused with upstream's errno, whichever
+ * implementation serves /dev/iommu (the Rust one through its VT-d backend),
+ * and nothing is left behind.
+ */
+TEST_F_TIMEOUT(edu, vtd_nested_refused, 300)
+{
+	struct iommu_hwpt_vtd_s1_invalidate inv = { .addr = 0, .npages = 1 };
+	struct iommu_hwpt_invalidate icmd = {
+		.size = sizeof(icmd),
+		.data_uptr = (uintptr_t)&inv,
+		.data_type = IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
+		.entry_len = sizeof(inv),
+		.entry_num = 1,
+	};
+	struct iommu_viommu_alloc vcmd = {
+		.size = sizeof(vcmd),
+		.type = IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+	};
+	struct iommu_hw_info info;
+	union hw_data data;
+	uint32_t ioas, hwpt, id = 0;
+
+	open_bind(_metadata, self);
+	ASSERT_EQ(0, get_hw_info(self->iommufd, self->devid, &data,
+				 sizeof(data), &info));
+	if (info.out_data_type != IOMMU_HW_INFO_TYPE_INTEL_VTD)
+		SKIP(return, "not a VT-d unit");
+	if (data.vtd.ecap_reg >> 26 & 1)
+		SKIP(return, "the unit nests (ECAP.NEST): refusals do not apply");
+	/* The errata flag that the driver sets on every unit. */
+	EXPECT_EQ(IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17, data.vtd.flags);
+
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &ioas));
+	/* No nest parent without nesting: the driver's answer. */
+	EXPECT_ERRNO(EOPNOTSUPP,
+		     hwpt_alloc(self->iommufd, self->devid, ioas,
+				IOMMU_HWPT_ALLOC_NEST_PARENT, &hwpt));
+	/* Stage-1 data on an IOAS asks the driver for a paging domain with it. */
+	EXPECT_ERRNO(EOPNOTSUPP,
+		     hwpt_alloc_vtd_s1(self->iommufd, self->devid, ioas,
+				       0x1000, &id));
+	/* A paging HWPT that is not a nest parent cannot be one. */
+	ASSERT_EQ(0, hwpt_alloc(self->iommufd, self->devid, ioas, 0, &hwpt));
+	EXPECT_ERRNO(EINVAL, hwpt_alloc_vtd_s1(self->iommufd, self->devid,
+					       hwpt, 0x1000, &id));
+	/* Nor with a table pointer the rules would refuse at attach. */
+	EXPECT_ERRNO(EINVAL, hwpt_alloc_vtd_s1(self->iommufd, self->devid,
+					       hwpt, 0x1001, &id));
+	/* Stage-1 invalidations go to nested HWPTs only. */
+	icmd.hwpt_id = hwpt;
+	EXPECT_ERRNO(EINVAL, ioctl(self->iommufd, IOMMU_HWPT_INVALIDATE, &icmd));
+	EXPECT_EQ(0, icmd.entry_num);
+	/* A vIOMMU of another IOMMU's type. */
+	vcmd.dev_id = self->devid;
+	vcmd.hwpt_id = hwpt;
+	EXPECT_ERRNO(EOPNOTSUPP, ioctl(self->iommufd, IOMMU_VIOMMU_ALLOC, &vcmd));
+	/* Nothing was made: both go. */
+	EXPECT_EQ(0, id);
+	ASSERT_EQ(0, destroy(self->iommufd, hwpt));
+	ASSERT_EQ(0, destroy(self->iommufd, ioas));
+}
+
 /*
  * The IOMMU driver has no hw_info (virtio-iommu): type NONE, no data, the
  * whole buffer zeroed, and an asked-for type changes nothing (upstream's

@@ -9,6 +9,8 @@
 
 use kernel::prelude::*;
 
+use crate::hw::selfcheck::Checker;
+
 use super::{
     cmd::{
         self,
@@ -36,33 +38,6 @@ use super::{
     },
     Caps,
 };
-
-struct Checker {
-    n: u32,
-    failed: u32,
-}
-
-impl Checker {
-    fn check(&mut self, ok: bool, what: &str, detail: u64) {
-        self.n += 1;
-        if ok {
-            pr_info!("smmuv3_selfcheck: ok {} - {}\n", self.n, what);
-        } else {
-            self.failed += 1;
-            pr_err!(
-                "smmuv3_selfcheck: not ok {} - {} ({:#x})\n",
-                self.n,
-                what,
-                detail
-            );
-        }
-    }
-
-    fn errno<T>(&mut self, r: Result<T>, want: Error, what: &str, detail: u64) {
-        let ok = matches!(r, Err(e) if e.to_errno() == want.to_errno());
-        self.check(ok, what, detail);
-    }
-}
 
 /// The emulated SMMU's view: 16-bit ASIDs, no substreams, no ATS, no range invalidation.
 const QEMU: Caps = Caps {
@@ -386,17 +361,8 @@ fn cmd_vectors(c: &mut Checker) {
 
 /// Runs the vectors and logs the result; returns whether they passed.
 pub(crate) fn selfcheck() -> bool {
-    let mut c = Checker { n: 0, failed: 0 };
+    let mut c = Checker::new("smmuv3_selfcheck");
     vste_vectors(&mut c);
     cmd_vectors(&mut c);
-    if c.failed == 0 {
-        pr_info!("smmuv3_selfcheck: PASS ({} checks)\n", c.n);
-    } else {
-        pr_err!(
-            "smmuv3_selfcheck: FAIL ({} of {} checks failed)\n",
-            c.failed,
-            c.n
-        );
-    }
-    c.failed == 0
+    c.finish()
 }
