@@ -125,6 +125,10 @@ impl ViommuCore {
 
     /// Calls `f` with the device whose virtual id is `virt_id`, with the vIOMMU's virtual ids
     /// locked (upstream's `iommufd_viommu_find_dev()` under `xa_lock`); `None` if there is none.
+    #[cfg_attr(
+        not(any(CONFIG_IOMMUFD_TEST, CONFIG_ARM_SMMU_V3_RUST_NESTING)),
+        expect(dead_code)
+    )]
     pub(crate) fn with_dev<R>(&self, virt_id: u64, f: impl FnOnce(&Device) -> R) -> Option<R> {
         let vdevs = self.vdevs.lock();
         let dev = vdevs
@@ -148,6 +152,10 @@ impl ViommuCore {
 
     /// The virtual id of `dev` on this vIOMMU (`iommufd_viommu_get_vdev_id()`); `ENOENT` if it
     /// has none.
+    #[cfg_attr(
+        not(any(CONFIG_IOMMUFD_TEST, CONFIG_ARM_SMMU_V3_RUST_NESTING)),
+        expect(dead_code)
+    )]
     pub(crate) fn vdev_id_of(&self, dev: &Device) -> Result<u64> {
         let vdevs = self.vdevs.lock();
         vdevs
@@ -164,6 +172,10 @@ impl ViommuCore {
     /// Queues an event of `veventq_type` with `data` in the vIOMMU's vEVENTQ of that type
     /// (`iommufd_viommu_report_event()`): `EOPNOTSUPP` if there is none. A full queue, or no
     /// memory for the event (`ENOMEM`), records lost events instead.
+    #[cfg_attr(
+        not(any(CONFIG_IOMMUFD_TEST, CONFIG_ARM_SMMU_V3_RUST_NESTING)),
+        expect(dead_code)
+    )]
     pub(crate) fn report_event(&self, veventq_type: u32, data: &[u8]) -> Result {
         if data.is_empty() {
             kernel::warn_on!(true);
@@ -237,6 +249,10 @@ impl ViommuServices<'_> {
     }
 
     /// The vIOMMU's core: virtual ids and events.
+    #[cfg_attr(
+        not(any(CONFIG_IOMMUFD_TEST, CONFIG_ARM_SMMU_V3_RUST_NESTING)),
+        expect(dead_code)
+    )]
     pub(crate) fn core(&self) -> &Arc<ViommuCore> {
         self.core
     }
@@ -245,6 +261,10 @@ impl ViommuServices<'_> {
     /// `EINVAL` otherwise) through `mmap()` on the iommufd file (upstream's
     /// `iommufd_viommu_alloc_mmap()`). The region goes when the returned value is dropped,
     /// which the backend does in its destroy.
+    #[cfg_attr(
+        not(any(CONFIG_IOMMUFD_TEST, CONFIG_ARM_SMMU_V3_RUST_NESTING)),
+        expect(dead_code)
+    )]
     pub(crate) fn alloc_mmap(&self, phys: PhysAddr, length: usize) -> Result<MmapRegion> {
         self.ictx
             .mmaps

@@ -66,6 +66,10 @@ impl UserCmd for IommuHwQueueAlloc {
 }
 
 /// What a backend gets to start a queue.
+#[cfg_attr(
+    not(any(CONFIG_IOMMUFD_TEST, CONFIG_ARM_SMMU_V3_RUST_NESTING)),
+    expect(dead_code)
+)]
 pub(crate) struct HwQueueInit<'a> {
     /// `IOMMU_HW_QUEUE_TYPE_*`.
     pub(crate) queue_type: u32,
@@ -85,6 +89,10 @@ impl HwQueueInit<'_> {
     /// `iommufd_hw_queue_depend()`): until the returned value is dropped, which the backend does
     /// when the new queue stops, `id` cannot be destroyed (`EBUSY`). `EINVAL` for the queue
     /// itself; `ENOENT` if `id` is no HW queue.
+    #[cfg_attr(
+        not(any(CONFIG_IOMMUFD_TEST, CONFIG_ARM_SMMU_V3_RUST_NESTING)),
+        expect(dead_code)
+    )]
     pub(crate) fn depend(&self, id: u32) -> Result<Dependency> {
         if id == self.id {
             return Err(EINVAL);

@@ -184,6 +184,10 @@ pub(crate) struct MmapRegion {
 
 impl MmapRegion {
     /// The offset for `mmap()`.
+    #[cfg_attr(
+        not(any(CONFIG_IOMMUFD_TEST, CONFIG_ARM_SMMU_V3_RUST_NESTING)),
+        expect(dead_code)
+    )]
     pub(crate) fn offset(&self) -> usize {
         self.offset
     }

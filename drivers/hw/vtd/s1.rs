@@ -41,6 +41,7 @@ const PAGE_MASK: u64 = !0xfff;
 /// Word 0: present.
 pub(crate) const PE0_P: u64 = 1 << 0;
 /// Word 0: fault processing disable (left clear: faults are reported).
+#[cfg_attr(not(CONFIG_IOMMUFD_TEST), expect(dead_code))]
 pub(crate) const PE0_FPD: u64 = 1 << 1;
 /// Word 0: the second stage's address width, bits 4:2.
 pub(crate) const PE0_AW_SHIFT: u32 = 2;
