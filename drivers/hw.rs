@@ -27,6 +27,7 @@ use kernel::{
     },
     prelude::*,
     sync::Arc,
+    transmute::AsBytes,
 };
 
 use crate::viommu::{
@@ -109,6 +110,18 @@ pub(crate) trait Nesting: Sync {
     fn hw_info(&self, _dev: &Device, _requested: u32) -> Option<Result<HwInfoData>> {
         None
     }
+}
+
+/// The answer of [`Nesting::hw_info`]: `val`, the driver's uAPI structure of `info_type`, as
+/// bytes.
+#[cfg_attr(
+    not(any(CONFIG_ARM_SMMU_V3_RUST_NESTING, CONFIG_INTEL_IOMMU_RUST_NESTING)),
+    expect(dead_code)
+)]
+pub(crate) fn hw_info_data<T: AsBytes>(info_type: u32, val: &T) -> Result<HwInfoData> {
+    let mut data = KVec::new();
+    data.extend_from_slice(val.as_bytes(), GFP_KERNEL)?;
+    Ok(HwInfoData { info_type, data })
 }
 
 /// The hardware part of a vIOMMU (upstream's `struct iommufd_viommu_ops` and the driver's

@@ -200,15 +200,7 @@ impl Nesting for Smmuv3 {
         if info.has(FEAT_REPEAT_TLBI_CFGI) {
             out.flags |= HW_INFO_ERRATA_REPEAT_TLBI_CFGI;
         }
-        let mut data = KVec::new();
-        Some(
-            data.extend_from_slice(out.as_bytes(), GFP_KERNEL)
-                .map_err(Error::from)
-                .map(|()| HwInfoData {
-                    info_type: IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
-                    data,
-                }),
-        )
+        Some(crate::hw::hw_info_data(IOMMU_HW_INFO_TYPE_ARM_SMMUV3, &out))
     }
 }
 

@@ -207,15 +207,7 @@ impl Nesting for Vtd {
             cap_reg: info.cap,
             ecap_reg: info.ecap,
         };
-        let mut data = KVec::new();
-        Some(
-            data.extend_from_slice(out.as_bytes(), GFP_KERNEL)
-                .map_err(Error::from)
-                .map(|()| HwInfoData {
-                    info_type: IOMMU_HW_INFO_TYPE_INTEL_VTD,
-                    data,
-                }),
-        )
+        Some(crate::hw::hw_info_data(IOMMU_HW_INFO_TYPE_INTEL_VTD, &out))
     }
 }
 
