@@ -181,8 +181,6 @@ _Static_assert(IPA(REGION_PAGES) <= 0x08000000ULL, "below the MSI window");
 #define EVENT_TIMEOUT_MS	20000
 /* After the first event, time for the host's event thread to finish. */
 #define EVENT_SETTLE_US		1500000
-/* Longer than DEFAULT_RATELIMIT_INTERVAL, the SMMU driver's event-log window */
-#define EVENT_LOG_WINDOW_S	6
 #define REC_SIZE		(sizeof(struct iommufd_vevent_header) + \
 				 sizeof(struct iommu_vevent_arm_smmuv3))
 #define REC_MAX			64

@@ -620,6 +620,12 @@ static void edu_enable(struct __test_metadata *_metadata, struct edu_dev *d,
 }
 
 /*
+ * Longer than DEFAULT_RATELIMIT_INTERVAL (5 s): the window of the IOMMU
+ * drivers' rate-limited fault and event logs (10 messages per 5 s).
+ */
+#define EVENT_LOG_WINDOW_S	6
+
+/*
  * Kernel log records newer than kmsg_open(), from /dev/kmsg. A fault shows
  * as "DMAR: [DMA Write NO_PASID] ... fault addr ..." (intel-iommu), as
  * "arm-smmu-v3 ...: event 0x10 received:" (SMMUv3) or as "page fault from
