@@ -194,14 +194,15 @@ pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_, IommuIoasIovaRanges>) -> Res
         .ok_or(EOVERFLOW)?;
     let mut writer = UserSlice::new(ranges, room).writer();
     let mut num_iovas = 0u32;
-    for &(start, last) in ioas.iopt.unreserved_ranges()?.iter() {
+    let ranges = ioas.iopt.iova_ranges()?;
+    for &(start, last) in ranges.iter() {
         if num_iovas < max_iovas {
             writer.write_slice(IommuIovaRange { start, last }.as_bytes())?;
         }
         num_iovas = num_iovas.checked_add(1).ok_or(EOVERFLOW)?;
     }
     ucmd.cmd.num_iovas = num_iovas;
-    ucmd.cmd.out_iova_alignment = ioas.iopt.iova_alignment();
+    ucmd.cmd.out_iova_alignment = ranges.alignment;
 
     ucmd.respond()?;
     if num_iovas > max_iovas {

@@ -213,24 +213,76 @@ fn first_area_in(areas: &RBTree<u64, Area>, first: u64, last: u64) -> Option<(u6
     }
 }
 
+/// The IOVA ranges of an IOAS and its IOVA alignment ([`IoPagetable::iova_ranges`]): the
+/// first [`IovaRanges::INLINE`] ranges in place, the rest (rare: many reserved regions)
+/// allocated.
+pub(crate) struct IovaRanges {
+    inline: [(u64, u64); Self::INLINE],
+    n: usize,
+    more: KVec<(u64, u64)>,
+    /// The IOVA alignment.
+    pub(crate) alignment: u64,
+}
+
+impl IovaRanges {
+    /// Ranges kept in place.
+    pub(crate) const INLINE: usize = 8;
+
+    fn new() -> Self {
+        Self {
+            inline: [(0, 0); Self::INLINE],
+            n: 0,
+            more: KVec::new(),
+            alignment: 0,
+        }
+    }
+
+    fn push(&mut self, r: (u64, u64)) -> Result {
+        if let Some(slot) = self.inline.get_mut(self.n) {
+            *slot = r;
+            self.n += 1;
+            Ok(())
+        } else {
+            Ok(self.more.push(r, GFP_KERNEL)?)
+        }
+    }
+
+    /// The ranges, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(u64, u64)> {
+        Iterator::chain(self.inline.iter().take(self.n), self.more.iter())
+    }
+}
+
+/// Calls `f` with each part of `[lo, hi]` that none of the ranges `used` (sorted by start,
+/// possibly overlapping) covers, in order.
+fn gaps_each(
+    used: &[(u64, u64)],
+    lo: u64,
+    hi: u64,
+    mut f: impl FnMut((u64, u64)) -> Result,
+) -> Result {
+    let mut cur = lo;
+    for &(s, l) in used.iter() {
+        if s > cur {
+            f((cur, s - 1))?;
+        }
+        if l >= hi {
+            return Ok(());
+        }
+        cur = cur.max(l + 1);
+    }
+    if cur <= hi {
+        f((cur, hi))?;
+    }
+    Ok(())
+}
+
 /// The parts of `[lo, hi]` that none of the (possibly overlapping, unsorted) ranges `used`
 /// covers, in order. Sorts `used`.
 fn gaps(used: &mut [(u64, u64)], lo: u64, hi: u64) -> Result<KVec<(u64, u64)>> {
     used.sort_unstable_by_key(|r| r.0);
     let mut out = KVec::new();
-    let mut cur = lo;
-    for &(s, l) in used.iter() {
-        if s > cur {
-            out.push((cur, s - 1), GFP_KERNEL)?;
-        }
-        if l >= hi {
-            return Ok(out);
-        }
-        cur = cur.max(l + 1);
-    }
-    if cur <= hi {
-        out.push((cur, hi), GFP_KERNEL)?;
-    }
+    gaps_each(used, lo, hi, |r| Ok(out.push(r, GFP_KERNEL)?))?;
     Ok(out)
 }
 
@@ -900,6 +952,30 @@ impl IoPagetable {
     pub(crate) fn unreserved_ranges(&self) -> Result<KVec<(u64, u64)>> {
         let st = self.state.lock();
         gaps(&mut st.reserved_within(0, u64::MAX)?, 0, u64::MAX)
+    }
+
+    /// What `IOMMU_IOAS_IOVA_RANGES` answers, under one lock: the ranges of `[0, u64::MAX]`
+    /// not reserved, in order, and the IOVA alignment. Nothing is allocated while the IOAS has
+    /// at most [`IovaRanges::INLINE`] reserved ranges.
+    pub(crate) fn iova_ranges(&self) -> Result<IovaRanges> {
+        let mut out = IovaRanges::new();
+        let st = self.state.lock();
+        out.alignment = st.iova_alignment;
+        let n = st.reserved.len();
+        if n <= IovaRanges::INLINE {
+            let mut used = [(0u64, 0u64); IovaRanges::INLINE];
+            for (slot, &(s, l, _)) in used.iter_mut().zip(st.reserved.iter()) {
+                *slot = (s, l);
+            }
+            let used = used.get_mut(..n).ok_or(EINVAL)?;
+            used.sort_unstable_by_key(|r| r.0);
+            gaps_each(used, 0, u64::MAX, |r| out.push(r))?;
+        } else {
+            let mut used = st.reserved_within(0, u64::MAX)?;
+            used.sort_unstable_by_key(|r| r.0);
+            gaps_each(&used, 0, u64::MAX, |r| out.push(r))?;
+        }
+        Ok(out)
     }
 
     /// Splits the area containing `iova` so that one area ends at `iova` (VFIO type1 partial
