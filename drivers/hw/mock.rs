@@ -86,10 +86,6 @@ use kernel::{
     new_mutex,
     new_spinlock,
     prelude::*,
-    rbtree::{
-        RBTree,
-        RBTreeNodeReservation, //
-    },
     sync::{
         atomic::{
             Atomic,
@@ -107,8 +103,14 @@ use kernel::{
 
 use crate::viommu::ViommuCore;
 
+mod pagetable;
 mod selfcheck;
 mod viommu;
+
+use pagetable::{
+    PageTable,
+    Table, //
+};
 
 pub(crate) use selfcheck::selfcheck;
 pub(crate) use viommu::backend;
@@ -165,7 +167,7 @@ const HWPT_ALLOC_PASID: u32 = 1 << 3;
 
 /// Bits of IOVA the mock page table translates: 2 KiB pages, 512 entries per
 /// level and three levels, as the C mock's table (so `2^38` bytes).
-const MOCK_VA_BITS: u32 = 38;
+const MOCK_VA_BITS: u32 = pagetable::VA_BITS;
 /// Bits of physical address the mock page table can hold.
 const MOCK_PA_BITS: u32 = 51;
 /// Page sizes of a default mock domain: every power of two from 2 KiB up to
@@ -334,7 +336,7 @@ impl Driver for MockDriver {
             _ => return Err(EOPNOTSUPP),
         };
         let init = try_pin_init!(MockDomain {
-            table <- new_spinlock!(RBTree::new(), "MockDomain::table"),
+            table <- new_spinlock!(PageTable::new(GFP_KERNEL_ACCOUNT)?, "MockDomain::table"),
             dirty_ops: dirty,
             tracking: Atomic::new(false),
         });
@@ -504,57 +506,15 @@ impl NestedDomainOps for MockNested {
     }
 }
 
-/// One mapping of a mock page table: `size` bytes from `paddr`.
-#[derive(Copy, Clone)]
-struct Pte {
-    paddr: PhysAddr,
-    size: usize,
-    dirty: bool,
-}
-
-/// The page table: non-overlapping mappings keyed by their first IOVA.
-type Table = RBTree<usize, Pte>;
-
-/// Returns the key and a copy of the mapping that contains `iova`.
-fn lookup(table: &Table, iova: usize) -> Option<(usize, Pte)> {
-    let (key, pte) = match table.cursor_lower_bound(&iova) {
-        Some(c) => {
-            let (k, v) = c.current();
-            if *k == iova {
-                return Some((*k, *v));
-            }
-            let (k, v) = c.peek_prev()?;
-            (*k, *v)
-        }
-        None => {
-            let c = table.cursor_back()?;
-            let (k, v) = c.current();
-            (*k, *v)
-        }
-    };
-    (iova - key < pte.size).then_some((key, pte))
-}
-
-/// Returns whether any mapping overlaps `[iova, last]`.
-fn overlaps(table: &Table, iova: usize, last: usize) -> bool {
-    if lookup(table, iova).is_some() {
-        return true;
-    }
-    match table.cursor_lower_bound(&iova) {
-        Some(c) => *c.current().0 <= last,
-        None => false,
-    }
-}
-
 /// A paging domain of the mock.
 ///
 /// Each map call adds one entry per page, of the page size the core chose,
-/// as a real page table would; dirty bits are per entry, so marking one
-/// byte dirty reports the whole entry, as the selftests expect.
+/// as a real page table would ([`pagetable`]); dirty bits are per entry, so
+/// marking one byte dirty reports the whole entry, as the selftests expect.
 #[pin_data]
 pub(crate) struct MockDomain {
     #[pin]
-    table: SpinLock<Table>,
+    table: SpinLock<PageTable>,
     /// The domain was allocated with `IOMMU_HWPT_ALLOC_DIRTY_TRACKING`.
     dirty_ops: bool,
     /// Dirty tracking is on (the C mock's `MOCK_DIRTY_TRACK`).
@@ -564,23 +524,12 @@ pub(crate) struct MockDomain {
 impl MockDomain {
     /// Marks the mapping containing `iova` dirty; false if nothing is mapped there.
     fn set_dirty(&self, iova: usize) -> bool {
-        let mut table = self.table.lock();
-        let Some((key, _)) = lookup(&table, iova) else {
-            return false;
-        };
-        match table.get_mut(&key) {
-            Some(pte) => {
-                pte.dirty = true;
-                true
-            }
-            None => false,
-        }
+        self.table.lock().set_dirty(iova)
     }
 
     /// Returns whether the mapping containing `iova` is dirty.
     pub(crate) fn is_dirty(&self, iova: usize) -> Option<bool> {
-        let table = self.table.lock();
-        lookup(&table, iova).map(|(_, pte)| pte.dirty)
+        self.table.lock().lookup(iova).map(|e| e.dirty)
     }
 }
 
@@ -620,50 +569,35 @@ impl DomainOps for MockDomain {
         if (last as u64) >> MOCK_VA_BITS != 0 || pa_last >> MOCK_PA_BITS != 0 {
             return Err(ERANGE);
         }
-        let mut nodes = KVec::with_capacity(pgcount, gfp)?;
-        for _ in 0..pgcount {
-            nodes.push(RBTreeNodeReservation::new(gfp)?, gfp)?;
+        // The tables the entries need are allocated without the lock, then counted again.
+        let mut pool = KVec::new();
+        loop {
+            let mut table = self.table.lock();
+            if table.any_in(iova, last) {
+                return Err(EADDRINUSE);
+            }
+            let need = table.tables_needed(iova, pgsize, pgcount);
+            if need <= pool.len() {
+                table.map(iova, paddr, pgsize, pgcount, &mut pool)?;
+                drop(table);
+                *mapped = size;
+                return Ok(());
+            }
+            drop(table);
+            pool.reserve(need - pool.len(), gfp)?;
+            while pool.len() < need {
+                pool.push(Table::new(gfp)?, gfp)?;
+            }
         }
-        let mut table = self.table.lock();
-        if overlaps(&table, iova, last) {
-            return Err(EADDRINUSE);
-        }
-        for (i, node) in nodes.into_iter().enumerate() {
-            let off = i * pgsize;
-            table.insert(node.into_node(
-                iova + off,
-                Pte {
-                    paddr: paddr + off as u64,
-                    size: pgsize,
-                    dirty: false,
-                },
-            ));
-        }
-        *mapped = size;
-        Ok(())
     }
 
     fn unmap_pages(&self, iova: usize, pgsize: usize, pgcount: usize) -> usize {
         let Some(size) = pgsize.checked_mul(pgcount) else {
             return 0;
         };
-        let end = iova.saturating_add(size);
-        let mut unmapped = 0usize;
-        let mut at = iova;
-        let mut table = self.table.lock();
         // Whole entries only: stop at a hole or in the middle of an entry;
         // an entry that reaches past the end goes completely (and counts).
-        while at < end {
-            let Some(pte) = table.remove(&at) else {
-                break;
-            };
-            unmapped += pte.size;
-            at = match at.checked_add(pte.size) {
-                Some(next) => next,
-                None => break,
-            };
-        }
-        unmapped
+        self.table.lock().unmap(iova, size)
     }
 
     fn iova_to_phys(&self, iova: DmaAddress) -> PhysAddr {
@@ -671,7 +605,9 @@ impl DomainOps for MockDomain {
             return 0;
         };
         let table = self.table.lock();
-        lookup(&table, iova).map_or(0, |(key, pte)| pte.paddr + (iova - key) as u64)
+        table
+            .lookup(iova)
+            .map_or(0, |e| e.paddr + (iova - e.iova) as u64)
     }
 
     fn set_dirty_tracking(&self, enable: bool) -> Result {
@@ -704,28 +640,23 @@ impl DomainOps for MockDomain {
             next = None;
             {
                 let mut table = self.table.lock();
-                let start = lookup(&table, from).map_or(from, |(key, _)| key);
-                let mut cursor = table.cursor_lower_bound_mut(&start);
-                while let Some(mut c) = cursor {
-                    let (key, pte) = c.current_mut();
-                    let key = *key;
-                    if key > last {
-                        break;
+                let start = table.lookup(from).map_or(from, |e| e.iova);
+                table.for_each_mut(start, last, &mut |e, dirty| {
+                    if !*dirty {
+                        return true;
                     }
-                    if pte.dirty {
-                        let Some(slot) = batch.get_mut(n) else {
-                            next = Some(key);
-                            break;
-                        };
-                        // The whole entry is reported, as a hardware table would.
-                        *slot = (key, pte.size);
-                        n += 1;
-                        if clear {
-                            pte.dirty = false;
-                        }
+                    let Some(slot) = batch.get_mut(n) else {
+                        next = Some(e.iova);
+                        return false;
+                    };
+                    // The whole entry is reported, as a hardware table would.
+                    *slot = (e.iova, e.size);
+                    n += 1;
+                    if clear {
+                        *dirty = false;
                     }
-                    cursor = c.move_next();
-                }
+                    true
+                });
             }
             for &(key, len) in batch.iter().take(n) {
                 dirty.record(key, len);

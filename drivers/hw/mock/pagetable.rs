@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The mock IOMMU's page table: three levels of 512 slots over 2 KiB pages, so 38 bits of IOVA,
+//! the shape of the C mock's table.
+//!
+//! A mapping of any power-of-two size from 2 KiB up is one entry. It sits at the deepest level
+//! whose slots are not larger than it, in as many consecutive slots as it spans there (fewer
+//! than a slot of the level above covers). Each of those slots holds the entry's physical
+//! address and size; the first one also its dirty bit. Tables are allocated when a mapping
+//! needs them, before the caller takes its lock (see [`PageTable::tables_needed`]), and freed
+//! when their last slot empties, so a map or unmap of pages beside existing ones allocates
+//! nothing.
+
+use kernel::{
+    alloc::Flags,
+    io::PhysAddr,
+    prelude::*, //
+};
+
+/// Slots per table.
+const SLOTS: usize = 512;
+/// Bits of IOVA one level resolves.
+const LEVEL_BITS: u32 = 9;
+/// The leaves' page size, 2 KiB.
+const PAGE_SHIFT: u32 = 11;
+/// Levels below the root's (the root is level 2, the leaves' level 0).
+const ROOT_LEVEL: usize = 2;
+/// Bits of IOVA the table translates.
+pub(crate) const VA_BITS: u32 = PAGE_SHIFT + LEVEL_BITS * (ROOT_LEVEL as u32 + 1);
+
+/// The IOVA bits of one slot at `level`.
+const fn slot_shift(level: usize) -> u32 {
+    // CAST: `level` is at most `ROOT_LEVEL`.
+    PAGE_SHIFT + LEVEL_BITS * level as u32
+}
+
+/// The index of the slot at `level` that `iova` falls in.
+fn index(iova: usize, level: usize) -> usize {
+    (iova >> slot_shift(level)) & (SLOTS - 1)
+}
+
+/// One mapping, as the page table sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// Its first IOVA.
+    pub(crate) iova: usize,
+    /// Its first physical address.
+    pub(crate) paddr: PhysAddr,
+    /// Its size.
+    pub(crate) size: usize,
+    /// Its dirty bit.
+    pub(crate) dirty: bool,
+}
+
+/// A slot's leaf: the entry's physical address (aligned to at least 2 KiB), its size as a
+/// power of two (bits 5:0) and, in the entry's first slot, the dirty bit (bit 6).
+#[derive(Clone, Copy)]
+struct Leaf(u64);
+
+impl Leaf {
+    const DIRTY: u64 = 1 << 6;
+
+    fn new(paddr: PhysAddr, log2: u32) -> Self {
+        Self((paddr & !((1 << PAGE_SHIFT) - 1)) | u64::from(log2 & 0x3f))
+    }
+
+    fn size(self) -> usize {
+        1usize << (self.0 & 0x3f)
+    }
+
+    fn paddr(self) -> PhysAddr {
+        self.0 & !((1 << PAGE_SHIFT) - 1)
+    }
+
+    fn dirty(self) -> bool {
+        self.0 & Self::DIRTY != 0
+    }
+
+    fn set_dirty(&mut self, dirty: bool) {
+        if dirty {
+            self.0 |= Self::DIRTY;
+        } else {
+            self.0 &= !Self::DIRTY;
+        }
+    }
+}
+
+/// One slot of a table.
+enum Slot {
+    Empty,
+    Leaf(Leaf),
+    Next(KBox<Table>),
+}
+
+/// A table of [`SLOTS`] slots and how many are not empty.
+pub(crate) struct Table {
+    slots: KVec<Slot>,
+    used: usize,
+}
+
+impl Table {
+    /// An empty table.
+    pub(crate) fn new(flags: Flags) -> Result<KBox<Self>> {
+        let mut slots = KVec::with_capacity(SLOTS, flags)?;
+        for _ in 0..SLOTS {
+            slots.push(Slot::Empty, flags)?;
+        }
+        Ok(KBox::new(Self { slots, used: 0 }, flags)?)
+    }
+
+    fn slot(&self, i: usize) -> Option<&Slot> {
+        self.slots.get(i)
+    }
+
+    fn slot_mut(&mut self, i: usize) -> Option<&mut Slot> {
+        self.slots.get_mut(i)
+    }
+}
+
+/// The level an entry of `2^log2` bytes sits at, and how many of its slots it takes.
+fn placement(log2: u32) -> (usize, usize) {
+    let mut level = 0;
+    while level < ROOT_LEVEL && log2 >= slot_shift(level + 1) {
+        level += 1;
+    }
+    (level, 1 << (log2 - slot_shift(level)))
+}
+
+/// The page table of a mock domain.
+pub(crate) struct PageTable {
+    root: KBox<Table>,
+}
+
+impl PageTable {
+    /// An empty page table.
+    pub(crate) fn new(flags: Flags) -> Result<Self> {
+        Ok(Self {
+            root: Table::new(flags)?,
+        })
+    }
+
+    /// The entry that contains `iova`.
+    pub(crate) fn lookup(&self, iova: usize) -> Option<Entry> {
+        if iova >> VA_BITS != 0 {
+            return None;
+        }
+        let mut table = &*self.root;
+        let mut level = ROOT_LEVEL;
+        loop {
+            match table.slot(index(iova, level))? {
+                Slot::Empty => return None,
+                Slot::Next(next) => {
+                    table = &**next;
+                    level = level.checked_sub(1)?;
+                }
+                Slot::Leaf(leaf) => {
+                    let size = leaf.size();
+                    let head = iova & !(size - 1);
+                    let dirty = match table.slot(index(head, level)) {
+                        Some(Slot::Leaf(first)) => first.dirty(),
+                        _ => false,
+                    };
+                    return Some(Entry {
+                        iova: head,
+                        paddr: leaf.paddr(),
+                        size,
+                        dirty,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Whether anything is mapped in `[first, last]`.
+    pub(crate) fn any_in(&self, first: usize, last: usize) -> bool {
+        any_in(&self.root, ROOT_LEVEL, 0, first, last)
+    }
+
+    /// How many tables a map of `count` entries of `pgsize` bytes at `iova` needs that do not
+    /// exist yet. The caller allocates them and hands them to [`PageTable::map`] under the
+    /// same lock as the count, or counts again.
+    pub(crate) fn tables_needed(&self, iova: usize, pgsize: usize, count: usize) -> usize {
+        let (level, _) = placement(pgsize.trailing_zeros());
+        let Some(last) = pgsize
+            .checked_mul(count)
+            .and_then(|size| iova.checked_add(size - 1))
+        else {
+            return 0;
+        };
+        needed(&self.root, ROOT_LEVEL, 0, iova, last, level)
+    }
+
+    /// Maps `count` entries of `pgsize` bytes (a power of two of at least 2 KiB) from `iova` to
+    /// `paddr`, both aligned to `pgsize`, within [`VA_BITS`]. `EADDRINUSE` if anything is mapped
+    /// there (nothing changes); the tables come from `pool` (`ENOMEM` if it runs out, with
+    /// nothing changed, since [`PageTable::tables_needed`] is checked first).
+    pub(crate) fn map(
+        &mut self,
+        iova: usize,
+        paddr: PhysAddr,
+        pgsize: usize,
+        count: usize,
+        pool: &mut KVec<KBox<Table>>,
+    ) -> Result {
+        let size = pgsize.checked_mul(count).ok_or(EOVERFLOW)?;
+        if size == 0 {
+            return Ok(());
+        }
+        let last = iova.checked_add(size - 1).ok_or(EOVERFLOW)?;
+        if !pgsize.is_power_of_two()
+            || pgsize < 1 << PAGE_SHIFT
+            || iova & (pgsize - 1) != 0
+            || last >> VA_BITS != 0
+        {
+            return Err(EINVAL);
+        }
+        if self.any_in(iova, last) {
+            return Err(EADDRINUSE);
+        }
+        if self.tables_needed(iova, pgsize, count) > pool.len() {
+            return Err(ENOMEM);
+        }
+        let log2 = pgsize.trailing_zeros();
+        let (level, slots) = placement(log2);
+        for i in 0..count {
+            let at = iova + i * pgsize;
+            // CAST: `usize` fits in `PhysAddr` (`u64`) on every architecture.
+            let pa = paddr + (i * pgsize) as u64;
+            let table = descend(&mut self.root, ROOT_LEVEL, at, level, pool)?;
+            let first = index(at, level);
+            for s in first..first + slots {
+                let slot = table.slot_mut(s).ok_or(EINVAL)?;
+                *slot = Slot::Leaf(Leaf::new(pa, log2));
+            }
+            table.used += slots;
+        }
+        Ok(())
+    }
+
+    /// Unmaps whole entries from `iova` on, up to `size` bytes: it stops at a hole or inside an
+    /// entry, and an entry that reaches past the end goes whole (and counts). Returns the bytes
+    /// unmapped. Tables left empty are freed.
+    pub(crate) fn unmap(&mut self, iova: usize, size: usize) -> usize {
+        let end = iova.saturating_add(size);
+        let mut unmapped = 0usize;
+        let mut at = iova;
+        while at < end {
+            match self.lookup(at) {
+                Some(e) if e.iova == at => {
+                    remove(&mut self.root, ROOT_LEVEL, at, e.size);
+                    unmapped += e.size;
+                    at = match at.checked_add(e.size) {
+                        Some(next) => next,
+                        None => break,
+                    };
+                }
+                _ => break,
+            }
+        }
+        unmapped
+    }
+
+    /// Sets the dirty bit of the entry that contains `iova`; false if nothing is mapped there.
+    pub(crate) fn set_dirty(&mut self, iova: usize) -> bool {
+        let Some(e) = self.lookup(iova) else {
+            return false;
+        };
+        match first_leaf_mut(&mut self.root, ROOT_LEVEL, e.iova) {
+            Some(leaf) => {
+                leaf.set_dirty(true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Calls `f` with each entry whose first IOVA is in `[first, last]`, in order, with its
+    /// dirty bit to change, until `f` returns false.
+    pub(crate) fn for_each_mut(
+        &mut self,
+        first: usize,
+        last: usize,
+        f: &mut dyn FnMut(Entry, &mut bool) -> bool,
+    ) {
+        let last = last.min((1 << VA_BITS) - 1);
+        if first <= last {
+            visit(&mut self.root, ROOT_LEVEL, 0, first, last, f);
+        }
+    }
+}
+
+/// Whether anything in `table` (at `level`, covering IOVAs from `base`) is in `[first, last]`.
+fn any_in(table: &Table, level: usize, base: usize, first: usize, last: usize) -> bool {
+    if table.used == 0 {
+        return false;
+    }
+    let shift = slot_shift(level);
+    let (lo, hi) = span_in(base, level, first, last);
+    for i in lo..=hi {
+        match table.slot(i) {
+            Some(Slot::Leaf(_)) => return true,
+            Some(Slot::Next(next)) if level > 0 => {
+                let b = base + (i << shift);
+                if any_in(
+                    next,
+                    level - 1,
+                    b,
+                    first.max(b),
+                    last.min(b + (1 << shift) - 1),
+                ) {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The first and last slot index of `table` (at `level`, from `base`) in `[first, last]`,
+/// which must intersect the table's span.
+fn span_in(base: usize, level: usize, first: usize, last: usize) -> (usize, usize) {
+    let shift = slot_shift(level);
+    let lo = first.max(base).saturating_sub(base) >> shift;
+    let hi = (last.saturating_sub(base) >> shift).min(SLOTS - 1);
+    (lo, hi)
+}
+
+/// Tables missing under `table` (at `level`, from `base`) for entries at `target` covering
+/// `[first, last]`.
+fn needed(
+    table: &Table,
+    level: usize,
+    base: usize,
+    first: usize,
+    last: usize,
+    target: usize,
+) -> usize {
+    if level == target {
+        return 0;
+    }
+    let shift = slot_shift(level);
+    let (lo, hi) = span_in(base, level, first, last);
+    let mut n = 0;
+    for i in lo..=hi {
+        let b = base + (i << shift);
+        let (f, l) = (first.max(b), last.min(b + (1 << shift) - 1));
+        match table.slot(i) {
+            Some(Slot::Next(next)) => n += needed(next, level - 1, b, f, l, target),
+            // Every table below this slot is missing: one per slot of each level down to
+            // `target` that the range touches.
+            _ => {
+                n += 1;
+                let mut lv = level - 1;
+                while lv > target {
+                    n += ((l >> slot_shift(lv)) - (f >> slot_shift(lv))) + 1;
+                    lv -= 1;
+                }
+            }
+        }
+    }
+    n
+}
+
+/// The table at `target` that holds `iova`, made from `pool` where missing.
+fn descend<'a>(
+    table: &'a mut Table,
+    level: usize,
+    iova: usize,
+    target: usize,
+    pool: &mut KVec<KBox<Table>>,
+) -> Result<&'a mut Table> {
+    if level == target {
+        return Ok(table);
+    }
+    let i = index(iova, level);
+    let slot = table.slots.get_mut(i).ok_or(EINVAL)?;
+    if matches!(slot, Slot::Empty) {
+        *slot = Slot::Next(pool.pop().ok_or(ENOMEM)?);
+        table.used += 1;
+    }
+    match table.slots.get_mut(i) {
+        Some(Slot::Next(next)) => descend(next, level - 1, iova, target, pool),
+        _ => Err(EADDRINUSE),
+    }
+}
+
+/// Removes the entry of `size` bytes at `iova` under `table` (at `level`); frees the tables it
+/// leaves empty. Returns whether `table` is empty now.
+fn remove(table: &mut Table, level: usize, iova: usize, size: usize) -> bool {
+    let i = index(iova, level);
+    let mut emptied = false;
+    match table.slots.get_mut(i) {
+        Some(Slot::Next(next)) if level > 0 => {
+            if remove(next, level - 1, iova, size) {
+                emptied = true;
+            }
+        }
+        Some(Slot::Leaf(_)) => {
+            let (_, slots) = placement(size.trailing_zeros());
+            for s in i..i + slots {
+                if let Some(slot) = table.slots.get_mut(s) {
+                    *slot = Slot::Empty;
+                }
+            }
+            table.used = table.used.saturating_sub(slots);
+        }
+        _ => {}
+    }
+    if emptied {
+        if let Some(slot) = table.slots.get_mut(i) {
+            *slot = Slot::Empty;
+        }
+        table.used = table.used.saturating_sub(1);
+    }
+    table.used == 0
+}
+
+/// The first slot of the entry at `iova` (its first IOVA).
+fn first_leaf_mut(table: &mut Table, level: usize, iova: usize) -> Option<&mut Leaf> {
+    match table.slots.get_mut(index(iova, level))? {
+        Slot::Next(next) if level > 0 => first_leaf_mut(next, level - 1, iova),
+        Slot::Leaf(leaf) => Some(leaf),
+        _ => None,
+    }
+}
+
+/// See [`PageTable::for_each_mut`]; returns false once `f` did.
+fn visit(
+    table: &mut Table,
+    level: usize,
+    base: usize,
+    first: usize,
+    last: usize,
+    f: &mut dyn FnMut(Entry, &mut bool) -> bool,
+) -> bool {
+    if table.used == 0 {
+        return true;
+    }
+    let shift = slot_shift(level);
+    let (lo, hi) = span_in(base, level, first, last);
+    for i in lo..=hi {
+        let b = base + (i << shift);
+        match table.slots.get_mut(i) {
+            Some(Slot::Next(next)) if level > 0 => {
+                if !visit(
+                    next,
+                    level - 1,
+                    b,
+                    first.max(b),
+                    last.min(b + (1 << shift) - 1),
+                    f,
+                ) {
+                    return false;
+                }
+            }
+            Some(Slot::Leaf(leaf)) => {
+                let size = leaf.size();
+                // Only an entry's first slot, and only if the entry starts in the range.
+                if b & (size - 1) != 0 || b < first {
+                    continue;
+                }
+                let mut dirty = leaf.dirty();
+                let e = Entry {
+                    iova: b,
+                    paddr: leaf.paddr(),
+                    size,
+                    dirty,
+                };
+                let go_on = f(e, &mut dirty);
+                leaf.set_dirty(dirty);
+                if !go_on {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
+}
