@@ -160,7 +160,7 @@ static int qmp_fifos(const char *path, bool make)
 static int qemu_start(struct qemu *q, const char *bdf, const char *tag)
 {
 	char root[256], ld[PATH_MAX], libdir[PATH_MAX], bin[PATH_MAX];
-	char bios[64], dev[128], qmparg[96];
+	char bios[64], dev[128], qmparg[96], datadir[PATH_MAX];
 	int to[2], from[2], err;
 
 	memset(q, 0, sizeof(*q));
@@ -171,6 +171,8 @@ static int qemu_start(struct qemu *q, const char *bdf, const char *tag)
 	snprintf(ld, sizeof(ld), "%s/%s", root, QEMU_LD);
 	snprintf(libdir, sizeof(libdir), "%s/%s", root, QEMU_LIBDIR);
 	snprintf(bin, sizeof(bin), "%s/%s", root, QEMU_BIN);
+	/* Started through the loader, QEMU cannot find its data files itself. */
+	snprintf(datadir, sizeof(datadir), "%s/usr/share/qemu", root);
 	snprintf(bios, sizeof(bios), "/tmp/qemu-client-bios.bin");
 	snprintf(q->errlog, sizeof(q->errlog), "/tmp/qemu-client-%s.err", tag);
 	snprintf(q->qmp, sizeof(q->qmp), "/tmp/qemu-client-%s.qmp", tag);
@@ -196,7 +198,7 @@ static int qemu_start(struct qemu *q, const char *bdf, const char *tag)
 		return -1;
 	if (!q->pid) {
 		char *argv[] = {
-			ld, "--library-path", libdir, bin,
+			ld, "--library-path", libdir, bin, "-L", datadir,
 			"-machine", QEMU_MACHINE, "-cpu", QEMU_CPU, "-m", L2_MEM,
 			"-accel", "tcg", "-nographic", "-nodefaults",
 			"-bios", bios,
@@ -543,6 +545,56 @@ out:
 	return rc;
 }
 
+/* --- which ioctls QEMU issued (the Rust module's debugfs iommufd_rs/ioctls) --- */
+
+#define IOCTLS_VIEW	"/sys/kernel/debug/iommufd_rs/ioctls"
+#define MAX_IOCTLS	32
+
+struct ioctl_counts {
+	int n;
+	struct {
+		char name[32];
+		long calls, failed;
+	} e[MAX_IOCTLS];
+};
+
+/* false without the view (the C iommufd has none). */
+static bool ioctls_read(struct ioctl_counts *c)
+{
+	FILE *f = fopen(IOCTLS_VIEW, "re");
+
+	c->n = 0;
+	if (!f)
+		return false;
+	while (c->n < MAX_IOCTLS &&
+	       fscanf(f, "%31s %ld %ld", c->e[c->n].name, &c->e[c->n].calls,
+		      &c->e[c->n].failed) == 3)
+		c->n++;
+	fclose(f);
+	return true;
+}
+
+/* The ioctls issued between two readings, as TAP comments. */
+static void ioctls_print(const struct ioctl_counts *a,
+			 const struct ioctl_counts *b)
+{
+	printf("# ioctls on /dev/iommu during the QEMU run (debugfs %s): command calls failed\n",
+	       IOCTLS_VIEW);
+	for (int i = 0; i < b->n; i++) {
+		long calls = b->e[i].calls, failed = b->e[i].failed;
+
+		for (int j = 0; j < a->n; j++) {
+			if (strcmp(a->e[j].name, b->e[i].name))
+				continue;
+			calls -= a->e[j].calls;
+			failed -= a->e[j].failed;
+		}
+		if (calls)
+			printf("#   IOMMU_%s %ld %ld\n", b->e[i].name, calls,
+			       failed);
+	}
+}
+
 /* --- the tests --------------------------------------------------------------- */
 
 FIXTURE(qemu)
@@ -612,10 +664,15 @@ static void qemu_down(struct __test_metadata *_metadata,
 
 TEST_F_TIMEOUT(qemu, dma_through_qemu, 300)
 {
+	static struct ioctl_counts before, after;
+	bool counted = ioctls_read(&before);
+
 	qemu_up(_metadata, self, "dma");
 	l2_edu_enable(_metadata, &self->q);
 	l2_dma_roundtrip(_metadata, &self->q);
 	qemu_down(_metadata, self);
+	if (counted && ioctls_read(&after))
+		ioctls_print(&before, &after);
 }
 
 /*
