@@ -32,6 +32,14 @@ if [ "$(cat "$root/.complete" 2>/dev/null)" = "$layout" ]; then
 	echo "$root"
 	exit 0
 fi
+# Two VMs of one architecture may be packed at once (make check's variants).
+mkdir -p "$CACHE/qemu11"
+exec 9>"$CACHE/qemu11/.lock-$darch"
+flock 9
+if [ "$(cat "$root/.complete" 2>/dev/null)" = "$layout" ]; then
+	echo "$root"
+	exit 0
+fi
 
 # --- a private apt state for trixie-backports + trixie of one architecture --
 papt_dir=$CACHE/qemu11/apt-$darch

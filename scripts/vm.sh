@@ -60,13 +60,13 @@ case ${QEMU11:-auto}:$job in
 	q11root=$("$TOP/scripts/qemu11.sh" "$arch")
 	q11cpio=$(dirname "$q11root")/opt-qemu11.cpio.gz
 	if [ ! -s "$q11cpio" ] || [ "$q11root/.complete" -nt "$q11cpio" ]; then
-		stage=$(dirname "$q11root")/stage
+		stage=$(dirname "$q11root")/stage.$$
 		rm -rf "$stage"
 		mkdir -p "$stage/opt"
 		cp -al "$q11root" "$stage/opt/qemu11"
 		rm -f "$stage/opt/qemu11/.complete"
-		(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$q11cpio.new"
-		mv "$q11cpio.new" "$q11cpio"
+		(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$q11cpio.$$"
+		mv "$q11cpio.$$" "$q11cpio"
 		rm -rf "$stage"
 	fi
 	cat "$q11cpio" >>"$VM_WORK/initramfs.cpio.gz"
