@@ -16,6 +16,10 @@
  * device emits L2 guest physical addresses, which the VM's IOMMU translates
  * through the IOAS into QEMU's memory.
  *
+ * The tests: that round trip; QEMU killed mid-transfer; a system_reset;
+ * a hot-unplug (device_del, with the program answering the hot-plug
+ * handshake in place of L2's OS) and the device added back.
+ *
  * QEMU11_ROOT overrides /opt/qemu11. Without the root the tests skip.
  */
 #include <errno.h>
@@ -73,6 +77,8 @@
 #define REPLY_TIMEOUT	60000	/* ms for one qtest reply (QEMU's start) */
 #define QEMU_DMA_TIMEOUT 30.0	/* s, for an edu transfer seen through qtest */
 
+#define QMP_BUF		32768
+
 struct qemu {
 	pid_t pid;
 	int in;		/* QEMU's stdin: qtest commands */
@@ -80,8 +86,17 @@ struct qemu {
 	char rbuf[4 * XFER];	/* what was read from out and not used yet */
 	size_t rlen;
 	char errlog[64];	/* QEMU's stderr */
-	char qmp[64];		/* its QMP socket */
+	char qmp[64];		/* its QMP FIFOs, <qmp>.in and <qmp>.out */
 	char line[2 * XFER + 64];
+	/* Where L2 sees the assigned device: bus 0, or behind the root port. */
+	unsigned int ebus, eslot;
+	/* The QMP session (opened on first use): FIFOs, unread input. */
+	int qin, qout;
+	char qbuf[QMP_BUF];
+	size_t qlen;
+	char qreply[QMP_BUF];	/* the last "return" or "error" line */
+	char events[QMP_BUF];	/* the events seen so far, one per line */
+	size_t evlen;
 };
 
 static const char *qemu_root(void)
@@ -157,16 +172,26 @@ static int qmp_fifos(const char *path, bool make)
 	return 0;
 }
 
-static int qemu_start(struct qemu *q, const char *bdf, const char *tag)
+/*
+ * With port set the device sits behind a PCIe root port (the root port in
+ * L2's slot L2_SLOT, the device in slot 0 of its secondary bus 1), where it
+ * can be unplugged: q35 and virt have no hot-plug on their root bus.
+ */
+static int qemu_start(struct qemu *q, const char *bdf, const char *tag,
+		      bool port)
 {
 	char root[256], ld[PATH_MAX], libdir[PATH_MAX], bin[PATH_MAX];
-	char bios[64], dev[128], qmparg[96], datadir[PATH_MAX];
+	char bios[64], dev[160], rp[96], qmparg[96], datadir[PATH_MAX];
 	int to[2], from[2], err;
 
 	memset(q, 0, sizeof(*q));
 	q->pid = -1;
 	q->in = -1;
 	q->out = -1;
+	q->qin = -1;
+	q->qout = -1;
+	q->ebus = port ? 1 : 0;
+	q->eslot = port ? 0 : L2_SLOT;
 	snprintf(root, sizeof(root), "%.255s", qemu_root());
 	snprintf(ld, sizeof(ld), "%s/%s", root, QEMU_LD);
 	snprintf(libdir, sizeof(libdir), "%s/%s", root, QEMU_LIBDIR);
@@ -176,8 +201,15 @@ static int qemu_start(struct qemu *q, const char *bdf, const char *tag)
 	snprintf(bios, sizeof(bios), "/tmp/qemu-client-bios.bin");
 	snprintf(q->errlog, sizeof(q->errlog), "/tmp/qemu-client-%s.err", tag);
 	snprintf(q->qmp, sizeof(q->qmp), "/tmp/qemu-client-%s.qmp", tag);
-	snprintf(dev, sizeof(dev), "vfio-pci,host=%s,iommufd=fd0,addr=%x.0",
-		 bdf, L2_SLOT);
+	snprintf(rp, sizeof(rp), "pcie-root-port,id=rp0,chassis=1,slot=1,addr=%x.0",
+		 L2_SLOT);
+	if (port)
+		snprintf(dev, sizeof(dev),
+			 "vfio-pci,host=%s,iommufd=fd0,bus=rp0,id=hostdev0", bdf);
+	else
+		snprintf(dev, sizeof(dev),
+			 "vfio-pci,host=%s,iommufd=fd0,addr=%x.0,id=hostdev0",
+			 bdf, L2_SLOT);
 	/*
 	 * QMP on a pair of FIFOs (QEMU's "pipe" chardev opens <path>.in and
 	 * <path>.out): the VMs' kernels have no AF_UNIX.
@@ -205,7 +237,8 @@ static int qemu_start(struct qemu *q, const char *bdf, const char *tag)
 			"-qtest", "stdio", "-qtest-log", "/dev/null",
 			"-qmp", qmparg,
 			"-object", "iommufd,id=fd0",
-			"-device", dev,
+			"-device", port ? rp : dev,
+			port ? "-device" : NULL, dev,
 			NULL,
 		};
 
@@ -299,25 +332,34 @@ static int qemu_stop(struct qemu *q, int sig)
 	if (q->out >= 0)
 		close(q->out);
 	q->out = -1;
+	if (q->qin >= 0)
+		close(q->qin);
+	if (q->qout >= 0)
+		close(q->qout);
+	q->qin = -1;
+	q->qout = -1;
 	qmp_fifos(q->qmp, false);
 	return status;
 }
 
 /* --- the L2 machine through qtest --------------------------------------- */
 
+/* Configuration space of function 0 of bus:slot in L2. */
 #if defined(__x86_64__)
-static int cfg_write32(struct qemu *q, unsigned int reg, uint32_t val)
+static int cfg_write32_at(struct qemu *q, unsigned int bus, unsigned int slot,
+			  unsigned int reg, uint32_t val)
 {
-	uint32_t addr = 0x80000000U | L2_SLOT << 11 | (reg & 0xfc);
+	uint32_t addr = 0x80000000U | bus << 16 | slot << 11 | (reg & 0xfc);
 
 	if (qtest(q, NULL, "outl 0xcf8 0x%x", addr))
 		return -1;
 	return qtest(q, NULL, "outl 0xcfc 0x%x", val);
 }
 
-static int cfg_read32(struct qemu *q, unsigned int reg, uint32_t *val)
+static int cfg_read32_at(struct qemu *q, unsigned int bus, unsigned int slot,
+			 unsigned int reg, uint32_t *val)
 {
-	uint32_t addr = 0x80000000U | L2_SLOT << 11 | (reg & 0xfc);
+	uint32_t addr = 0x80000000U | bus << 16 | slot << 11 | (reg & 0xfc);
 	uint64_t v;
 
 	if (qtest(q, NULL, "outl 0xcf8 0x%x", addr) ||
@@ -327,23 +369,41 @@ static int cfg_read32(struct qemu *q, unsigned int reg, uint32_t *val)
 	return 0;
 }
 #else
-static int cfg_write32(struct qemu *q, unsigned int reg, uint32_t val)
+static unsigned long long ecam(unsigned int bus, unsigned int slot,
+			       unsigned int reg)
 {
-	return qtest(q, NULL, "writel 0x%llx 0x%x",
-		     L2_ECAM + (L2_SLOT << 15) + (reg & 0xffc), val);
+	return L2_ECAM + ((unsigned long long)bus << 20) + (slot << 15) +
+	       (reg & 0xffc);
 }
 
-static int cfg_read32(struct qemu *q, unsigned int reg, uint32_t *val)
+static int cfg_write32_at(struct qemu *q, unsigned int bus, unsigned int slot,
+			  unsigned int reg, uint32_t val)
+{
+	return qtest(q, NULL, "writel 0x%llx 0x%x", ecam(bus, slot, reg), val);
+}
+
+static int cfg_read32_at(struct qemu *q, unsigned int bus, unsigned int slot,
+			 unsigned int reg, uint32_t *val)
 {
 	uint64_t v;
 
-	if (qtest(q, &v, "readl 0x%llx",
-		  L2_ECAM + (L2_SLOT << 15) + (reg & 0xffc)))
+	if (qtest(q, &v, "readl 0x%llx", ecam(bus, slot, reg)))
 		return -1;
 	*val = v;
 	return 0;
 }
 #endif
+
+/* The assigned device's configuration space. */
+static int cfg_write32(struct qemu *q, unsigned int reg, uint32_t val)
+{
+	return cfg_write32_at(q, q->ebus, q->eslot, reg, val);
+}
+
+static int cfg_read32(struct qemu *q, unsigned int reg, uint32_t *val)
+{
+	return cfg_read32_at(q, q->ebus, q->eslot, reg, val);
+}
 
 /* Writes len bytes at an L2 guest physical address. */
 static int l2_write(struct qemu *q, uint64_t gpa, const uint8_t *buf,
@@ -397,7 +457,8 @@ static void l2_edu_enable(struct __test_metadata *_metadata, struct qemu *q)
 	ASSERT_EQ(0, cfg_read32(q, PCI_VENDOR_ID, &ids))
 		TH_LOG("qtest: %s", q->line);
 	ASSERT_EQ(EDU_VENDOR | EDU_DEVICE << 16, ids)
-		TH_LOG("L2 slot %d holds %08x, not the edu", L2_SLOT, ids);
+		TH_LOG("L2 %02x:%02x.0 holds %08x, not the edu", q->ebus,
+		       q->eslot, ids);
 	ASSERT_EQ(0, cfg_write32(q, PCI_BASE_ADDRESS_0, (uint32_t)L2_BAR0));
 	ASSERT_EQ(0, cfg_read32(q, PCI_BASE_ADDRESS_0, &bar));
 	ASSERT_EQ((uint32_t)L2_BAR0, bar & PCI_BASE_ADDRESS_MEM_MASK);
@@ -480,69 +541,303 @@ static void l2_dma_roundtrip(struct __test_metadata *_metadata,
 		TH_LOG("the untouched L2 region changed");
 }
 
-/* --- QMP, for system_reset ------------------------------------------------ */
+/* --- QMP: system_reset, device_del, device_add, query-pci ------------------- */
 
-/* Reads until a line holding want arrives (events come in between). */
-static int qmp_expect(int fd, const char *want, char *buf, size_t len)
+/*
+ * The next line QEMU's monitor wrote, into line (NUL-terminated); -1 when
+ * none came within timeout_ms or the stream closed.
+ */
+static int qmp_line(struct qemu *q, char *line, size_t len, int timeout_ms)
 {
-	size_t n = 0;
+	double end = now() + timeout_ms / 1000.0;
 
 	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		char *nl;
+		char *nl = memchr(q->qbuf, '\n', q->qlen);
+		struct pollfd pfd = { .fd = q->qout, .events = POLLIN };
+		int left = (int)((end - now()) * 1000);
 		ssize_t r;
 
-		if (poll(&pfd, 1, REPLY_TIMEOUT) != 1)
+		if (nl) {
+			size_t n = nl - q->qbuf;
+
+			if (n >= len)
+				n = len - 1;
+			memcpy(line, q->qbuf, n);
+			line[n] = '\0';
+			q->qlen -= nl + 1 - q->qbuf;
+			memmove(q->qbuf, nl + 1, q->qlen);
+			return 0;
+		}
+		if (q->qlen == sizeof(q->qbuf) || left <= 0 ||
+		    poll(&pfd, 1, left) != 1)
 			return -1;
-		r = read(fd, buf + n, len - 1 - n);
+		r = read(q->qout, q->qbuf + q->qlen, sizeof(q->qbuf) - q->qlen);
 		if (r <= 0)
 			return -1;
-		n += r;
-		buf[n] = '\0';
-		while ((nl = strchr(buf, '\n'))) {
-			*nl = '\0';
-			if (strstr(buf, want))
-				return 0;
-			if (strstr(buf, "\"error\""))
-				return -1;
-			n -= nl + 1 - buf;
-			memmove(buf, nl + 1, n + 1);
+		q->qlen += r;
+	}
+}
+
+/* An event line is kept (for qmp_wait_event) and is no reply. */
+static bool qmp_keep_event(struct qemu *q, const char *line)
+{
+	size_t n = strlen(line);
+
+	if (!strstr(line, "\"event\""))
+		return false;
+	if (q->evlen + n + 2 <= sizeof(q->events)) {
+		memcpy(q->events + q->evlen, line, n);
+		q->evlen += n;
+		q->events[q->evlen++] = '\n';
+		q->events[q->evlen] = '\0';
+	}
+	return true;
+}
+
+/*
+ * One request, answered before the next; its reply line in q->qreply. 0 on
+ * "return", -1 on "error" or no answer (q->qreply says which).
+ */
+static int qmp_exec(struct qemu *q, const char *req)
+{
+	size_t n = strlen(req);
+
+	if (q->qin < 0) {
+		char p[96];
+
+		snprintf(p, sizeof(p), "%s.in", q->qmp);
+		q->qin = open(p, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+		snprintf(p, sizeof(p), "%s.out", q->qmp);
+		q->qout = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (q->qin < 0 || q->qout < 0) {
+			snprintf(q->qreply, sizeof(q->qreply),
+				 "cannot open the QMP FIFOs %s.{in,out}: %s",
+				 q->qmp, strerror(errno));
+			return -1;
 		}
-		if (n == len - 1)
+		/* The greeting, then capabilities negotiation. */
+		do {
+			if (qmp_line(q, q->qreply, sizeof(q->qreply),
+				     REPLY_TIMEOUT)) {
+				snprintf(q->qreply, sizeof(q->qreply),
+					 "no QMP greeting");
+				return -1;
+			}
+		} while (!strstr(q->qreply, "\"QMP\""));
+		if (qmp_exec(q, "{\"execute\":\"qmp_capabilities\"}"))
+			return -1;
+	}
+	if (write(q->qin, req, n) != (ssize_t)n || write(q->qin, "\n", 1) != 1) {
+		snprintf(q->qreply, sizeof(q->qreply), "QMP write: %s",
+			 strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (qmp_line(q, q->qreply, sizeof(q->qreply), REPLY_TIMEOUT)) {
+			snprintf(q->qreply, sizeof(q->qreply),
+				 "no QMP reply within %d ms to %s",
+				 REPLY_TIMEOUT, req);
+			return -1;
+		}
+		if (qmp_keep_event(q, q->qreply))
+			continue;
+		if (strstr(q->qreply, "\"return\""))
+			return 0;
+		if (strstr(q->qreply, "\"error\""))
 			return -1;
 	}
 }
 
-static int qmp_command(const char *path, const char *cmd, char *buf,
-		       size_t len)
+/* Waits for an event line holding both name and what (seen before or new). */
+static int qmp_wait_event(struct qemu *q, const char *name, const char *what,
+			  int timeout_ms)
 {
-	char req[256], p[96];
-	int in, out, rc = -1, n;
+	double end = now() + timeout_ms / 1000.0;
+	char line[1024];
 
-	snprintf(p, sizeof(p), "%s.in", path);
-	in = open(p, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-	snprintf(p, sizeof(p), "%s.out", path);
-	out = open(p, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (in < 0 || out < 0) {
-		snprintf(buf, len, "cannot open the QMP FIFOs %s.{in,out}: %s",
-			 path, strerror(errno));
-		goto out;
+	for (;;) {
+		for (char *l = q->events; *l;) {
+			char *nl = strchr(l, '\n');
+			bool hit;
+
+			*nl = '\0';
+			hit = strstr(l, name) && strstr(l, what);
+			*nl = '\n';
+			if (hit)
+				return 0;
+			l = nl + 1;
+		}
+		if (now() > end)
+			return -1;
+		if (qmp_line(q, line, sizeof(line), (int)((end - now()) * 1000) + 1))
+			return -1;
+		qmp_keep_event(q, line);
 	}
-	/* One request at a time, each answered before the next. */
-	n = snprintf(req, sizeof(req), "{\"execute\":\"qmp_capabilities\"}\n");
-	if (qmp_expect(out, "\"QMP\"", buf, len) || write(in, req, n) != n ||
-	    qmp_expect(out, "\"return\"", buf, len))
-		goto out;
-	n = snprintf(req, sizeof(req), "{\"execute\":\"%s\"}\n", cmd);
-	if (write(in, req, n) == n &&
-	    qmp_expect(out, "\"return\"", buf, len) == 0)
-		rc = 0;
-out:
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	return rc;
+}
+
+/* --- hot-unplug and hot-plug behind L2's root port -------------------------- */
+
+#define PCI_HEADER_TYPE_REG	0x0c	/* the dword holding the header type */
+#define PCI_BRIDGE_BUSES	0x18	/* primary, secondary, subordinate */
+#define PCI_BRIDGE_MEM		0x20	/* memory base and limit */
+#define PCI_BRIDGE_PREF		0x24	/* prefetchable base and limit */
+#define PCI_CAP_PTR		0x34
+#define PCI_CAP_EXP		0x10
+#define EXP_SLTCTL		0x18	/* slot control; slot status above it */
+#define SLTCTL_PIC_MASK		0x0300
+#define SLTCTL_PIC_ON		0x0100
+#define SLTCTL_PIC_OFF		0x0300
+#define SLTCTL_PCC_OFF		0x0400	/* power controller: slot power off */
+#define SLTSTA_ABP		0x0001	/* attention button pressed */
+#define SLTSTA_PDS		0x0040	/* presence detect state */
+
+/* The root port: L2 slot L2_SLOT, its secondary bus 1 holding the device. */
+static void l2_port_enable(struct __test_metadata *_metadata, struct qemu *q)
+{
+	uint32_t hdr = 0, buses = 0, win;
+
+	ASSERT_EQ(0, cfg_read32_at(q, 0, L2_SLOT, PCI_HEADER_TYPE_REG, &hdr))
+		TH_LOG("qtest: %s", q->line);
+	ASSERT_EQ(1, hdr >> 16 & 0x7f)
+		TH_LOG("L2 slot %d is no bridge (header 0x%08x)", L2_SLOT, hdr);
+	ASSERT_EQ(0, cfg_write32_at(q, 0, L2_SLOT, PCI_BRIDGE_BUSES, 0x010100));
+	ASSERT_EQ(0, cfg_read32_at(q, 0, L2_SLOT, PCI_BRIDGE_BUSES, &buses));
+	ASSERT_EQ(0x010100, buses & 0xffffff);
+	/* The memory window: the 1 MiB from BAR0 (bits 31:20 in 15:4). */
+	win = (uint32_t)(L2_BAR0 >> 16) & 0xfff0;
+	ASSERT_EQ(0, cfg_write32_at(q, 0, L2_SLOT, PCI_BRIDGE_MEM,
+				    win | win << 16));
+	/* No prefetchable window (base above limit). */
+	ASSERT_EQ(0, cfg_write32_at(q, 0, L2_SLOT, PCI_BRIDGE_PREF, 0xfff0));
+	/* The port forwards memory and, as bus master, the device's DMA. */
+	ASSERT_EQ(0, cfg_write32_at(q, 0, L2_SLOT, PCI_COMMAND,
+				    PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER));
+}
+
+/* The root port's PCI Express capability (its offset), 0 if none. */
+static unsigned int l2_port_expcap(struct qemu *q)
+{
+	uint32_t v = 0;
+	unsigned int pos;
+
+	if (cfg_read32_at(q, 0, L2_SLOT, PCI_CAP_PTR, &v))
+		return 0;
+	for (pos = v & 0xfc; pos; pos = v >> 8 & 0xfc) {
+		if (cfg_read32_at(q, 0, L2_SLOT, pos, &v))
+			return 0;
+		if ((v & 0xff) == PCI_CAP_EXP)
+			return pos;
+	}
+	return 0;
+}
+
+#if defined(__x86_64__)
+/*
+ * q35 (since QEMU 6.1) hot-plugs devices behind root ports through ACPI: a
+ * device_del only marks the slot in the PCI hot-plug block of the ICH9 (I/O
+ * 0xcc0) and raises a GPE, and the device goes when the guest's ACPI code
+ * writes the slot to the eject register. The root port's bus has the first
+ * bus selector (0): the root bus of q35 is no hot-plug bus.
+ */
+#define ACPI_PCIHP		0xcc0
+#define ACPI_PCIHP_DOWN		(ACPI_PCIHP + 0x04)
+#define ACPI_PCIHP_EJ		(ACPI_PCIHP + 0x08)
+#define ACPI_PCIHP_SEL		(ACPI_PCIHP + 0x10)
+#define ACPI_PCIHP_BSEL		0
+
+static void l2_unplug_ack(struct __test_metadata *_metadata, struct qemu *q)
+{
+	uint64_t down = 0;
+
+	ASSERT_EQ(0, qtest(q, NULL, "outl 0x%x 0x%x", ACPI_PCIHP_SEL,
+			   ACPI_PCIHP_BSEL));
+	ASSERT_EQ(0, qtest(q, &down, "inl 0x%x", ACPI_PCIHP_DOWN));
+	printf("# ACPI PCI hot-plug: slots with an unplug request on bus selector %d: 0x%llx\n",
+	       ACPI_PCIHP_BSEL, (unsigned long long)down);
+	ASSERT_EQ(1, down & 1)
+		TH_LOG("no unplug request for slot 0 behind the root port");
+	ASSERT_EQ(0, qtest(q, NULL, "outl 0x%x 0x1", ACPI_PCIHP_EJ));
+}
+
+/* With ACPI hot-plug a device added is there at once. */
+static void l2_plug_ack(struct __test_metadata *_metadata, struct qemu *q)
+{
+}
+#else
+/*
+ * virt (without ACPI PCI hot-plug, which is off by default) uses the root
+ * port's native PCIe hot-plug: a device_del presses the attention button
+ * (slot status ABP), and the device goes when the guest turns the slot's
+ * power indicator and power off in slot control, as Linux's pciehp does
+ * after its 5 s wait. A device added to a slot that is powered off stays
+ * hidden until the guest powers the slot on.
+ */
+static void l2_unplug_ack(struct __test_metadata *_metadata, struct qemu *q)
+{
+	unsigned int exp = l2_port_expcap(q);
+	uint32_t v = 0;
+
+	ASSERT_NE(0, exp) TH_LOG("the root port has no PCIe capability");
+	ASSERT_EQ(0, cfg_read32_at(q, 0, L2_SLOT, exp + EXP_SLTCTL, &v));
+	printf("# PCIe slot control 0x%04x, status 0x%04x after device_del\n",
+	       v & 0xffff, v >> 16);
+	ASSERT_EQ(SLTSTA_ABP | SLTSTA_PDS, v >> 16 & (SLTSTA_ABP | SLTSTA_PDS))
+		TH_LOG("no attention button press on the occupied slot");
+	/* Slot status is write-1-to-clear: 0 there leaves it. */
+	ASSERT_EQ(0, cfg_write32_at(q, 0, L2_SLOT, exp + EXP_SLTCTL,
+				    ((v & ~SLTCTL_PIC_MASK) | SLTCTL_PIC_OFF |
+				     SLTCTL_PCC_OFF) & 0xffff));
+}
+
+static void l2_plug_ack(struct __test_metadata *_metadata, struct qemu *q)
+{
+	unsigned int exp = l2_port_expcap(q);
+	uint32_t v = 0;
+
+	ASSERT_NE(0, exp);
+	ASSERT_EQ(0, cfg_read32_at(q, 0, L2_SLOT, exp + EXP_SLTCTL, &v));
+	printf("# PCIe slot control 0x%04x, status 0x%04x after device_add\n",
+	       v & 0xffff, v >> 16);
+	ASSERT_EQ(SLTSTA_PDS, v >> 16 & SLTSTA_PDS)
+		TH_LOG("the slot shows no device present");
+	ASSERT_EQ(0, cfg_write32_at(q, 0, L2_SLOT, exp + EXP_SLTCTL,
+				    ((v & ~(SLTCTL_PIC_MASK | SLTCTL_PCC_OFF)) |
+				     SLTCTL_PIC_ON) & 0xffff));
+}
+#endif
+
+/* The KiB a process has pinned (VmPin of /proc/PID/status), -1 if unknown. */
+static long pid_vm_pin_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* One counter of the Rust module's debugfs iommufd_rs/stats, -1 without. */
+static long rs_stat(const char *key)
+{
+	FILE *f = fopen("/sys/kernel/debug/iommufd_rs/stats", "re");
+	char name[64];
+	long v, found = -1;
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", name, &v) == 2)
+		if (!strcmp(name, key))
+			found = v;
+	fclose(f);
+	return found;
 }
 
 /* --- which ioctls QEMU issued (the Rust module's debugfs iommufd_rs/ioctls) --- */
@@ -633,12 +928,12 @@ FIXTURE_TEARDOWN(qemu)
 
 /* QEMU came up: the first qtest reply (QEMU answers once it is ready). */
 static void qemu_up(struct __test_metadata *_metadata, FIXTURE_DATA(qemu) *self,
-		    const char *tag)
+		    const char *tag, bool port)
 {
 	double t0 = now();
 	uint64_t v;
 
-	ASSERT_EQ(0, qemu_start(&self->q, self->bdf, tag));
+	ASSERT_EQ(0, qemu_start(&self->q, self->bdf, tag, port));
 	if (qtest(&self->q, &v, "readl 0x%llx", L2_RAM)) {
 		int st;
 
@@ -667,7 +962,7 @@ TEST_F_TIMEOUT(qemu, dma_through_qemu, 300)
 	static struct ioctl_counts before, after;
 	bool counted = ioctls_read(&before);
 
-	qemu_up(_metadata, self, "dma");
+	qemu_up(_metadata, self, "dma", false);
 	l2_edu_enable(_metadata, &self->q);
 	l2_dma_roundtrip(_metadata, &self->q);
 	qemu_down(_metadata, self);
@@ -723,7 +1018,7 @@ TEST_F_TIMEOUT(qemu, qemu_killed, 300)
 {
 	int st;
 
-	qemu_up(_metadata, self, "killed");
+	qemu_up(_metadata, self, "killed", false);
 	l2_edu_enable(_metadata, &self->q);
 	ASSERT_EQ(0, l2_fill(&self->q, L2_SRC, 0x33, XFER));
 	/* A transfer is running (edu's 100 ms timer) when QEMU dies. */
@@ -735,7 +1030,7 @@ TEST_F_TIMEOUT(qemu, qemu_killed, 300)
 	/* Our own iommufd client on the same device. */
 	own_dma(_metadata, self->cdev);
 	/* And QEMU again. */
-	qemu_up(_metadata, self, "again");
+	qemu_up(_metadata, self, "again", false);
 	l2_edu_enable(_metadata, &self->q);
 	l2_dma_roundtrip(_metadata, &self->q);
 	qemu_down(_metadata, self);
@@ -748,14 +1043,13 @@ TEST_F_TIMEOUT(qemu, qemu_killed, 300)
  */
 TEST_F_TIMEOUT(qemu, device_reset, 300)
 {
-	char buf[4096];
 	uint32_t cmd = ~0U;
 
-	qemu_up(_metadata, self, "reset");
+	qemu_up(_metadata, self, "reset", false);
 	l2_edu_enable(_metadata, &self->q);
 	l2_dma_roundtrip(_metadata, &self->q);
-	ASSERT_EQ(0, qmp_command(self->q.qmp, "system_reset", buf, sizeof(buf)))
-		TH_LOG("QMP system_reset: %s", buf);
+	ASSERT_EQ(0, qmp_exec(&self->q, "{\"execute\":\"system_reset\"}"))
+		TH_LOG("QMP system_reset: %s", self->q.qreply);
 	/* The reset request is handled by QEMU's main loop: wait for it. */
 	for (int i = 0; i < 100; i++) {
 		ASSERT_EQ(0, cfg_read32(&self->q, PCI_COMMAND, &cmd));
@@ -768,6 +1062,95 @@ TEST_F_TIMEOUT(qemu, device_reset, 300)
 	l2_edu_enable(_metadata, &self->q);
 	l2_dma_roundtrip(_metadata, &self->q);
 	qemu_down(_metadata, self);
+}
+
+/*
+ * Hot-unplug: the device sits behind a root port of L2, the round trip
+ * works, then QMP device_del; the program answers the hot-plug handshake as
+ * L2's OS would (ACPI eject on q35, slot power off on virt), and QEMU
+ * reports DEVICE_DELETED. QEMU runs on without the device: query-pci has
+ * it no more, L2 reads all ones from its configuration space, QEMU has
+ * nothing pinned (VmPin), and against Rust the module's objects and pinned
+ * pages are back where they were before QEMU started (QEMU freed its IOAS
+ * and HWPT with the container's last device). The device, still on
+ * vfio-pci, binds to an iommufd of our own and DMAs; then device_add puts it
+ * back into the same QEMU and the round trip works again.
+ */
+TEST_F_TIMEOUT(qemu, hot_unplug, 300)
+{
+	static struct ioctl_counts before, mid, ours, after;
+	bool counted = ioctls_read(&before);
+	long objects0 = rs_stat("objects"), pinned0 = rs_stat("pinned_pages");
+	char req[512];
+	uint32_t ids = 0;
+	long kb;
+	int i;
+
+	qemu_up(_metadata, self, "unplug", true);
+	l2_port_enable(_metadata, &self->q);
+	l2_edu_enable(_metadata, &self->q);
+	l2_dma_roundtrip(_metadata, &self->q);
+	kb = pid_vm_pin_kb(self->q.pid);
+	printf("# QEMU's VmPin with the device: %ld kB\n", kb);
+	ASSERT_LT(0, kb) TH_LOG("QEMU pins L2's RAM through the IOAS");
+	if (objects0 >= 0) {
+		ASSERT_LT(objects0, rs_stat("objects"));
+		ASSERT_LT(pinned0, rs_stat("pinned_pages"));
+	}
+
+	ASSERT_EQ(0, qmp_exec(&self->q,
+			      "{\"execute\":\"device_del\",\"arguments\":{\"id\":\"hostdev0\"}}"))
+		TH_LOG("QMP device_del: %s", self->q.qreply);
+	l2_unplug_ack(_metadata, &self->q);
+	ASSERT_EQ(0, qmp_wait_event(&self->q, "\"DEVICE_DELETED\"",
+				    "\"hostdev0\"", 30000))
+		TH_LOG("no DEVICE_DELETED for hostdev0; events: %s",
+		       self->q.events);
+	ASSERT_EQ(0, qmp_exec(&self->q, "{\"execute\":\"query-pci\"}"))
+		TH_LOG("QMP query-pci: %s", self->q.qreply);
+	ASSERT_EQ(NULL, strstr(self->q.qreply, "\"hostdev0\""))
+		TH_LOG("query-pci still lists hostdev0");
+	ASSERT_EQ(0, cfg_read32(&self->q, PCI_VENDOR_ID, &ids));
+	ASSERT_EQ(0xffffffffU, ids) TH_LOG("L2 still sees %08x", ids);
+	kb = pid_vm_pin_kb(self->q.pid);
+	printf("# QEMU's VmPin after the unplug: %ld kB\n", kb);
+	ASSERT_EQ(0, kb);
+	if (objects0 >= 0) {
+		ASSERT_EQ(objects0, rs_stat("objects"))
+			TH_LOG("objects held while QEMU runs without the device");
+		ASSERT_EQ(pinned0, rs_stat("pinned_pages"));
+	}
+	if (counted && ioctls_read(&mid)) {
+		printf("# QEMU, from its start to the unplug:\n");
+		ioctls_print(&before, &mid);
+	}
+
+	/* Free for another user while QEMU still runs. */
+	ASSERT_TRUE(bound_to_vfio(self->bdf));
+	own_dma(_metadata, self->cdev);
+	/* Our own ioctls are not QEMU's. */
+	counted = counted && ioctls_read(&ours);
+
+	/* And back into the same QEMU. */
+	snprintf(req, sizeof(req),
+		 "{\"execute\":\"device_add\",\"arguments\":{\"driver\":\"vfio-pci\",\"host\":\"%s\",\"iommufd\":\"fd0\",\"bus\":\"rp0\",\"id\":\"hostdev1\"}}",
+		 self->bdf);
+	ASSERT_EQ(0, qmp_exec(&self->q, req))
+		TH_LOG("QMP device_add: %s", self->q.qreply);
+	l2_plug_ack(_metadata, &self->q);
+	for (i = 0; i < 100; i++) {
+		ASSERT_EQ(0, cfg_read32(&self->q, PCI_VENDOR_ID, &ids));
+		if (ids != 0xffffffffU)
+			break;
+		usleep(50000);
+	}
+	l2_edu_enable(_metadata, &self->q);
+	l2_dma_roundtrip(_metadata, &self->q);
+	qemu_down(_metadata, self);
+	if (counted && ioctls_read(&after)) {
+		printf("# QEMU, from device_add to its end:\n");
+		ioctls_print(&ours, &after);
+	}
 }
 
 TEST_HARNESS_MAIN
