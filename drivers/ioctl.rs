@@ -149,8 +149,19 @@ fn vfio_ioctl(ictx: &IommufdCtx, cmd: u32, arg: usize) -> Result<isize> {
     compat::vfio_ioctl(ictx, cmd, arg)
 }
 
-/// Handles the ioctl `cmd` with argument `arg` on the file of `ictx`.
+/// Handles the ioctl `cmd` with argument `arg` on the file of `ictx`, counted by command in
+/// debugfs `iommufd_rs/ioctls`.
 pub(crate) fn dispatch(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) -> Result<isize> {
+    let ret = dispatch_one(ictx, cmd, arg);
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    let test_nr = crate::selftest::IOMMU_TEST_CMD_NR;
+    #[cfg(not(CONFIG_IOMMUFD_TEST))]
+    let test_nr = u32::MAX;
+    crate::stats::ioctl_count(_IOC_NR(cmd), test_nr, ret.is_err());
+    ret
+}
+
+fn dispatch_one(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) -> Result<isize> {
     let cmd_nr = _IOC_NR(cmd);
     // Only with `CONFIG_IOMMUFD_TEST`, as upstream: otherwise its number is outside the table and
     // goes to the VFIO compat ioctls, which do not know it either (`ENOTTY`).

@@ -240,6 +240,9 @@ struct IommufdModule {
     /// debugfs `iommufd_rs/stats`.
     #[pin]
     _stats: kernel::debugfs::File<stats::Stats>,
+    /// debugfs `iommufd_rs/ioctls`.
+    #[pin]
+    _ioctls: kernel::debugfs::File<stats::Ioctls>,
     /// debugfs `iommufd_rs/smmuv3`.
     #[cfg(CONFIG_ARM_SMMU_V3_RUST_NESTING)]
     #[pin]
@@ -269,6 +272,7 @@ impl kernel::InPlaceModule for IommufdModule {
                 init_step_done(2)?;
                 _debugfs.read_only_file(c"stats", stats::Stats)
             },
+            _ioctls <- _debugfs.read_only_file(c"ioctls", stats::Ioctls),
             #[cfg(CONFIG_ARM_SMMU_V3_RUST_NESTING)]
             _smmuv3 <- {
                 hw::smmuv3::init();

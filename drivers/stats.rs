@@ -55,3 +55,80 @@ impl fmt::Debug for Stats {
         )
     }
 }
+
+/// The iommufd command names by `nr - IOMMUFD_CMD_BASE`, as in the uAPI's `IOMMUFD_CMD_*`.
+const IOCTL_NAMES: [&str; 22] = [
+    "DESTROY",
+    "IOAS_ALLOC",
+    "IOAS_ALLOW_IOVAS",
+    "IOAS_COPY",
+    "IOAS_IOVA_RANGES",
+    "IOAS_MAP",
+    "IOAS_UNMAP",
+    "OPTION",
+    "VFIO_IOAS",
+    "HWPT_ALLOC",
+    "GET_HW_INFO",
+    "HWPT_SET_DIRTY_TRACKING",
+    "HWPT_GET_DIRTY_BITMAP",
+    "HWPT_INVALIDATE",
+    "FAULT_QUEUE_ALLOC",
+    "IOAS_MAP_FILE",
+    "VIOMMU_ALLOC",
+    "VDEVICE_ALLOC",
+    "IOAS_CHANGE_PROCESS",
+    "VEVENTQ_ALLOC",
+    "HW_QUEUE_ALLOC",
+    "IOAS_NOIOMMU_GET_PA",
+];
+/// The first command number of the table.
+const IOCTL_BASE: u32 = 0x80;
+/// Slots after the table: `IOMMU_TEST_CMD`, then every other number (the VFIO compat ioctls).
+const IOCTL_TEST: usize = IOCTL_NAMES.len();
+const IOCTL_OTHER: usize = IOCTL_NAMES.len() + 1;
+const IOCTL_SLOTS: usize = IOCTL_NAMES.len() + 2;
+
+/// ioctls on `/dev/iommu` files since the module loaded, by command.
+static IOCTL_CALLS: [Atomic<i64>; IOCTL_SLOTS] = [const { Atomic::new(0) }; IOCTL_SLOTS];
+/// Of those, the ones that returned an error.
+static IOCTL_ERRORS: [Atomic<i64>; IOCTL_SLOTS] = [const { Atomic::new(0) }; IOCTL_SLOTS];
+
+/// Counts one ioctl with command number `nr` (`_IOC_NR`), failed or not.
+pub(crate) fn ioctl_count(nr: u32, test_nr: u32, failed: bool) {
+    let slot = match nr.checked_sub(IOCTL_BASE) {
+        Some(i) if (i as usize) < IOCTL_NAMES.len() => i as usize,
+        _ if nr == test_nr => IOCTL_TEST,
+        _ => IOCTL_OTHER,
+    };
+    IOCTL_CALLS[slot].fetch_add(1, Relaxed);
+    if failed {
+        IOCTL_ERRORS[slot].fetch_add(1, Relaxed);
+    }
+}
+
+/// The debugfs view `iommufd_rs/ioctls`: one line per command issued at least once,
+/// `NAME CALLS FAILED`.
+pub(crate) struct Ioctls;
+
+impl fmt::Debug for Ioctls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for slot in 0..IOCTL_SLOTS {
+            let calls = IOCTL_CALLS[slot].load(Relaxed);
+            if calls == 0 {
+                continue;
+            }
+            let name = match slot {
+                IOCTL_TEST => "TEST_CMD",
+                IOCTL_OTHER => "VFIO_COMPAT",
+                _ => IOCTL_NAMES[slot],
+            };
+            if !first {
+                f.write_str("\n")?;
+            }
+            first = false;
+            write!(f, "{} {} {}", name, calls, IOCTL_ERRORS[slot].load(Relaxed))?;
+        }
+        Ok(())
+    }
+}

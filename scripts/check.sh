@@ -36,6 +36,12 @@ t_start=$(date +%s)
 stamp() { echo "$1=$(($(date +%s) - t_start))s" >>"$OUT/times"; }
 "$TOP/scripts/setup.sh"
 stamp setup
+# QEMU 11 for the suite that runs it inside the VMs as a client of /dev/iommu
+# (iommufd_qemu_client in the check job): Debian's binaries with their
+# libraries, unpacked into the cache once per version (scripts/qemu11.sh;
+# scripts/vm.sh packs the root into the check VMs' initramfs).
+for arch in $ARCHS; do "$TOP/scripts/qemu11.sh" "$arch" >/dev/null; done
+stamp qemu11
 "$TOP/scripts/host-tests.sh" "$OUT/host.log"
 for k in "${kernels[@]}"; do
 	VARIANT=${k%%:*} "$TOP/scripts/build-kernel.sh" "${k#*:}"

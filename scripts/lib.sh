@@ -14,6 +14,9 @@ LIBCLANG_VERSION=${LIBCLANG_VERSION:-18.1.1}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # Minimum QEMU (bookworm-backports carries 10.0.2).
 QEMU_MIN_MAJOR=10
+# QEMU that runs inside the test VMs as a client of /dev/iommu (scripts/qemu11.sh;
+# Debian trixie-backports, qemu-system-x86 for x86_64, qemu-system-arm for arm64).
+QEMU11_VERSION=${QEMU11_VERSION:-1:11.1.3+ds-2~bpo13+1}
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${IOMMUFD_RS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iommufd-rs}

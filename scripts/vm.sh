@@ -50,6 +50,28 @@ cp -a "$MODROOT/lib/modules" "$root/lib/"
 kver=$(ls "$root/lib/modules")
 depmod -b "$root" "$kver"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$VM_WORK/initramfs.cpio.gz"
+# QEMU 11 under /opt/qemu11 for the suite that runs it as the client of
+# /dev/iommu (tools/selftests/iommufd_qemu_client.c): only for the jobs that
+# run it (or QEMU11=1), as a second cpio archive appended to the first (the
+# kernel unpacks each in turn). The archive is cached beside the root that
+# scripts/qemu11.sh keeps.
+case ${QEMU11:-auto}:$job in
+1:* | auto:qemu | auto:check)
+	q11root=$("$TOP/scripts/qemu11.sh" "$arch")
+	q11cpio=$(dirname "$q11root")/opt-qemu11.cpio.gz
+	if [ ! -s "$q11cpio" ] || [ "$q11root/.complete" -nt "$q11cpio" ]; then
+		stage=$(dirname "$q11root")/stage.$$
+		rm -rf "$stage"
+		mkdir -p "$stage/opt"
+		cp -al "$q11root" "$stage/opt/qemu11"
+		rm -f "$stage/opt/qemu11/.complete"
+		(cd "$stage" && find . | cpio -o -H newc --quiet | gzip -1) >"$q11cpio.$$"
+		mv "$q11cpio.$$" "$q11cpio"
+		rm -rf "$stage"
+	fi
+	cat "$q11cpio" >>"$VM_WORK/initramfs.cpio.gz"
+	;;
+esac
 
 # --- QEMU ------------------------------------------------------------------
 accel=tcg
@@ -95,8 +117,12 @@ if [ "$VARIANT" = debug ] && [ "$accel" = tcg ]; then
 fi
 # Four edu devices for the VFIO selftest: two alone in their IOMMU groups, and
 # the two functions of a multifunction device without ACS, which share one.
-qemu+=(-m 2G -smp 2 -nographic -no-reboot -nic none -device edu -device edu
-	-device edu,addr=0x10.0,multifunction=on -device edu,addr=0x10.1
+# On arm64 the edus take 40-bit DMA addresses (the default mask is 28 bits):
+# a second-level QEMU's RAM starts at 0x40000000 (iommufd_qemu_client).
+edu=edu
+[ "$arch" = arm64 ] && edu=edu,dma_mask=0xffffffffff
+qemu+=(-m 2G -smp 2 -nographic -no-reboot -nic none -device $edu -device $edu
+	-device $edu,addr=0x10.0,multifunction=on -device $edu,addr=0x10.1
 	-initrd "$VM_WORK/initramfs.cpio.gz" -append "$cmdline")
 
 mkdir -p "$(dirname "$logf")"
