@@ -108,6 +108,7 @@ mod selfcheck;
 mod viommu;
 
 use pagetable::{
+    Mapped,
     PageTable,
     Table, //
 };
@@ -572,18 +573,17 @@ impl DomainOps for MockDomain {
         // The tables the entries need are allocated without the lock, then counted again.
         let mut pool = KVec::new();
         loop {
-            let mut table = self.table.lock();
-            if table.any_in(iova, last) {
-                return Err(EADDRINUSE);
-            }
-            let need = table.tables_needed(iova, pgsize, pgcount);
-            if need <= pool.len() {
-                table.map(iova, paddr, pgsize, pgcount, &mut pool)?;
-                drop(table);
-                *mapped = size;
-                return Ok(());
-            }
-            drop(table);
+            let need = match self
+                .table
+                .lock()
+                .map(iova, paddr, pgsize, pgcount, &mut pool)?
+            {
+                Mapped::Done => {
+                    *mapped = size;
+                    return Ok(());
+                }
+                Mapped::NeedTables(need) => need,
+            };
             pool.reserve(need - pool.len(), gfp)?;
             while pool.len() < need {
                 pool.push(Table::new(gfp)?, gfp)?;

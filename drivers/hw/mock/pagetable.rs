@@ -7,7 +7,7 @@
 //! whose slots are not larger than it, in as many consecutive slots as it spans there (fewer
 //! than a slot of the level above covers). Each of those slots holds the entry's physical
 //! address and size; the first one also its dirty bit. Tables are allocated when a mapping
-//! needs them, before the caller takes its lock (see [`PageTable::tables_needed`]), and freed
+//! needs them, before the caller takes its lock (see [`PageTable::map`]), and freed
 //! when their last slot empties, so a map or unmap of pages beside existing ones allocates
 //! nothing.
 
@@ -126,6 +126,14 @@ fn placement(log2: u32) -> (usize, usize) {
     (level, 1 << (log2 - slot_shift(level)))
 }
 
+/// What [`PageTable::map`] did.
+pub(crate) enum Mapped {
+    /// The entries are in.
+    Done,
+    /// Nothing changed: the map needs this many new tables.
+    NeedTables(usize),
+}
+
 /// The page table of a mock domain.
 pub(crate) struct PageTable {
     root: KBox<Table>,
@@ -172,14 +180,13 @@ impl PageTable {
     }
 
     /// Whether anything is mapped in `[first, last]`.
-    pub(crate) fn any_in(&self, first: usize, last: usize) -> bool {
+    fn any_in(&self, first: usize, last: usize) -> bool {
         any_in(&self.root, ROOT_LEVEL, 0, first, last)
     }
 
     /// How many tables a map of `count` entries of `pgsize` bytes at `iova` needs that do not
-    /// exist yet. The caller allocates them and hands them to [`PageTable::map`] under the
-    /// same lock as the count, or counts again.
-    pub(crate) fn tables_needed(&self, iova: usize, pgsize: usize, count: usize) -> usize {
+    /// exist yet.
+    fn tables_needed(&self, iova: usize, pgsize: usize, count: usize) -> usize {
         let (level, _) = placement(pgsize.trailing_zeros());
         let Some(last) = pgsize
             .checked_mul(count)
@@ -191,9 +198,11 @@ impl PageTable {
     }
 
     /// Maps `count` entries of `pgsize` bytes (a power of two of at least 2 KiB) from `iova` to
-    /// `paddr`, both aligned to `pgsize`, within [`VA_BITS`]. `EADDRINUSE` if anything is mapped
-    /// there (nothing changes); the tables come from `pool` (`ENOMEM` if it runs out, with
-    /// nothing changed, since [`PageTable::tables_needed`] is checked first).
+    /// `paddr`, both aligned to `pgsize`, within [`VA_BITS`], with tables from `pool`.
+    ///
+    /// `EADDRINUSE` if anything is mapped there. If `pool` holds fewer tables than the map
+    /// needs, nothing changes and the answer is [`Mapped::NeedTables`]: the caller allocates
+    /// them without its lock and tries again.
     pub(crate) fn map(
         &mut self,
         iova: usize,
@@ -201,10 +210,10 @@ impl PageTable {
         pgsize: usize,
         count: usize,
         pool: &mut KVec<KBox<Table>>,
-    ) -> Result {
+    ) -> Result<Mapped> {
         let size = pgsize.checked_mul(count).ok_or(EOVERFLOW)?;
         if size == 0 {
-            return Ok(());
+            return Ok(Mapped::Done);
         }
         let last = iova.checked_add(size - 1).ok_or(EOVERFLOW)?;
         if !pgsize.is_power_of_two()
@@ -217,8 +226,9 @@ impl PageTable {
         if self.any_in(iova, last) {
             return Err(EADDRINUSE);
         }
-        if self.tables_needed(iova, pgsize, count) > pool.len() {
-            return Err(ENOMEM);
+        let need = self.tables_needed(iova, pgsize, count);
+        if need > pool.len() {
+            return Ok(Mapped::NeedTables(need));
         }
         let log2 = pgsize.trailing_zeros();
         let (level, slots) = placement(log2);
@@ -234,7 +244,7 @@ impl PageTable {
             }
             table.used += slots;
         }
-        Ok(())
+        Ok(Mapped::Done)
     }
 
     /// Unmaps whole entries from `iova` on, up to `size` bytes: it stops at a hole or inside an
