@@ -806,24 +806,6 @@ static void l2_plug_ack(struct __test_metadata *_metadata, struct qemu *q)
 }
 #endif
 
-/* The KiB a process has pinned (VmPin of /proc/PID/status), -1 if unknown. */
-static long pid_vm_pin_kb(pid_t pid)
-{
-	char path[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 /* One counter of the Rust module's debugfs iommufd_rs/stats, -1 without. */
 static long rs_stat(const char *key)
 {

@@ -525,13 +525,15 @@ static long first_not(const uint8_t *p, uint8_t val, size_t len)
 	return -1;
 }
 
-/* The KiB of memory this process has pinned (VmPin), -1 if unknown. */
-static long vm_pin_kb(void)
+/* The KiB of memory process @pid has pinned (VmPin), -1 if unknown. */
+static long pid_vm_pin_kb(pid_t pid)
 {
-	FILE *f = fopen("/proc/self/status", "re");
-	char line[256];
+	char path[64], line[256];
 	long kb = -1;
+	FILE *f;
 
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
@@ -539,6 +541,12 @@ static long vm_pin_kb(void)
 			break;
 	fclose(f);
 	return kb;
+}
+
+/* The KiB of memory this process has pinned (VmPin), -1 if unknown. */
+static long vm_pin_kb(void)
+{
+	return pid_vm_pin_kb(getpid());
 }
 
 static void close_fd(int *fd)
