@@ -6,12 +6,12 @@
 //! `IOMMU_TEST_CMD` (0xa0) with `CONFIG_IOMMUFD_TEST`. A command is handled
 //! like upstream's `iommufd_fops_ioctl()`:
 //!
-//! 1. An `nr` outside the table goes to the VFIO compatibility ioctls, which
-//!    do not exist yet, so it fails with `ENOTTY`.
+//! 1. An `nr` outside the table (0x80 up to its last entry, `IOMMU_TEST_CMD`
+//!    with `CONFIG_IOMMUFD_TEST`) goes to the VFIO compatibility ioctls.
 //! 2. The structure's size field is read (`EFAULT` if that fails).
 //! 3. A command whose number matches the table's `nr` but not the whole
-//!    ioctl number (another type, or size or direction bits) fails with
-//!    `ENOTTY` (upstream's `ENOIOCTLCMD`).
+//!    ioctl number (another type, or size or direction bits), or a hole of
+//!    the table, fails with `ENOTTY` (upstream's `ENOIOCTLCMD`).
 //! 4. The structure is copied in by the rules of [`crate::ucmd`] (`EINVAL`
 //!    when too short, `E2BIG` for non-zero unknown bytes) and the command
 //!    runs.
@@ -169,7 +169,13 @@ fn dispatch_one(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) -> Result
     if cmd_nr == crate::selftest::IOMMU_TEST_CMD_NR {
         return run(ictx, cmd, arg, crate::selftest::test_ioctl);
     }
-    if !(IOMMUFD_CMD_BASE..=IOMMUFD_CMD_LAST).contains(&cmd_nr) {
+    // Upstream's table ends at its last entry: `IOMMU_TEST_CMD` with `CONFIG_IOMMUFD_TEST`, so
+    // the unused numbers before it are inside the table (size read, then `ENOTTY`).
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    let table_last = crate::selftest::IOMMU_TEST_CMD_NR;
+    #[cfg(not(CONFIG_IOMMUFD_TEST))]
+    let table_last = IOMMUFD_CMD_LAST;
+    if !(IOMMUFD_CMD_BASE..=table_last).contains(&cmd_nr) {
         return vfio_ioctl(&ictx, cmd, arg);
     }
 
@@ -198,6 +204,10 @@ fn dispatch_one(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) -> Result
         nr::HW_QUEUE_ALLOC => run(ictx, cmd, arg, hw_queue::alloc_ioctl),
         // Without `CONFIG_IOMMUFD_NOIOMMU` upstream's answer after the size rules.
         nr::IOAS_NOIOMMU_GET_PA => run(ictx, cmd, arg, pending::<40, 40>),
-        _ => Err(ENOTTY),
+        // A hole of the table: its size is read first, as for any entry (`EFAULT`).
+        _ => {
+            read_user_size(arg)?;
+            Err(ENOTTY)
+        }
     }
 }

@@ -641,7 +641,8 @@ fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
 fn mock_domain_replace(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let ictx: &IommufdCtx = &ucmd.ictx;
     let mut a: MockDomainReplace = args(&ucmd.cmd)?;
-    let obj = ictx.objects.get_any(ucmd.cmd.id)?;
+    // Upstream looks the id up as a selftest object: any other object is `ENOENT`.
+    let obj = ictx.objects.get(ucmd.cmd.id, ObjectType::Selftest)?;
     let st = obj.data::<StDev>().ok_or(EINVAL)?;
     a.pt_id = st.with_reports_held(|| st.idev()?.replace(ictx, a.pt_id))?;
     set_args(&mut ucmd.cmd, &a)?;

@@ -405,6 +405,25 @@ TEST_F(ioas_errno, attach_attached_device)
 }
 
 /*
+ * MOCK_DOMAIN_REPLACE looks its id up as a selftest object (upstream:
+ * iommufd_get_object(..., IOMMUFD_OBJ_SELFTEST)): an id of another type, here
+ * an IOAS or the device object behind a mock device, is ENOENT; an unused id
+ * too.
+ */
+TEST_F(ioas_errno, mock_domain_replace_not_selftest)
+{
+	__u32 stdev_id, hwpt_id, idev_id;
+
+	test_cmd_mock_domain(self->ioas_id, &stdev_id, &hwpt_id, &idev_id);
+	test_err_mock_domain_replace(ENOENT, self->ioas_id, hwpt_id);
+	test_err_mock_domain_replace(ENOENT, idev_id, hwpt_id);
+	test_err_mock_domain_replace(ENOENT, hwpt_id, hwpt_id);
+	test_err_mock_domain_replace(ENOENT, 0xfffff, hwpt_id);
+	/* The selftest object itself still works. */
+	test_cmd_mock_domain_replace(stdev_id, self->ioas_id);
+}
+
+/*
  * IOMMU_IOAS_NOIOMMU_GET_PA: the size rules, then, without
  * CONFIG_IOMMUFD_NOIOMMU (these kernels), EOPNOTSUPP.
  */
