@@ -172,7 +172,7 @@ fn dispatch_one(ictx: ArcBorrow<'_, IommufdCtx>, cmd: u32, arg: usize) -> Result
     // Upstream's table ends at its last entry: `IOMMU_TEST_CMD` with `CONFIG_IOMMUFD_TEST`, so
     // the unused numbers before it are inside the table (size read, then `ENOTTY`).
     #[cfg(CONFIG_IOMMUFD_TEST)]
-    let table_last = crate::selftest::IOMMU_TEST_CMD_NR;
+    let table_last = crate::selftest::IOMMU_TEST_CMD_NR.max(IOMMUFD_CMD_LAST);
     #[cfg(not(CONFIG_IOMMUFD_TEST))]
     let table_last = IOMMUFD_CMD_LAST;
     if !(IOMMUFD_CMD_BASE..=table_last).contains(&cmd_nr) {
