@@ -11,6 +11,7 @@
 #   make lint      rustfmt check and clippy on the module (x86_64 object dir)
 #   make reference rerun the C iommufd reference counts into Documentation/
 #   make bench     micro-benchmarks, Rust / C ratios from one VM (not a test)
+#   make fuzz      the long fuzz run: 1.1 million ioctls against Rust, debug kernel
 #
 # Variables: DEBUG=1 (debug variant), IMPL=c|rust|both, ARCHS=..., JOBS=N,
 # IOMMUFD_RS_CACHE=dir (default ~/.cache/iommufd-rs).
@@ -18,7 +19,7 @@
 ARCHS ?= x86_64 arm64
 export ARCHS
 
-.PHONY: run check setup kernel patches lint reference bench
+.PHONY: run check setup kernel patches lint reference bench fuzz
 
 run:
 	@scripts/run.sh
@@ -43,3 +44,6 @@ reference:
 
 bench:
 	@scripts/bench.sh
+
+fuzz:
+	@scripts/fuzz.sh

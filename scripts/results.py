@@ -6,21 +6,26 @@ usage: results.py [--markdown FILE] LABEL=LOG...
 
 Prints, per log, every suite with passed/failed/skipped per fixture and, where
 a suite ran against both iommufd implementations, C and Rust side by side.
-The last line is "N passed, N failed, N skipped"; the exit status is 1 when
-anything failed, a suite did not finish or a VM did not reach its end.
+The last line is "N passed, N failed, N skipped" (then ", N known C failures"
+when there are any); the exit status is 1 when anything failed, a suite did not
+finish or a VM did not reach its end.
+
+A "not ok ... # XFAIL cause" line is a known failure of the C iommufd: it is
+never counted as a pass, it is listed with its cause, and only a suite of the C
+implementation may have one (anywhere else it counts as a failure).
 """
 import re
 import sys
 from collections import OrderedDict
 
-TAP = re.compile(r'^(not )?ok (\d+) (.*?)(?:\s+#\s*(SKIP|XFAIL|TODO)\b.*)?$')
+TAP = re.compile(r'^(not )?ok (\d+) (.*?)(?:\s+#\s*(SKIP|XFAIL|TODO)\b\s*(.*))?$')
 PLAN = re.compile(r'^1\.\.(\d+)$')
 SUITE = re.compile(r'@@ suite (\S+) impl=(\S+)')
 END = re.compile(r'^@@ end (\S+) rc=(\d+)')
 
 
 def new_counts():
-    return {'pass': 0, 'fail': 0, 'skip': 0}
+    return {'pass': 0, 'fail': 0, 'skip': 0, 'xfail': 0}
 
 
 def parse(path):
@@ -35,7 +40,7 @@ def parse(path):
             m = SUITE.search(line)
             if m:
                 cur = {'name': m.group(1), 'impl': m.group(2), 'fx': OrderedDict(),
-                       'failed': [], 'plan': None, 'seen': 0, 'ended': False, 'rc': None}
+                       'failed': [], 'xfailed': [], 'plan': None, 'seen': 0, 'ended': False, 'rc': None}
                 suites.append(cur)
                 continue
             if line.startswith('@@ done'):
@@ -60,7 +65,10 @@ def parse(path):
                 fixture = name.split('.')[0] if dotted else cur['name']
                 c = cur['fx'].setdefault(fixture, new_counts())
                 cur['seen'] += 1
-                if m.group(1):
+                if m.group(1) and m.group(4) == 'XFAIL' and cur['impl'] == 'c':
+                    c['xfail'] += 1
+                    cur['xfailed'].append(f'{name}: {m.group(5)}')
+                elif m.group(1):
                     c['fail'] += 1
                     cur['failed'].append(name)
                 elif m.group(4) == 'SKIP':
@@ -134,7 +142,10 @@ def main(argv):
                                 c[k] += v[k]
                     else:
                         c = run['fx'].get(fx, new_counts())
-                    cells.append(f"{c['pass']}/{c['fail']}/{c['skip']}")
+                    cell = f"{c['pass']}/{c['fail']}/{c['skip']}"
+                    if c['xfail']:
+                        cell += f"+{c['xfail']}xf"
+                    cells.append(cell)
                 ind = '  ' if len(rows) > 1 and fx is not None else ''
                 print(f'  {ind + title:44}' + ''.join(f'{c:>18}' for c in cells))
                 md.append(f'| {ind.replace(" ", "&nbsp;") + title} | ' + ' | '.join(cells) + ' |')
@@ -144,6 +155,8 @@ def main(argv):
                         total[k] += fx[k]
                 for n in s['failed']:
                     print(f"    FAILED ({s['impl']}): {n}")
+                for n in s['xfailed']:
+                    print(f"    KNOWN C FAILURE ({s['impl']}): {n}")
         for p in problems:
             print(f'  PROBLEM: {p}')
             vm_failures += 1
@@ -153,7 +166,8 @@ def main(argv):
     if md_path:
         with open(md_path, 'w') as f:
             f.write('\n'.join(md) + '\n')
-    print(f"{total['pass']} passed, {total['fail']} failed, {total['skip']} skipped")
+    known = f", {total['xfail']} known C failures" if total['xfail'] else ''
+    print(f"{total['pass']} passed, {total['fail']} failed, {total['skip']} skipped{known}")
     return 1 if total['fail'] else 0
 
 

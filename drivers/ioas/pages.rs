@@ -170,6 +170,10 @@ impl Pages {
         writable: bool,
         mm_mode: bool,
     ) -> Result<Arc<Pages>> {
+        // Upstream's `iopt_alloc_file_pages`: the last byte must be addressable.
+        if length != 0 {
+            start.checked_add(length - 1).ok_or(EOVERFLOW)?;
+        }
         if !file_pinnable(&file) {
             return Err(EINVAL);
         }

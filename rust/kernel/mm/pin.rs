@@ -425,7 +425,8 @@ pub fn pin_file_pages(
             let start = offset
                 .checked_add((i * PAGE_SIZE) as u64)
                 .ok_or(EOVERFLOW)?;
-            let end = start + PAGE_SIZE as u64 - 1;
+            // `start` is page aligned: its page's last byte cannot overflow.
+            let end = start | (PAGE_SIZE as u64 - 1);
             let mut folio: *mut bindings::folio = core::ptr::null_mut();
             let mut in_folio: crate::ffi::c_ulong = 0;
             // SAFETY: `file` is a valid file; `folio` and `in_folio` are valid for one entry.
