@@ -115,6 +115,16 @@ for k in "${kernels[@]}"; do
 	stamp "vm-$arch-$variant"
 	logs+=("$arch-$variant=$OUT/$arch-$variant.log")
 done
+# The fuzzer (tools/iommufd_fuzz.c) against both implementations, Rust first:
+# 3 seeds of 100000 calls and a 4-thread run each, then the counters, the
+# unload and the kernel log (the C iommufd's known failure is named as such).
+for arch in $ARCHS; do
+	log "running the $arch VM ($VARIANT kernel, job fuzz, against: c,rust)"
+	"$TOP/scripts/vm.sh" "$arch" fuzz "$OUT/$arch-$VARIANT-fuzz.log" impls=c,rust \
+		fuzz_seeds=1,2,3 fuzz_count=100000 fuzz_time=300 fuzz_diff=0 || true
+	stamp "vm-$arch-$VARIANT-fuzz"
+	logs+=("$arch-$VARIANT-fuzz=$OUT/$arch-$VARIANT-fuzz.log")
+done
 # MSI isolation: the x86_64 kernel once more, booted without interrupt
 # remapping, where binding a device must fail unless allowed.
 if [[ " $ARCHS " = *" x86_64 "* ]]; then

@@ -1592,6 +1592,11 @@ int main(int argc, char **argv)
 		};
 		ioctl(iommufd, IOMMU_TEST_CMD, &lim);
 	}
+	if (verbose_from != UINT64_MAX)
+		for (int i = 0; i < pool.n; i++)
+			printf("# pool: %s id %#x fd %d iova %#llx len %#llx\n",
+			       kind_name[pool.e[i].kind], pool.e[i].id, pool.e[i].fd,
+			       (unsigned long long)pool.e[i].iova, (unsigned long long)pool.e[i].len);
 	for (int i = 0; i < pool.n; i++) {
 		if (pool.e[i].fd < 0)
 			continue;

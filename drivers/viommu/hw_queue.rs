@@ -198,6 +198,11 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwQueueAlloc>) -> Result {
         .and_then(|l| l.checked_add(page - 1))
         .ok_or(ERANGE)?
         & !(page - 1);
+    // Upstream first allocates a page pointer per page with `kvzalloc`, which refuses more than
+    // `INT_MAX` bytes: `ENOMEM` before the IOAS is looked at.
+    if length / page > i32::MAX as u64 / size_of::<usize>() as u64 {
+        return Err(ENOMEM);
+    }
     let ioas = viommu.hwpt().ioas()?.clone();
     let (pin, first_pa) = QueuePin::new(&ioas, aligned, length)?;
     let init = HwQueueInit {

@@ -424,6 +424,36 @@ TEST_F(ioas_errno, mock_domain_replace_not_selftest)
 }
 
 /*
+ * A mock domain's aperture starts at MOCK_APERTURE_START: an IOAS with a
+ * mapping below it cannot take a mock domain, so moving a mock device there
+ * is EADDRINUSE (the aperture's reservation), before any check of the device
+ * against the HWPT; the device stays where it was. Also with a PASID attached
+ * (the new automatic HWPT would not be PASID-capable: EINVAL, checked later).
+ */
+TEST_F(ioas_errno, mock_domain_replace_aperture)
+{
+	__u32 stdev_id, hwpt_id, idev_id, low_ioas, pasid_hwpt;
+	void *buf = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, buf);
+	test_ioctl_ioas_alloc(&low_ioas);
+	test_ioctl_ioas_map_fixed_id(low_ioas, buf, PAGE_SIZE, PAGE_SIZE);
+	test_cmd_mock_domain_flags(self->ioas_id, MOCK_FLAGS_DEVICE_PASID, &stdev_id, &hwpt_id,
+				   &idev_id);
+	test_err_mock_domain_replace(EADDRINUSE, stdev_id, low_ioas);
+	/* The RID on a PASID-capable HWPT, so that PASID 1 can be attached. */
+	test_cmd_hwpt_alloc(idev_id, self->ioas_id, IOMMU_HWPT_ALLOC_PASID, &pasid_hwpt);
+	test_cmd_mock_domain_replace(stdev_id, pasid_hwpt);
+	ASSERT_EQ(0, _test_cmd_pasid_attach(self->fd, stdev_id, 1, pasid_hwpt));
+	test_err_mock_domain_replace(EADDRINUSE, stdev_id, low_ioas);
+	ASSERT_EQ(0, _test_cmd_pasid_detach(self->fd, stdev_id, 1));
+	/* Still on the PASID-capable HWPT: it cannot go. */
+	EXPECT_ERRNO(EBUSY, _test_ioctl_destroy(self->fd, pasid_hwpt));
+	munmap(buf, PAGE_SIZE);
+}
+
+/*
  * IOMMU_IOAS_NOIOMMU_GET_PA: the size rules, then, without
  * CONFIG_IOMMUFD_NOIOMMU (these kernels), EOPNOTSUPP.
  */
