@@ -681,6 +681,31 @@ static void op_ioas_map_file(struct th *t)
 		close(efd);
 }
 
+/*
+ * With probability pct, a pooled mapping (its IOAS, IOVA and length), which is
+ * then forgotten with probability forget_pct. Returns whether one was taken.
+ * Take it before pick_iova(), which takes the pool's lock itself.
+ */
+static bool pick_mapping(struct th *t, unsigned int pct, unsigned int forget_pct,
+			 __u32 *ioas, __u64 *iova, __u64 *len)
+{
+	bool taken;
+	int i;
+
+	pthread_mutex_lock(&pool.lock);
+	i = pool_pick_locked(t, M(K_MAPPING));
+	taken = i >= 0 && chance(t, pct);
+	if (taken) {
+		*ioas = pool.e[i].id;
+		*iova = pool.e[i].iova;
+		*len = pool.e[i].len;
+		if (forget_pct && chance(t, forget_pct))
+			pool_del_at(i);
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return taken;
+}
+
 static void op_ioas_copy(struct th *t)
 {
 	struct iommu_ioas_copy a = {
@@ -689,20 +714,8 @@ static void op_ioas_copy(struct th *t)
 		.dst_ioas_id = pick_id(t, M(K_IOAS)),
 		.src_ioas_id = pick_id(t, M(K_IOAS)),
 	}, o = {};
-	int i;
+	bool from_pool = pick_mapping(t, 80, 0, &a.src_ioas_id, &a.src_iova, &a.length);
 
-	bool from_pool;
-
-	pthread_mutex_lock(&pool.lock);
-	i = pool_pick_locked(t, M(K_MAPPING));
-	from_pool = i >= 0 && chance(t, 80);
-	if (from_pool) {
-		a.src_ioas_id = pool.e[i].id;
-		a.src_iova = pool.e[i].iova;
-		a.length = pool.e[i].len;
-	}
-	pthread_mutex_unlock(&pool.lock);
-	/* pick_iova() takes the pool's lock itself. */
 	if (!from_pool) {
 		a.src_iova = pick_iova(t);
 		a.length = pick_len(t);
@@ -715,22 +728,8 @@ static void op_ioas_copy(struct th *t)
 static void op_ioas_unmap(struct th *t)
 {
 	struct iommu_ioas_unmap a = { .ioas_id = pick_id(t, M(K_IOAS)) }, o = {};
-	int i;
+	bool from_pool = pick_mapping(t, 70, 70, &a.ioas_id, &a.iova, &a.length);
 
-	bool from_pool;
-
-	pthread_mutex_lock(&pool.lock);
-	i = pool_pick_locked(t, M(K_MAPPING));
-	from_pool = i >= 0 && chance(t, 70);
-	if (from_pool) {
-		a.ioas_id = pool.e[i].id;
-		a.iova = pool.e[i].iova;
-		a.length = pool.e[i].len;
-		if (chance(t, 70))
-			pool_del_at(i);
-	}
-	pthread_mutex_unlock(&pool.lock);
-	/* pick_iova() takes the pool's lock itself. */
 	if (!from_pool && chance(t, 30)) {
 		a.iova = 0;
 		a.length = chance(t, 50) ? 0 : ~0ULL;
