@@ -432,7 +432,7 @@ TEST_F(ioas_errno, mock_domain_replace_not_selftest)
  */
 TEST_F(ioas_errno, mock_domain_replace_aperture)
 {
-	__u32 stdev_id, hwpt_id, idev_id, low_ioas, pasid_hwpt;
+	__u32 stdev_id, hwpt_id, idev_id, low_ioas, pasid_hwpt, access_id;
 	void *buf = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
 			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
@@ -450,6 +450,10 @@ TEST_F(ioas_errno, mock_domain_replace_aperture)
 	ASSERT_EQ(0, _test_cmd_pasid_detach(self->fd, stdev_id, 1));
 	/* Still on the PASID-capable HWPT: it cannot go. */
 	EXPECT_ERRNO(EBUSY, _test_ioctl_destroy(self->fd, pasid_hwpt));
+	/* The same with an access that pins pages on the low IOAS. */
+	test_cmd_create_access(low_ioas, &access_id, MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES);
+	test_err_mock_domain_replace(EADDRINUSE, stdev_id, low_ioas);
+	test_cmd_destroy_access(access_id);
 	munmap(buf, PAGE_SIZE);
 }
 
