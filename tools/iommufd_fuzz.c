@@ -1362,7 +1362,7 @@ static const struct op ops[] = {
 	{ op_fault_alloc, 3 }, { op_viommu_alloc, 4 }, { op_vdevice_alloc, 4 },
 	{ op_change_process, 1 }, { op_veventq_alloc, 3 }, { op_hw_queue_alloc, 3 },
 	{ op_noiommu_get_pa, 1 }, { op_raw, 1 }, { op_test, 30 }, { op_file, 8 },
-	{ op_reopen, 0 /* see run() */ },
+	/* op_reopen: see run(). */
 };
 
 static double elapsed(void)
