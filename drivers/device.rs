@@ -293,10 +293,14 @@ impl IDevice {
 
     /// Finds a HWPT for the device from `pt` (an IOAS: an automatic HWPT, reused or new; a
     /// HWPT: itself) and attaches or moves the group to it with `attach`.
+    ///
+    /// A new automatic HWPT is checked with `before_fill` before its domain mirrors the IOAS
+    /// ([`hwpt::alloc_auto`]).
     fn to_hwpt(
         &self,
         ictx: &IommufdCtx,
         pt: ObjectRef,
+        before_fill: Option<&dyn Fn() -> Result>,
         attach: &mut dyn FnMut(&Hwpt) -> Result,
     ) -> Result<ObjectRef> {
         if let Some(hwpt) = Hwpt::of(&pt) {
@@ -328,7 +332,7 @@ impl IDevice {
         // A new automatic HWPT. Its object is made before the group moves there, so that
         // nothing can fail after `attach` (publishing at a reserved id does not allocate): a
         // failed replace must leave the group where it was.
-        let hwpt = hwpt::alloc_paging(ictx, self, pt, 0, None, true, None)?;
+        let hwpt = hwpt::alloc_auto(ictx, self, pt, before_fill)?;
         let new = ictx.objects.alloc(ObjectKind::new(hwpt.clone())?)?;
         attach(&Hwpt::Paging(hwpt))?;
         let id = new.id();
@@ -407,7 +411,10 @@ impl IDevice {
         }
         reserve_regions(&self.dev, self.key(), &target_ioas)?;
         let mut ga = None;
-        let res = self.to_hwpt(ictx, pt, &mut |h| {
+        // A new automatic HWPT is not PASID-compatible. Upstream attaches it before it mirrors
+        // the IOAS, so a device with PASIDs attached is refused it before any mapping is checked.
+        let new_auto_check = || if has_pasids { Err(EINVAL) } else { Ok(()) };
+        let res = self.to_hwpt(ictx, pt, Some(&new_auto_check), &mut |h| {
             self.check_hwpt(ictx, h, has_pasids)?;
             ga = Some(GroupAttachment::attach(
                 self.igroup.group.clone(),
@@ -441,10 +448,10 @@ impl IDevice {
         let pt = ictx.objects.get_any(pt_id)?;
         let new_ioas = pt_ioas(&pt)?;
         if !gs.has(self.key()) {
-            return Err(EINVAL);
+            return Err(self.unattached_replace_err(ictx, pt));
         }
         let Some(cur) = gs.attach.take() else {
-            return Err(EINVAL);
+            return Err(self.unattached_replace_err(ictx, pt));
         };
         if cur.hwpt.id() == pt_id {
             gs.attach = Some(cur);
@@ -479,7 +486,7 @@ impl IDevice {
         let old_domain = cur.hwpt().map(|h| (h.domain(), h.fault_route(self.id)));
         let mut cur_group = Some(cur.group);
         let mut new_group = None;
-        let res = self.to_hwpt(ictx, pt, &mut |h| {
+        let res = self.to_hwpt(ictx, pt, None, &mut |h| {
             self.check_hwpt(ictx, h, has_pasids)?;
             let g = cur_group.take().ok_or(EINVAL)?;
             match g.replace(h.domain(), h.fault_route(self.id)) {
@@ -537,6 +544,21 @@ impl IDevice {
                 Self::put_hwpt(ictx, cur.hwpt);
                 res.and(Err(EINVAL))
             }
+        }
+    }
+
+    /// What a replace of a device (or PASID) that is not attached fails with: `EINVAL`, but onto
+    /// an IOAS upstream first tries each automatic HWPT there (each refuses) and then makes a new
+    /// one, filled before the replace is tried, so a failure to mirror the IOAS (say a mapping
+    /// outside the domain's aperture, `EADDRINUSE`) is what the caller sees.
+    pub(crate) fn unattached_replace_err(&self, ictx: &IommufdCtx, pt: ObjectRef) -> Error {
+        if pt.data::<Ioas>().is_none() {
+            return EINVAL;
+        }
+        match hwpt::alloc_auto(ictx, self, pt, None) {
+            // Never published: dropping it undoes it.
+            Ok(_) => EINVAL,
+            Err(e) => e,
         }
     }
 

@@ -304,15 +304,16 @@ impl UserCmd for IommuHwptAlloc {
 }
 
 /// Allocates a paging domain for the device `idev` with `flags` and makes it mirror `ioas`; its
-/// faults go to the FAULT object `fault_id` if given (looked up after the domain is allocated,
-/// as upstream).
+/// faults go to the FAULT object `fault_id` if given.
+///
+/// As upstream, a bad `fault_id` only counts once the domain mirrors the IOAS: a failure to
+/// mirror it (say `EADDRINUSE`) is what the caller sees first.
 pub(crate) fn alloc_paging(
     ictx: &IommufdCtx,
     idev: &crate::device::IDevice,
     ioas: ObjectRef,
     flags: u32,
     data: Option<&UserData>,
-    auto_domain: bool,
     fault_id: Option<u32>,
 ) -> Result<Arc<HwptPaging>> {
     let valid = IOMMU_HWPT_ALLOC_NEST_PARENT
@@ -329,15 +330,51 @@ pub(crate) fn alloc_paging(
         return Err(EOPNOTSUPP);
     }
     let domain = PagingDomain::alloc_user(idev.device(), flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
-    let fault = fault_id.map(|id| FaultRef::get(ictx, id)).transpose()?;
-    HwptPaging::new(
+    let (fault, bad_fault) = match fault_id.map(|id| FaultRef::get(ictx, id)).transpose() {
+        Ok(fault) => (fault, None),
+        Err(e) => (None, Some(e)),
+    };
+    let hwpt = HwptPaging::new(
         ioas,
         domain,
-        auto_domain,
+        false,
         flags,
         idev.enforces_cache_coherency(),
         &ictx.sw_msi,
         fault,
+    )?;
+    match bad_fault {
+        // Never published: dropping it undoes it.
+        Some(e) => Err(e),
+        None => Ok(hwpt),
+    }
+}
+
+/// Allocates the paging domain of a new automatic HWPT of `ioas` for the device `idev` and makes
+/// it mirror the IOAS.
+///
+/// `before_fill` runs between the two, where upstream's `iommufd_hwpt_paging_alloc()` attaches
+/// the device in immediate-attach mode: an attach refused there is refused before the IOAS's
+/// mappings are checked against the domain, so its errno wins over theirs. A replace passes
+/// `None`: upstream fills the domain first.
+pub(crate) fn alloc_auto(
+    ictx: &IommufdCtx,
+    idev: &crate::device::IDevice,
+    ioas: ObjectRef,
+    before_fill: Option<&dyn Fn() -> Result>,
+) -> Result<Arc<HwptPaging>> {
+    let domain = PagingDomain::alloc_user(idev.device(), 0, None)?;
+    if let Some(check) = before_fill {
+        check()?;
+    }
+    HwptPaging::new(
+        ioas,
+        domain,
+        true,
+        0,
+        idev.enforces_cache_coherency(),
+        &ictx.sw_msi,
+        None,
     )
 }
 
@@ -365,7 +402,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
     let kind = if pt.data::<Ioas>().is_some() {
         let data = (cmd.data_len != 0).then_some(&user_data);
         ObjectKind::new(alloc_paging(
-            ictx, idev, pt, cmd.flags, data, false, fault_id,
+            ictx, idev, pt, cmd.flags, data, fault_id,
         )?)?
     } else if pt.data::<HwptPaging>().is_some() {
         ObjectKind::new(nested::alloc(

@@ -1448,6 +1448,16 @@ static int compare(const char *pa, const char *pb)
 
 		if (!ra && !rb)
 			break;
+		/*
+		 * A run bounded by --time ends where its clock says: the
+		 * shorter trace is a prefix of the other's run, and only the
+		 * lines both have are compared.
+		 */
+		if ((!ra || !rb) && first == UINT64_MAX) {
+			printf("# %s ends after %llu lines, %s goes on (the time bound)\n",
+			       ra ? pb : pa, (unsigned long long)n, ra ? pa : pb);
+			break;
+		}
 		if (!ra || !rb || strcmp(la, lb)) {
 			if (first == UINT64_MAX) {
 				first = n;

@@ -71,7 +71,9 @@ impl IDevice {
         st.pasids.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let compat = Self::no_pasid_compat(self.rid_attach(&gs));
         let mut att = None;
-        let hwpt = self.to_hwpt(ictx, pt, &mut |h| {
+        // A new automatic HWPT is never PASID-compatible; upstream refuses it when it attaches,
+        // before it mirrors the IOAS.
+        let hwpt = self.to_hwpt(ictx, pt, Some(&|| Err(EINVAL)), &mut |h| {
             self.check_faults(h)?;
             Self::check_pasid_hwpt(h, compat)?;
             att = Some(PasidAttachment::attach(
@@ -106,17 +108,15 @@ impl IDevice {
         if pt.data::<Ioas>().is_none() && Hwpt::of(&pt).is_none() {
             return Err(EINVAL);
         }
-        let pos = st
-            .pasids
-            .iter()
-            .position(|p| p.pasid() == pasid)
-            .ok_or(EINVAL)?;
+        let Some(pos) = st.pasids.iter().position(|p| p.pasid() == pasid) else {
+            return Err(self.unattached_replace_err(ictx, pt));
+        };
         let cur = st.pasids.remove(pos).map_err(|_| EINVAL)?;
         let compat = Self::no_pasid_compat(self.rid_attach(&gs));
         let cur_hwpt = Hwpt::of(&cur.hwpt).ok_or(EINVAL)?;
         let mut cur_att = Some(cur.att);
         let mut new_att = None;
-        let res = self.to_hwpt(ictx, pt, &mut |h| {
+        let res = self.to_hwpt(ictx, pt, None, &mut |h| {
             if h.same(&cur_hwpt) {
                 return Ok(());
             }

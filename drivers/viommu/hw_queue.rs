@@ -110,20 +110,39 @@ pub(crate) struct Dependency {
 }
 
 /// The pages of a queue, pinned and locked in the IOAS of the nest parent.
+///
+/// # Invariants
+///
+/// An access of alignment `PAGE_SIZE` is registered with the IOAS under `key` for as long as
+/// the pin lives.
 struct QueuePin {
     ioas: Arc<Ioas>,
     segs: KVec<PinSeg>,
+    key: usize,
 }
 
 impl QueuePin {
     /// Pins `[aligned_iova, aligned_iova + length)` (page aligned) and returns the physical
     /// address of its first page; `EFAULT` unless the pages are physically contiguous.
-    fn new(ioas: &Arc<Ioas>, aligned_iova: u64, length: u64) -> Result<(Self, u64)> {
-        // An internal access asks nothing of the IOAS's alignment (upstream's is 1).
-        let segs = ioas.iopt.lock_pin(aligned_iova, length, false)?;
+    ///
+    /// As upstream's internal access, the pin first raises the IOAS's IOVA alignment to
+    /// `PAGE_SIZE` (`EADDRINUSE` if a mapping there is not page aligned, before any lookup),
+    /// registered under `key`. Pins sharing a key share an alignment, so which of their entries
+    /// goes with which pin does not matter.
+    fn new(ioas: &Arc<Ioas>, key: usize, aligned_iova: u64, length: u64) -> Result<(Self, u64)> {
+        ioas.iopt.add_access(key, PAGE_SIZE as u64)?;
+        let segs = match ioas.iopt.lock_pin(aligned_iova, length, false) {
+            Ok(segs) => segs,
+            Err(e) => {
+                ioas.iopt.remove_access(key);
+                return Err(e);
+            }
+        };
+        // INVARIANT: The access was registered above.
         let pin = QueuePin {
             ioas: ioas.clone(),
             segs,
+            key,
         };
         let mut first: Option<u64> = None;
         let mut prev: Option<u64> = None;
@@ -150,6 +169,7 @@ impl QueuePin {
 impl Drop for QueuePin {
     fn drop(&mut self) {
         self.ioas.iopt.lock_unpin(&self.segs);
+        self.ioas.iopt.remove_access(self.key);
     }
 }
 
@@ -204,7 +224,9 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwQueueAlloc>) -> Result {
         return Err(ENOMEM);
     }
     let ioas = viommu.hwpt().ioas()?.clone();
-    let (pin, first_pa) = QueuePin::new(&ioas, aligned, length)?;
+    // The vIOMMU's address is the key of its queues' pins (all of the same alignment).
+    let key = Arc::as_ptr(&viommu) as usize;
+    let (pin, first_pa) = QueuePin::new(&ioas, key, aligned, length)?;
     let init = HwQueueInit {
         queue_type: cmd.queue_type,
         index: cmd.index,

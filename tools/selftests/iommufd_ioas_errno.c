@@ -458,6 +458,109 @@ TEST_F(ioas_errno, mock_domain_replace_aperture)
 }
 
 /*
+ * Where the device is checked against a new automatic HWPT, relative to the
+ * HWPT's domain being filled from the IOAS. An attach checks first (upstream
+ * attaches the new domain at once, then fills it): an automatic HWPT is never
+ * PASID-capable, so a PASID attach to an IOAS is EINVAL, even to one with a
+ * mapping below the mock's aperture. A replace fills first: replacing a PASID
+ * that is not attached is EADDRINUSE onto that IOAS (the domain cannot mirror
+ * it), EINVAL onto one it can mirror. Nothing is left behind: the PASID can
+ * then be attached to a PASID-capable HWPT, and the IOAS destroyed.
+ */
+TEST_F(ioas_errno, pasid_new_auto_hwpt_order)
+{
+	__u32 stdev_id, hwpt_id, idev_id, low_ioas, pasid_hwpt;
+	void *buf = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, buf);
+	test_ioctl_ioas_alloc(&low_ioas);
+	test_ioctl_ioas_map_fixed_id(low_ioas, buf, PAGE_SIZE, PAGE_SIZE);
+	test_cmd_mock_domain_flags(self->ioas_id, MOCK_FLAGS_DEVICE_PASID,
+				   &stdev_id, &hwpt_id, &idev_id);
+	EXPECT_ERRNO(EINVAL, _test_cmd_pasid_attach(self->fd, stdev_id, 1,
+						    low_ioas));
+	EXPECT_ERRNO(EINVAL, _test_cmd_pasid_attach(self->fd, stdev_id, 1,
+						    self->ioas_id));
+	EXPECT_ERRNO(EADDRINUSE, _test_cmd_pasid_replace(self->fd, stdev_id, 1,
+							 low_ioas));
+	EXPECT_ERRNO(EINVAL, _test_cmd_pasid_replace(self->fd, stdev_id, 1,
+						     self->ioas_id));
+	EXPECT_ERRNO(EINVAL, _test_cmd_pasid_replace(self->fd, stdev_id, 1,
+						     hwpt_id));
+	test_cmd_hwpt_alloc(idev_id, self->ioas_id, IOMMU_HWPT_ALLOC_PASID,
+			    &pasid_hwpt);
+	test_cmd_mock_domain_replace(stdev_id, pasid_hwpt);
+	ASSERT_EQ(0, _test_cmd_pasid_attach(self->fd, stdev_id, 1, pasid_hwpt));
+	ASSERT_EQ(0, _test_cmd_pasid_detach(self->fd, stdev_id, 1));
+	test_ioctl_destroy(low_ioas);
+	munmap(buf, PAGE_SIZE);
+}
+
+/*
+ * What is checked before what when a new user of an IOAS must agree with its
+ * mappings. A HW queue pins its pages through an internal access, which needs
+ * page-aligned mappings: the mock's domains take 2 KiB pages, so the IOAS can
+ * hold a mapping half a page off, and then a queue is EADDRINUSE before its
+ * range is looked up (even an unmapped one); without that mapping, an
+ * unmapped range is ENOENT. HWPT_ALLOC looks its FAULT object up only once
+ * the domain mirrors the IOAS: onto an IOAS with a mapping below the mock's
+ * aperture a bad fault id is EADDRINUSE, onto a good IOAS ENOENT.
+ */
+TEST_F(ioas_errno, new_user_checks_order)
+{
+	__u32 stdev_id, hwpt_id, idev_id, parent_id, viommu_id, q_id, low_ioas;
+	__u64 off = MOCK_APERTURE_START + PAGE_SIZE / 2;
+	__u64 far = MOCK_APERTURE_START + 64 * PAGE_SIZE;
+	__u64 iova = MOCK_APERTURE_START + 128 * PAGE_SIZE;
+	void *buf = mmap(NULL, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, buf);
+	test_cmd_mock_domain(self->ioas_id, &stdev_id, &hwpt_id, &idev_id);
+	test_cmd_hwpt_alloc(idev_id, self->ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT,
+			    &parent_id);
+	test_cmd_viommu_alloc(idev_id, parent_id, IOMMU_VIOMMU_TYPE_SELFTEST,
+			      NULL, 0, &viommu_id);
+	test_ioctl_ioas_map_fixed_id(self->ioas_id, buf, PAGE_SIZE, off);
+	test_err_hw_queue_alloc(EADDRINUSE, viommu_id,
+				IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, off,
+				PAGE_SIZE / 2, &q_id);
+	test_err_hw_queue_alloc(EADDRINUSE, viommu_id,
+				IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, far, PAGE_SIZE,
+				&q_id);
+	test_ioctl_ioas_unmap_id(self->ioas_id, off, PAGE_SIZE);
+	test_err_hw_queue_alloc(ENOENT, viommu_id, IOMMU_HW_QUEUE_TYPE_SELFTEST,
+				0, far, PAGE_SIZE, &q_id);
+	/* A queue on page-aligned memory works, and then holds the alignment. */
+	test_ioctl_ioas_map_fixed_id(self->ioas_id, buf, PAGE_SIZE, iova);
+	test_cmd_hw_queue_alloc(viommu_id, IOMMU_HW_QUEUE_TYPE_SELFTEST, 0,
+				iova, PAGE_SIZE, &q_id);
+	EXPECT_ERRNO(EINVAL,
+		     _test_ioctl_ioas_map(self->fd, self->ioas_id,
+					  (char *)buf + PAGE_SIZE, PAGE_SIZE,
+					  &off, IOMMU_IOAS_MAP_FIXED_IOVA |
+					  IOMMU_IOAS_MAP_WRITEABLE |
+					  IOMMU_IOAS_MAP_READABLE));
+	test_ioctl_destroy(q_id);
+	test_ioctl_ioas_map_fixed_id(self->ioas_id, (char *)buf + PAGE_SIZE,
+				     PAGE_SIZE, off);
+
+	test_ioctl_ioas_alloc(&low_ioas);
+	test_ioctl_ioas_map_fixed_id(low_ioas, buf, PAGE_SIZE, PAGE_SIZE);
+	EXPECT_ERRNO(EADDRINUSE,
+		     _test_cmd_hwpt_alloc(self->fd, idev_id, low_ioas, 0xfffff,
+					  IOMMU_HWPT_FAULT_ID_VALID, &q_id,
+					  IOMMU_HWPT_DATA_NONE, NULL, 0));
+	EXPECT_ERRNO(ENOENT,
+		     _test_cmd_hwpt_alloc(self->fd, idev_id, self->ioas_id,
+					  0xfffff, IOMMU_HWPT_FAULT_ID_VALID,
+					  &q_id, IOMMU_HWPT_DATA_NONE, NULL, 0));
+	test_ioctl_destroy(low_ioas);
+	munmap(buf, 2 * PAGE_SIZE);
+}
+
+/*
  * IOMMU_IOAS_NOIOMMU_GET_PA: the size rules, then, without
  * CONFIG_IOMMUFD_NOIOMMU (these kernels), EOPNOTSUPP.
  */
