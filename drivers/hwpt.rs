@@ -401,9 +401,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
     let fault_id = (cmd.flags & IOMMU_HWPT_FAULT_ID_VALID != 0).then_some(cmd.fault_id);
     let kind = if pt.data::<Ioas>().is_some() {
         let data = (cmd.data_len != 0).then_some(&user_data);
-        ObjectKind::new(alloc_paging(
-            ictx, idev, pt, cmd.flags, data, fault_id,
-        )?)?
+        ObjectKind::new(alloc_paging(ictx, idev, pt, cmd.flags, data, fault_id)?)?
     } else if pt.data::<HwptPaging>().is_some() {
         ObjectKind::new(nested::alloc(
             ictx,
