@@ -1020,6 +1020,7 @@ static void op_raw(struct th *t)
 {
 	unsigned long nr;
 	uint32_t buf[16];
+	char name[24];
 	long rc;
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(buf); i++)
@@ -1039,7 +1040,8 @@ static void op_raw(struct th *t)
 		nr = _IO(below(t, 0x100), 0x80 + below(t, 0x22));
 		break;
 	}
-	dump(t, "raw", buf, sizeof(buf), buf[0]);
+	snprintf(name, sizeof(name), "raw %#lx", nr);
+	dump(t, name, buf, sizeof(buf), buf[0]);
 	rc = ioctl(iommufd, nr, chance(t, 90) ? buf : NULL);
 	rc = rc < 0 ? -errno : rc;
 	record(t, "raw", NULL, rc);
