@@ -377,9 +377,12 @@ impl IDevice {
     /// If another device of the group is attached, this one joins it: `pt_id` must be that HWPT,
     /// or its IOAS if the HWPT is automatic (`EINVAL` otherwise).
     pub(crate) fn attach(&self, ictx: &IommufdCtx, pt_id: u32) -> Result<u32> {
-        // As upstream, the id is looked up first (`ENOENT`), then an attached device is
-        // `EBUSY`.
+        // As upstream, the id is looked up first (`ENOENT`), an object that is neither an IOAS
+        // nor a HWPT is `EINVAL`, then an attached device is `EBUSY`.
         let pt = ictx.objects.get_any(pt_id)?;
+        if pt.data::<Ioas>().is_none() && Hwpt::of(&pt).is_none() {
+            return Err(EINVAL);
+        }
         let mut gs = self.igroup.state.lock();
         if gs.has(self.key()) {
             return Err(EBUSY);
