@@ -20,11 +20,11 @@ use core::{
 };
 use kernel::sync::ArcBorrow;
 use kernel::{
+    iommu::domain::check_zeroed_user,
     prelude::*,
     uaccess::{
         UserPtr,
-        UserSlice,
-        UserSliceReader, //
+        UserSlice, //
     }, //
 };
 use zerocopy::Immutable;
@@ -48,23 +48,6 @@ pub(crate) fn read_user_size(arg: usize) -> Result<u32> {
     UserSlice::new(UserPtr::from_addr(arg), SIZE_FIELD)
         .reader()
         .read::<u32>()
-}
-
-/// Checks that all remaining bytes of `reader` are zero.
-///
-/// Fails with `E2BIG` on a non-zero byte and `EFAULT` if the memory cannot be
-/// read, as `check_zeroed_user()` does.
-fn check_zeroed(mut reader: UserSliceReader) -> Result {
-    let mut chunk = [0u8; 64];
-    while !reader.is_empty() {
-        let n = min(reader.len(), chunk.len());
-        let buf = chunk.get_mut(..n).ok_or(EINVAL)?;
-        reader.read_slice(buf)?;
-        if buf.iter().any(|&b| b != 0) {
-            return Err(E2BIG);
-        }
-    }
-    Ok(())
 }
 
 /// One ioctl in progress: the file's context, the command copied in, and
@@ -111,9 +94,7 @@ impl<'a, T: UserCmd> Ucmd<'a, T> {
 
         // Unknown trailing bytes first, as `copy_struct_from_user()` does.
         if usize_ > ksize {
-            let mut tail = reader.clone_reader();
-            tail.skip(ksize)?;
-            check_zeroed(tail)?;
+            check_zeroed_user(ubuffer.wrapping_byte_add(ksize), usize_ - ksize)?;
         }
 
         let mut cmd = T::new_zeroed();

@@ -500,6 +500,22 @@ impl UserData {
     }
 }
 
+/// Checks that the `len` bytes of user memory at `ptr` are all zero (`check_zeroed_user()`).
+///
+/// Fails with `E2BIG` on a non-zero byte, and with `EFAULT` if the range is not user memory or
+/// a fault comes before any non-zero byte: the C function reads aligned words in order and
+/// stops at the first non-zero one, so the errno depends on which comes first, exactly as it
+/// does for `copy_struct_from_user()` in the C iommufd.
+pub fn check_zeroed_user(ptr: crate::uaccess::UserPtr, len: usize) -> Result {
+    // SAFETY: `check_zeroed_user()` accepts any address and length: it checks the range with
+    // `access_ok()` and reads it only through the fault-handling user accessors.
+    match unsafe { bindings::check_zeroed_user(ptr.as_const_ptr(), len) } {
+        1 => Ok(()),
+        0 => Err(E2BIG),
+        _ => Err(EFAULT),
+    }
+}
+
 /// Copies `len` bytes of type `have` at `uptr` into a `T` of type `want` (see
 /// [`UserData::copy_struct`]).
 fn copy_struct<T: FromBytes + AsBytes + Zeroable>(
@@ -606,30 +622,25 @@ impl UserDataArray {
         }
         let n = usize::try_from(self.0.entry_num)?;
         let len = self.0.entry_len;
-        let total = len.checked_mul(n).ok_or(EFAULT)?;
+        len.checked_mul(n).ok_or(EFAULT)?;
         let mut out = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
         // CAST: A user address is an integer to the kernel.
-        let base = self.0.uptr as usize;
-        let mut reader =
-            crate::uaccess::UserSlice::new(crate::uaccess::UserPtr::from_addr(base), total)
-                .reader();
-        for _ in 0..n {
+        let base = crate::uaccess::UserPtr::from_addr(self.0.uptr as usize);
+        let head = len.min(size);
+        for i in 0..n {
+            // No overflow: `len * n` was checked above. A range that wraps is not user
+            // memory, and the reads below fail on it.
+            let entry = base.wrapping_byte_add(len * i);
+            // A longer entry than the kernel's structure: the rest must be zero, and it is
+            // checked before the known part is read, as `copy_struct_from_user()` does.
+            if len > size {
+                check_zeroed_user(entry.wrapping_byte_add(size), len - size)?;
+            }
             let mut val = T::zeroed();
             let bytes = val.as_bytes_mut();
-            let head = len.min(size);
-            reader.read_slice(bytes.get_mut(..head).ok_or(EINVAL)?)?;
-            // A longer entry than the kernel's structure: the rest must be zero.
-            let mut tail = len - head;
-            let mut chunk = [0u8; 64];
-            while tail > 0 {
-                let step = tail.min(chunk.len());
-                let part = chunk.get_mut(..step).ok_or(EINVAL)?;
-                reader.read_slice(part)?;
-                if part.iter().any(|b| *b != 0) {
-                    return Err(E2BIG);
-                }
-                tail -= step;
-            }
+            crate::uaccess::UserSlice::new(entry, head)
+                .reader()
+                .read_slice(bytes.get_mut(..head).ok_or(EINVAL)?)?;
             out.push(val, GFP_KERNEL_ACCOUNT)?;
         }
         Ok(out)
