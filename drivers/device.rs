@@ -145,6 +145,17 @@ fn reserve_regions(dev: &Device, key: usize, ioas: &Ioas) -> Result {
     Ok(())
 }
 
+/// Looks up `pt_id`, the target of an attach or a replace: `ENOENT` for no object, then
+/// `EINVAL` for one that is neither an IOAS nor a HWPT, both before anything else is checked,
+/// as upstream's type switch comes first.
+fn lookup_pt(ictx: &IommufdCtx, pt_id: u32) -> Result<ObjectRef> {
+    let pt = ictx.objects.get_any(pt_id)?;
+    if pt.data::<Ioas>().is_none() && Hwpt::of(&pt).is_none() {
+        return Err(EINVAL);
+    }
+    Ok(pt)
+}
+
 /// The IOAS behind `pt`: the IOAS itself, or the IOAS a HWPT translates; `EINVAL` for any other
 /// object.
 fn pt_ioas(pt: &ObjectRef) -> Result<Arc<Ioas>> {
@@ -377,12 +388,8 @@ impl IDevice {
     /// If another device of the group is attached, this one joins it: `pt_id` must be that HWPT,
     /// or its IOAS if the HWPT is automatic (`EINVAL` otherwise).
     pub(crate) fn attach(&self, ictx: &IommufdCtx, pt_id: u32) -> Result<u32> {
-        // As upstream, the id is looked up first (`ENOENT`), an object that is neither an IOAS
-        // nor a HWPT is `EINVAL`, then an attached device is `EBUSY`.
-        let pt = ictx.objects.get_any(pt_id)?;
-        if pt.data::<Ioas>().is_none() && Hwpt::of(&pt).is_none() {
-            return Err(EINVAL);
-        }
+        // The target is checked before an attached device is `EBUSY`.
+        let pt = lookup_pt(ictx, pt_id)?;
         let mut gs = self.igroup.state.lock();
         if gs.has(self.key()) {
             return Err(EBUSY);

@@ -280,6 +280,16 @@ impl UserCmd for IommuIoasCopy {
 }
 
 pub(crate) fn copy_ioctl(ucmd: &mut Ucmd<'_, IommuIoasCopy>) -> Result {
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    {
+        let cmd = &mut ucmd.cmd;
+        crate::selftest::syz_conv_iova_id(
+            &ucmd.ictx,
+            cmd.src_ioas_id,
+            &mut cmd.src_iova,
+            &mut cmd.flags,
+        );
+    }
     let cmd = &ucmd.cmd;
     check_map_args(cmd.flags, &[cmd.length, cmd.src_iova, cmd.dst_iova])?;
     let src_obj = ucmd.ictx.objects.get(cmd.src_ioas_id, ObjectType::Ioas)?;

@@ -433,6 +433,40 @@ fn create_access(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     Ok(())
 }
 
+/// An IOVA in the syzkaller mode (`MOCK_FLAGS_ACCESS_SYZ`): the bytes of the `u64` are
+/// `{ u32 nth_area; u32 offset; }`, which name the `offset`th byte of the `nth_area`th area of
+/// `ioas`, a space small enough for a fuzzer to hit. Without that area the IOVA is 0.
+fn syz_iova(ioas: &Ioas, iova: u64) -> u64 {
+    let [n0, n1, n2, n3, o0, o1, o2, o3] = iova.to_ne_bytes();
+    let nth = u32::from_ne_bytes([n0, n1, n2, n3]);
+    let offset = u32::from_ne_bytes([o0, o1, o2, o3]);
+    ioas.iopt
+        .nth_area_iova(nth)
+        .map_or(0, |first| first.wrapping_add(u64::from(offset)))
+}
+
+/// The syzkaller mode of an ioctl that names an IOVA of the IOAS `ioas_id` (`IOMMU_IOAS_COPY`'s
+/// source): with `MOCK_FLAGS_ACCESS_SYZ` in `flags`, the bit is taken out and `iova` converted.
+/// An `ioas_id` that is not an IOAS leaves `iova` as it is, for the ioctl to refuse.
+pub(crate) fn syz_conv_iova_id(ictx: &IommufdCtx, ioas_id: u32, iova: &mut u64, flags: &mut u32) {
+    if *flags & MOCK_FLAGS_ACCESS_SYZ == 0 {
+        return;
+    }
+    *flags &= !MOCK_FLAGS_ACCESS_SYZ;
+    let Ok(obj) = ictx.objects.get(ioas_id, ObjectType::Ioas) else {
+        return;
+    };
+    if let Some(ioas) = obj.data::<Ioas>() {
+        *iova = syz_iova(ioas, *iova);
+    }
+}
+
+/// The syzkaller mode of an access's IOVA: converted in the IOAS the access is attached to, 0
+/// if it is attached to none.
+fn syz_access_iova(access: &Access, iova: u64) -> u64 {
+    access.ioas().map_or(0, |ioas| syz_iova(&ioas, iova))
+}
+
 fn access_pages(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let mut a: AccessPages = args(&ucmd.cmd)?;
     if a.length > ACCESS_MAX_LENGTH {
@@ -445,15 +479,27 @@ fn access_pages(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         if !st.access.pins_pages() {
             return Err(EOPNOTSUPP);
         }
+        let iova = if a.flags & MOCK_FLAGS_ACCESS_SYZ != 0 {
+            syz_access_iova(&st.access, a.iova)
+        } else {
+            a.iova
+        };
         let (id, phys) = st
             .access
-            .pin(a.iova, a.length, a.flags & MOCK_FLAGS_ACCESS_WRITE != 0)?;
+            .pin(iova, a.length, a.flags & MOCK_FLAGS_ACCESS_WRITE != 0)?;
         if a.uptr != 0 {
             // Every pinned page must be the page user space has at the matching address.
-            let base = (a.uptr as usize).wrapping_sub((a.iova % PAGE_SIZE as u64) as usize);
+            let base = (a.uptr as usize).wrapping_sub((iova % PAGE_SIZE as u64) as usize);
+            // A user address GUP refuses gives GUP's errno, as upstream.
             for (k, &p) in phys.iter().enumerate() {
-                let expect = user_page_info(base.wrapping_add(k * PAGE_SIZE));
-                if expect.map(|i| (i.pfn as u64) << PAGE_SHIFT).ok() != Some(p) {
+                let expect = match user_page_info(base.wrapping_add(k * PAGE_SIZE)) {
+                    Ok(info) => (info.pfn as u64) << PAGE_SHIFT,
+                    Err(e) => {
+                        let _ = st.access.unpin(id);
+                        return Err(e);
+                    }
+                };
+                if expect != p {
                     let _ = st.access.unpin(id);
                     return Err(EBADE);
                 }
@@ -477,15 +523,22 @@ fn access_rw(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     with_staccess(ucmd.cmd.id, |st| {
         let len = a.length as usize;
         let mut buf = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
-        let user = UserSlice::new(UserPtr::from_addr(a.uptr as usize), len);
+        let user = || UserSlice::new(UserPtr::from_addr(a.uptr as usize), len);
         let slow = a.flags & MOCK_ACCESS_RW_SLOW_PATH != 0;
-        if a.flags & MOCK_ACCESS_RW_WRITE != 0 {
-            user.reader().read_slice(&mut buf)?;
-            st.access.rw(a.iova, &mut buf, true, slow)
-        } else {
-            st.access.rw(a.iova, &mut buf, false, slow)?;
-            user.writer().write_slice(&buf)
+        let write = a.flags & MOCK_ACCESS_RW_WRITE != 0;
+        if write {
+            user().reader().read_slice(&mut buf)?;
         }
+        let iova = if a.flags & MOCK_FLAGS_ACCESS_SYZ != 0 {
+            syz_access_iova(&st.access, a.iova)
+        } else {
+            a.iova
+        };
+        st.access.rw(iova, &mut buf, write, slow)?;
+        if !write {
+            user().writer().write_slice(&buf)?;
+        }
+        Ok(())
     })
 }
 

@@ -204,10 +204,33 @@ static uint32_t pick_zero(struct th *t)
 	return chance(t, 96) ? 0 : boundary32(t);
 }
 
+/*
+ * With --verbose-from, the lowest free object id after each call (an IOAS is
+ * made and destroyed again: both implementations hand out the lowest free
+ * id, so this leaves the id space as it was), to find where two
+ * implementations' ids part.
+ */
+static void print_next_id(void)
+{
+	struct iommu_ioas_alloc a = { .size = sizeof(a) };
+	struct iommu_destroy d = { .size = sizeof(d) };
+
+	if (ioctl(iommufd, IOMMU_IOAS_ALLOC, &a)) {
+		printf("#   next id: -%d\n", errno);
+		return;
+	}
+	d.id = a.out_ioas_id;
+	ioctl(iommufd, IOMMU_DESTROY, &d);
+	printf("#   next id: %#x\n", a.out_ioas_id);
+}
+
 /* --- pools ------------------------------------------------------------- */
 
 static void pool_add(enum kind k, uint32_t id, int fd, uint64_t iova, uint64_t len)
 {
+	/* With --verbose-from, every object the run makes, to follow ids by. */
+	if (verbose_from != UINT64_MAX)
+		printf("# pool + %s id %#x fd %d\n", kind_name[k], id, fd);
 	pthread_mutex_lock(&pool.lock);
 	if (pool.n < POOL_MAX) {
 		pool.e[pool.n++] = (struct entry){
@@ -1018,14 +1041,21 @@ static void op_noiommu_get_pa(struct th *t)
 /* Random ioctl numbers: holes, the test command's neighbours, other types. */
 static void op_raw(struct th *t)
 {
+	/*
+	 * The 64 bytes end where this thread's unmapped page starts: a
+	 * command that believes a size word larger than that (VFIO's
+	 * IOMMU_GET_INFO on the compat path writes up to argsz) faults
+	 * there with EFAULT instead of writing over the fuzzer's memory.
+	 */
+	uint32_t *buf = (uint32_t *)(t->strad + page - 16 * sizeof(uint32_t));
+	const size_t len = 16 * sizeof(uint32_t);
 	unsigned long nr;
-	uint32_t buf[16];
 	char name[24];
 	long rc;
 
-	for (unsigned int i = 0; i < ARRAY_SIZE(buf); i++)
+	for (unsigned int i = 0; i < 16; i++)
 		buf[i] = chance(t, 70) ? 0 : boundary32(t);
-	buf[0] = chance(t, 50) ? sizeof(buf) : boundary32(t);
+	buf[0] = chance(t, 50) ? len : boundary32(t);
 	switch (below(t, 4)) {
 	case 0:
 		nr = _IO(IOMMUFD_TYPE, 0x96 + below(t, 0x0a));
@@ -1040,8 +1070,10 @@ static void op_raw(struct th *t)
 		nr = _IO(below(t, 0x100), 0x80 + below(t, 0x22));
 		break;
 	}
-	snprintf(name, sizeof(name), "raw %#lx", nr);
-	dump(t, name, buf, sizeof(buf), buf[0]);
+	if (t->idx >= verbose_from) {
+		snprintf(name, sizeof(name), "raw %#lx", nr);
+		dump(t, name, buf, len, buf[0]);
+	}
 	rc = ioctl(iommufd, nr, chance(t, 90) ? buf : NULL);
 	rc = rc < 0 ? -errno : rc;
 	record(t, "raw", NULL, rc);
@@ -1401,6 +1433,8 @@ static void *run(void *arg)
 		if (t->idx >= verbose_from)
 			printf("# %llu op %u\n", (unsigned long long)t->idx, i);
 		ops[i].fn(t);
+		if (t->idx >= verbose_from)
+			print_next_id();
 	}
 	return NULL;
 }

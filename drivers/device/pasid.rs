@@ -15,10 +15,12 @@ use kernel::{
     prelude::*, //
 };
 
-use super::IDevice;
+use super::{
+    lookup_pt,
+    IDevice, //
+};
 use crate::{
     hwpt::Hwpt,
-    ioas::Ioas,
     object::ObjectRef,
     IommufdCtx, //
 };
@@ -61,10 +63,7 @@ impl IDevice {
         }
         let gs = self.igroup.state.lock();
         let mut st = self.state.lock();
-        let pt = ictx.objects.get_any(pt_id)?;
-        if pt.data::<Ioas>().is_none() && Hwpt::of(&pt).is_none() {
-            return Err(EINVAL);
-        }
+        let pt = lookup_pt(ictx, pt_id)?;
         if st.pasids.iter().any(|p| p.pasid() == pasid) {
             return Err(EBUSY);
         }
@@ -104,10 +103,7 @@ impl IDevice {
         }
         let gs = self.igroup.state.lock();
         let mut st = self.state.lock();
-        let pt = ictx.objects.get_any(pt_id)?;
-        if pt.data::<Ioas>().is_none() && Hwpt::of(&pt).is_none() {
-            return Err(EINVAL);
-        }
+        let pt = lookup_pt(ictx, pt_id)?;
         let Some(pos) = st.pasids.iter().position(|p| p.pasid() == pasid) else {
             return Err(self.unattached_replace_err(ictx, pt));
         };

@@ -310,6 +310,16 @@ impl Access {
         let _ = self.change_ioas(None);
     }
 
+    /// The IOAS the access is attached to, if any.
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    pub(crate) fn ioas(&self) -> Option<Arc<Ioas>> {
+        let st = self.state.lock();
+        st.ioas
+            .as_ref()
+            .and_then(|obj| Self::ioas_of(obj).ok())
+            .cloned()
+    }
+
     /// Whether the access is attached to an IOAS.
     pub(crate) fn is_attached(&self) -> bool {
         self.state.lock().ioas.is_some()

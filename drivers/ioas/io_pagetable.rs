@@ -553,6 +553,20 @@ impl IoptState {
     }
 }
 
+impl IoPagetable {
+    /// The first IOVA of the `nth` area, lowest first (`None` if there are fewer areas): the
+    /// selftest's syzkaller mode names IOVAs by area.
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    pub(crate) fn nth_area_iova(&self, nth: u32) -> Option<u64> {
+        let nth = usize::try_from(nth).ok()?;
+        self.state
+            .lock()
+            .area_ranges()
+            .nth(nth)
+            .map(|(first, _)| first)
+    }
+}
+
 impl IoptState {
     /// The IOVA range `(first, last)` of every area, lowest first.
     pub(crate) fn area_ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {

@@ -18,7 +18,10 @@ use kernel::{
     io::PhysAddr,
     page::PAGE_SIZE,
     prelude::*,
-    sync::Arc, //
+    sync::{
+        Arc,
+        UniqueArc, //
+    }, //
 };
 use zerocopy_derive::Immutable;
 
@@ -26,6 +29,7 @@ use super::Viommu;
 use crate::{
     hw::HwQueueHw,
     ioas::{
+        access::Access,
         io_pagetable::PinSeg,
         Ioas, //
     },
@@ -180,10 +184,19 @@ pub(crate) struct HwQueue {
     _pin: QueuePin,
     /// The vIOMMU, with a long-term user reference.
     _viommu: ObjectRef,
+    /// The queue's access object, with a long-term user reference: upstream pins a queue through
+    /// an internal access, an object of the context with an id of its own (taken after the
+    /// queue's, so the next object's id is the one upstream gives), `EBUSY` to `IOMMU_DESTROY`
+    /// and gone with the queue.
+    access: ObjectRef,
 }
 
 impl ObjectData for HwQueue {
     const TYPE: ObjectType = ObjectType::HwQueue;
+
+    fn on_destroy(this: &Arc<Self>, ictx: &IommufdCtx, _id: u32) {
+        ictx.objects.remove_same(&this.access);
+    }
 }
 
 /// `IOMMU_HW_QUEUE_ALLOC`, with upstream's checks in upstream's order.
@@ -223,6 +236,8 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwQueueAlloc>) -> Result {
     if length / page > i32::MAX as u64 / size_of::<usize>() as u64 {
         return Err(ENOMEM);
     }
+    // Upstream's internal access takes its id here; it is published with the queue.
+    let access_new = ictx.objects.reserve()?;
     let ioas = viommu.hwpt().ioas()?.clone();
     // The vIOMMU's address is the key of its queues' pins (all of the same alignment).
     let key = Arc::as_ptr(&viommu) as usize;
@@ -236,16 +251,31 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwQueueAlloc>) -> Result {
         ictx,
     };
     let hw = viommu.hw.hw_queue_init(&init)?;
-    let q = Arc::new(
-        HwQueue {
+    // Allocated first: once the access is published, nothing may fail before the queue that
+    // takes it out again on its destroy holds it.
+    let slot = UniqueArc::new_uninit(GFP_KERNEL_ACCOUNT)?;
+    let access_id = access_new.id();
+    access_new.publish(ObjectKind::new(Access::new(true)?)?)?;
+    // Gone already only if user space destroyed the id it could guess.
+    let access = ictx
+        .objects
+        .get(access_id, ObjectType::Access)?
+        .into_long_term();
+    let q: Arc<HwQueue> = slot
+        .write(HwQueue {
             _hw: hw,
             _pin: pin,
             _viommu: viommu_obj.into_long_term(),
-        },
-        GFP_KERNEL_ACCOUNT,
-    )?;
-    new.prepare(ObjectKind::new(q)?)?;
-    ucmd.cmd.out_hw_queue_id = new.id();
-    ucmd.respond()?;
-    new.finalize()
+            access,
+        })
+        .into();
+    let mut res = ObjectKind::new(q.clone()).and_then(|kind| new.prepare(kind));
+    if res.is_ok() {
+        ucmd.cmd.out_hw_queue_id = new.id();
+        res = ucmd.respond().and_then(|()| new.finalize());
+    }
+    if res.is_err() {
+        ictx.objects.remove_same(&q.access);
+    }
+    res
 }
