@@ -461,9 +461,12 @@ pub(crate) fn syz_conv_iova_id(ictx: &IommufdCtx, ioas_id: u32, iova: &mut u64, 
     }
 }
 
-/// The syzkaller mode of an access's IOVA: converted in the IOAS the access is attached to, 0
-/// if it is attached to none.
-fn syz_access_iova(access: &Access, iova: u64) -> u64 {
+/// The IOVA an access op names: with `MOCK_FLAGS_ACCESS_SYZ` in `flags`, the syzkaller IOVA
+/// converted in the IOAS the access is attached to (0 if it is attached to none).
+fn access_op_iova(access: &Access, iova: u64, flags: u32) -> u64 {
+    if flags & MOCK_FLAGS_ACCESS_SYZ == 0 {
+        return iova;
+    }
     access.ioas().map_or(0, |ioas| syz_iova(&ioas, iova))
 }
 
@@ -479,11 +482,7 @@ fn access_pages(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         if !st.access.pins_pages() {
             return Err(EOPNOTSUPP);
         }
-        let iova = if a.flags & MOCK_FLAGS_ACCESS_SYZ != 0 {
-            syz_access_iova(&st.access, a.iova)
-        } else {
-            a.iova
-        };
+        let iova = access_op_iova(&st.access, a.iova, a.flags);
         let (id, phys) = st
             .access
             .pin(iova, a.length, a.flags & MOCK_FLAGS_ACCESS_WRITE != 0)?;
@@ -491,18 +490,16 @@ fn access_pages(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
             // Every pinned page must be the page user space has at the matching address.
             let base = (a.uptr as usize).wrapping_sub((iova % PAGE_SIZE as u64) as usize);
             // A user address GUP refuses gives GUP's errno, as upstream.
-            for (k, &p) in phys.iter().enumerate() {
-                let expect = match user_page_info(base.wrapping_add(k * PAGE_SIZE)) {
-                    Ok(info) => (info.pfn as u64) << PAGE_SHIFT,
-                    Err(e) => {
-                        let _ = st.access.unpin(id);
-                        return Err(e);
-                    }
-                };
-                if expect != p {
-                    let _ = st.access.unpin(id);
+            let same = phys.iter().enumerate().try_for_each(|(k, &p)| {
+                let info = user_page_info(base.wrapping_add(k * PAGE_SIZE))?;
+                if (info.pfn as u64) << PAGE_SHIFT != p {
                     return Err(EBADE);
                 }
+                Ok(())
+            });
+            if let Err(e) = same {
+                let _ = st.access.unpin(id);
+                return Err(e);
             }
         }
         Ok(id)
@@ -529,11 +526,7 @@ fn access_rw(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         if write {
             user().reader().read_slice(&mut buf)?;
         }
-        let iova = if a.flags & MOCK_FLAGS_ACCESS_SYZ != 0 {
-            syz_access_iova(&st.access, a.iova)
-        } else {
-            a.iova
-        };
+        let iova = access_op_iova(&st.access, a.iova, a.flags);
         st.access.rw(iova, &mut buf, write, slow)?;
         if !write {
             user().writer().write_slice(&buf)?;

@@ -1057,8 +1057,8 @@ static void op_raw(struct th *t)
 	 * IOMMU_GET_INFO on the compat path writes up to argsz) faults
 	 * there with EFAULT instead of writing over the fuzzer's memory.
 	 */
-	uint32_t *buf = (uint32_t *)(t->strad + page - 16 * sizeof(uint32_t));
 	const size_t len = 16 * sizeof(uint32_t);
+	uint32_t *buf = (uint32_t *)(t->strad + page - len);
 	unsigned long nr;
 	char name[24];
 	long rc;
