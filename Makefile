@@ -12,6 +12,7 @@
 #   make reference rerun the C iommufd reference counts into Documentation/
 #   make bench     micro-benchmarks, Rust / C ratios from one VM (not a test)
 #   make fuzz      the long fuzz run: 1.1 million ioctls against Rust, debug kernel
+#   make qemu-nested  QEMU 11 runs a nested guest on the Rust iommufd (arm64, vSMMUv3 accel)
 #
 # Variables: DEBUG=1 (debug variant), IMPL=c|rust|both, ARCHS=..., JOBS=N,
 # IOMMUFD_RS_CACHE=dir (default ~/.cache/iommufd-rs).
@@ -19,7 +20,7 @@
 ARCHS ?= x86_64 arm64
 export ARCHS
 
-.PHONY: run check setup kernel patches lint reference bench fuzz
+.PHONY: run check setup kernel patches lint reference bench fuzz qemu-nested
 
 run:
 	@scripts/run.sh
@@ -47,3 +48,6 @@ bench:
 
 fuzz:
 	@scripts/fuzz.sh
+
+qemu-nested:
+	@scripts/qemu-nested.sh

@@ -56,3 +56,12 @@ for src in "$TOP"/tools/*.c "$TOP"/tools/selftests/*.c "$TOP"/tools/bench/*.c; d
 	build "$out/$(basename "$src" .c)" "$src" "${hdrs[@]}" -- \
 		-I"$TOP/tools/selftests" -I"$st" "$src" -lpthread
 done
+
+# The second-level guest of job qemu_nested (arm64) runs an edu DMA test
+# module (tools/selftests/edu_dma), built against this kernel.
+if [ "$arch" = arm64 ]; then
+	mkdir -p "$out/edu_dma"
+	kmake "$arch" M="$TOP/tools/selftests/edu_dma" MO="$out/edu_dma" modules >"$out/edu_dma.log" 2>&1 ||
+		{ tail -20 "$out/edu_dma.log"; die "edu_dma_test.ko build failed (log: $out/edu_dma.log)"; }
+	cp "$out/edu_dma/edu_dma_test.ko" "$out/edu_dma_test.ko"
+fi

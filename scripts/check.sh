@@ -126,6 +126,15 @@ for arch in $ARCHS; do
 	stamp "vm-$arch-$VARIANT-fuzz"
 	logs+=("$arch-$VARIANT-fuzz=$OUT/$arch-$VARIANT-fuzz.log")
 done
+# The whole nested stack with QEMU 11 as the VMM (arm64, job qemu_nested):
+# the VM boots at EL2 and QEMU 11 runs a second-level guest under KVM behind
+# its accelerated vSMMUv3 on the Rust iommufd (scripts/qemu-nested.sh).
+if [[ " $ARCHS " = *" arm64 "* ]]; then
+	log "running the arm64 VM ($VARIANT kernel at EL2, job qemu_nested)"
+	"$TOP/scripts/vm.sh" arm64 qemu_nested "$OUT/arm64-$VARIANT-qemu_nested.log" || true
+	stamp "vm-arm64-$VARIANT-qemu_nested"
+	logs+=("arm64-$VARIANT-qemu_nested=$OUT/arm64-$VARIANT-qemu_nested.log")
+fi
 # MSI isolation: the x86_64 kernel once more, booted without interrupt
 # remapping, where binding a device must fail unless allowed.
 if [[ " $ARCHS " = *" x86_64 "* ]]; then

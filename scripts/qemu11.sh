@@ -12,14 +12,18 @@
 # through the root's own dynamic loader. Nothing is installed on the host.
 # The root is cached under $CACHE/qemu11/<deb-arch>-<version>/root and made
 # again only when missing. Documentation, locales, man pages and firmware the
-# VMs never load are left out: the root goes into the guest's initramfs.
+# VMs never load are left out: the root goes into the guest's initramfs. For
+# arm64 the UEFI firmware of Debian's qemu-efi-aarch64 (trixie) is kept beside
+# the root, as <base>/QEMU_EFI.fd, for the second-level guest of
+# scripts/qemu-nested.sh (QEMU's accelerated vSMMUv3 needs ACPI, so a UEFI
+# boot); the check VMs do not carry it.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 arch=$1
 case $arch in
-x86_64) darch=amd64 pkg=qemu-system-x86 bin=qemu-system-x86_64
+x86_64) darch=amd64 pkg=qemu-system-x86 bin=qemu-system-x86_64 efi=
 	ld=usr/lib64/ld-linux-x86-64.so.2 libdir=usr/lib/x86_64-linux-gnu ;;
-arm64) darch=arm64 pkg=qemu-system-arm bin=qemu-system-aarch64
+arm64) darch=arm64 pkg=qemu-system-arm bin=qemu-system-aarch64 efi=qemu-efi-aarch64
 	ld=usr/lib/ld-linux-aarch64.so.1 libdir=usr/lib/aarch64-linux-gnu ;;
 *) die "qemu11.sh: unknown arch $arch (x86_64 or arm64)" ;;
 esac
@@ -28,7 +32,10 @@ base=$CACHE/qemu11/$darch-${ver/:/_}
 root=$base/root
 # Bumped whenever what this script keeps in the root changes.
 layout=2
-if [ "$(cat "$root/.complete" 2>/dev/null)" = "$layout" ]; then
+ready() {
+	[ "$(cat "$root/.complete" 2>/dev/null)" = "$layout" ] && { [ -z "$efi" ] || [ -s "$base/QEMU_EFI.fd" ]; }
+}
+if ready; then
 	echo "$root"
 	exit 0
 fi
@@ -36,7 +43,7 @@ fi
 mkdir -p "$CACHE/qemu11"
 exec 9>"$CACHE/qemu11/.lock-$darch"
 flock 9
-if [ "$(cat "$root/.complete" 2>/dev/null)" = "$layout" ]; then
+if ready; then
 	echo "$root"
 	exit 0
 fi
@@ -63,6 +70,22 @@ papt() {
 }
 log "qemu11: refreshing the private apt index (trixie-backports + trixie, $darch)"
 papt apt-get update >/dev/null
+if [ -n "$efi" ] && [ ! -s "$base/QEMU_EFI.fd" ]; then
+	log "qemu11: downloading $efi (trixie)"
+	papt apt-get install -y --download-only --no-install-recommends "$efi" >"$base.efi.log" 2>&1 ||
+		{ tail -20 "$base.efi.log"; die "apt could not fetch $efi (log: $base.efi.log)"; }
+	rm -rf "$base.efi"
+	dpkg-deb -x "$(ls "$papt_dir"/cache/archives/"$efi"_*.deb | tail -1)" "$base.efi"
+	[ -s "$base.efi/usr/share/qemu-efi-aarch64/QEMU_EFI.fd" ] || die "qemu11: $efi has no QEMU_EFI.fd"
+	mkdir -p "$base"
+	cp "$base.efi/usr/share/qemu-efi-aarch64/QEMU_EFI.fd" "$base/QEMU_EFI.fd.tmp"
+	mv "$base/QEMU_EFI.fd.tmp" "$base/QEMU_EFI.fd"
+	rm -rf "$base.efi"
+fi
+if [ "$(cat "$root/.complete" 2>/dev/null)" = "$layout" ]; then
+	echo "$root"
+	exit 0
+fi
 log "qemu11: downloading $pkg=$ver and its dependency closure ($darch)"
 papt apt-get install -y --download-only --no-install-recommends \
 	-t trixie-backports "$pkg=$ver" >"$base.apt.log" 2>&1 || {

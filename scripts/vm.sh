@@ -43,7 +43,8 @@ fi
 cp "$TOP/tools/vm/init" "$root/init"
 chmod +x "$root/init"
 for f in "$GUEST_BIN"/*; do
-	case $f in *.key) continue ;; esac
+	[ -f "$f" ] || continue
+	case $f in *.key | *.log) continue ;; esac
 	cp "$f" "$root/bin/"
 done
 cp -a "$MODROOT/lib/modules" "$root/lib/"
@@ -56,7 +57,7 @@ depmod -b "$root" "$kver"
 # kernel unpacks each in turn). The archive is cached beside the root that
 # scripts/qemu11.sh keeps.
 case ${QEMU11:-auto}:$job in
-1:* | auto:qemu | auto:check)
+1:* | auto:qemu | auto:check | auto:qemu_nested)
 	q11root=$("$TOP/scripts/qemu11.sh" "$arch")
 	q11cpio=$(dirname "$q11root")/opt-qemu11.cpio.gz
 	if [ ! -s "$q11cpio" ] || [ "$q11root/.complete" -nt "$q11cpio" ]; then
@@ -72,6 +73,20 @@ case ${QEMU11:-auto}:$job in
 	cat "$q11cpio" >>"$VM_WORK/initramfs.cpio.gz"
 	;;
 esac
+# The second-level guest of job qemu_nested (scripts/qemu-nested.sh): this
+# kernel, this initramfs (without QEMU 11) and the UEFI firmware, under
+# /opt/l2 in a third archive.
+if [ "$job" = qemu_nested ]; then
+	[ "$arch" = arm64 ] || die "job qemu_nested runs on arm64 only"
+	l2=$VM_WORK/l2stage
+	rm -rf "$l2"
+	mkdir -p "$l2/opt/l2"
+	cp "$obj/arch/arm64/boot/Image" "$l2/opt/l2/Image"
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$l2/opt/l2/initramfs.cpio.gz"
+	cp "$(dirname "$q11root")/QEMU_EFI.fd" "$l2/opt/l2/QEMU_EFI.fd"
+	(cd "$l2" && find . | cpio -o -H newc --quiet | gzip -1) >>"$VM_WORK/initramfs.cpio.gz"
+	rm -rf "$l2"
+fi
 
 # --- QEMU ------------------------------------------------------------------
 accel=tcg
@@ -101,7 +116,11 @@ x86_64)
 	esac
 	;;
 arm64)
-	qemu=(qemu-system-aarch64 -M virt,iommu=smmuv3,gic-version=3 -accel tcg
+	# Job qemu_nested boots at EL2, so that the kernel offers KVM to the
+	# QEMU 11 inside (the arm64 kernel has CONFIG_KVM).
+	virt=virt,iommu=smmuv3,gic-version=3
+	[ "$job" = qemu_nested ] && virt=$virt,virtualization=on
+	qemu=(qemu-system-aarch64 -M $virt -accel tcg
 		-global arm-smmuv3.stage=nested -cpu max,pauth-impdef=on
 		-kernel "$obj/arch/arm64/boot/Image")
 	cmdline="console=ttyAMA0 $cmdline"
@@ -121,7 +140,9 @@ fi
 # a second-level QEMU's RAM starts at 0x40000000 (iommufd_qemu_client).
 edu=edu
 [ "$arch" = arm64 ] && edu=edu,dma_mask=0xffffffffff
-qemu+=(-m 2G -smp 2 -nographic -no-reboot -nic none -device $edu -device $edu
+mem=2G
+[ "$job" = qemu_nested ] && mem=3G
+qemu+=(-m $mem -smp 2 -nographic -no-reboot -nic none -device $edu -device $edu
 	-device $edu,addr=0x10.0,multifunction=on -device $edu,addr=0x10.1
 	-initrd "$VM_WORK/initramfs.cpio.gz" -append "$cmdline")
 

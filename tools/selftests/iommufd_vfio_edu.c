@@ -255,7 +255,8 @@ static void open_bind(struct __test_metadata *_metadata,
 	self->devfd = open(self->cdev, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->devfd)
 		TH_LOG("open %s: %s", self->cdev, strerror(errno));
-	ASSERT_EQ(0, dev_bind(self->devfd, self->iommufd, &self->devid));
+	ASSERT_EQ(0, dev_bind(self->devfd, self->iommufd, &self->devid))
+		TH_LOG("bind %s to /dev/iommu: %s", self->cdev, strerror(errno));
 	EXPECT_NE(0, self->devid);
 }
 
