@@ -57,6 +57,15 @@ for src in "$TOP"/tools/*.c "$TOP"/tools/selftests/*.c "$TOP"/tools/bench/*.c; d
 		-I"$TOP/tools/selftests" -I"$st" "$src" -lpthread
 done
 
+# The bench's physical limit (make bench): a module built against the bench
+# kernel (tools/bench/limit).
+if [ "$VARIANT" = bench ]; then
+	mkdir -p "$out/limit"
+	kmake "$arch" M="$TOP/tools/bench/limit" MO="$out/limit" modules >"$out/limit.log" 2>&1 ||
+		{ tail -20 "$out/limit.log"; die "iommufd_limit.ko build failed (log: $out/limit.log)"; }
+	cp "$out/limit/iommufd_limit.ko" "$out/iommufd_limit.ko"
+fi
+
 # The second-level guest of job qemu_nested (arm64) runs an edu DMA test
 # module (tools/selftests/edu_dma), built against this kernel.
 if [ "$arch" = arm64 ]; then

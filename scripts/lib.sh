@@ -60,7 +60,9 @@ cross_compile() {
 	esac
 }
 
-# The variant is "normal" or "debug" (KASAN, lockdep, kmemleak, fault injection).
+# The variant is "normal", "debug" (KASAN, lockdep, kmemleak, fault injection),
+# "rustonly" (the Rust iommufd built in, the C nesting entry points out) or
+# "bench" (a realistic configuration for make bench: SMP, SLUB, -O2).
 VARIANT=${VARIANT:-normal}
 case ${DEBUG:-0} in 1 | y | yes) VARIANT=debug ;; esac
 

@@ -131,8 +131,10 @@ esac
 # -icount the guest's clock follows the instructions it executes (1 ns each)
 # instead of the host's clock, so the harness limits measure the guest's work,
 # not the emulation speed or the host's load.
-if [ "$VARIANT" = debug ] && [ "$accel" = tcg ]; then
-	qemu+=(-icount shift=0,sleep=off)
+# The bench job runs under -icount too, so that its numbers count the
+# guest's instructions and do not move with the host's load.
+if [ "$VARIANT" = debug ] || [ "$job" = bench ]; then
+	[ "$accel" = tcg ] && qemu+=(-icount shift=0,sleep=off)
 fi
 # Four edu devices for the VFIO selftest: two alone in their IOMMU groups, and
 # the two functions of a multifunction device without ACS, which share one.
@@ -141,7 +143,7 @@ fi
 edu=edu
 [ "$arch" = arm64 ] && edu=edu,dma_mask=0xffffffffff
 mem=2G
-[ "$job" = qemu_nested ] && mem=3G
+case $job in qemu_nested) mem=3G ;; bench) mem=4G ;; esac
 qemu+=(-m $mem -smp 2 -nographic -no-reboot -nic none -device $edu -device $edu
 	-device $edu,addr=0x10.0,multifunction=on -device $edu,addr=0x10.1
 	-initrd "$VM_WORK/initramfs.cpio.gz" -append "$cmdline")
