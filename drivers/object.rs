@@ -439,10 +439,10 @@ impl ObjectTable {
     }
 
     /// Makes a reference that holds the counts just taken with [`Object::try_get_short`].
-    fn short_ref(obj: &Arc<Object>, id: u32) -> ObjectRef {
+    fn short_ref(obj: Arc<Object>, id: u32) -> ObjectRef {
         // INVARIANT: The caller took a user and a short-term count for the new reference.
         ObjectRef {
-            obj: obj.clone(),
+            obj,
             id,
             counted: true,
             short: true,
@@ -487,7 +487,7 @@ impl ObjectTable {
         if !obj.try_get_short() {
             return Err(ENOENT);
         }
-        Ok(Self::short_ref(&obj, id))
+        Ok(Self::short_ref(obj, id))
     }
 
     /// Takes the object `id` out of the table if nobody else uses it (`EBUSY` otherwise),
@@ -612,7 +612,7 @@ impl ObjectTable {
         if !obj.try_get_short() {
             return Err(ENOENT);
         }
-        Ok(Self::short_ref(&obj, id))
+        Ok(Self::short_ref(obj, id))
     }
 
     /// Removes the object `id` from the table and frees it.
@@ -637,7 +637,7 @@ impl ObjectTable {
                         let obj: Arc<Object> = obj.into();
                         // Objects being destroyed by an in-kernel owner are skipped.
                         if obj.kind.object_type() == ty && obj.try_get_short() {
-                            Some((id, Some(Self::short_ref(&obj, id))))
+                            Some((id, Some(Self::short_ref(obj, id))))
                         } else {
                             Some((id, None))
                         }

@@ -450,35 +450,60 @@ impl MockNested {
         if array.data_type() != IOMMU_HWPT_INVALIDATE_DATA_SELFTEST {
             return (0, Err(EINVAL));
         }
-        let mut done = 0;
-        for i in 0..array.entry_num() {
-            let inv = match array.entry::<InvalidateSelftest>(
-                IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-                i,
-                InvalidateSelftest::MIN_LEN,
-            ) {
-                Ok(inv) => inv,
-                Err(e) => return (done, Err(e)),
-            };
-            if inv.flags & !IOMMU_TEST_INVALIDATE_FLAG_ALL != 0 {
-                return (done, Err(EOPNOTSUPP));
-            }
-            let Some(entry) = usize::try_from(inv.iotlb_id)
-                .ok()
-                .and_then(|id| self.iotlb.get(id))
-            else {
+        // Entries of the structure's size are read in batches, in one user copy each; other
+        // sizes, and a batch that faults, one by one, so that `done` counts exactly the entries
+        // handled before a failure.
+        const BATCH: usize = 16;
+        let mut batch = [InvalidateSelftest::zeroed(); BATCH];
+        let num = array.entry_num();
+        let mut done = 0u32;
+        while done < num {
+            // CAST: `BATCH` fits in `u32`.
+            let n = (num - done).min(BATCH as u32);
+            let Some(part) = batch.get_mut(..n as usize) else {
                 return (done, Err(EINVAL));
             };
-            if inv.flags & IOMMU_TEST_INVALIDATE_FLAG_ALL != 0 {
-                for e in &self.iotlb {
-                    e.store(0, Relaxed);
+            let bulk = array
+                .entries_into(IOMMU_HWPT_INVALIDATE_DATA_SELFTEST, done, part)
+                .unwrap_or(false);
+            for i in 0..n {
+                let inv = match part.get(i as usize) {
+                    Some(inv) if bulk => *inv,
+                    _ => match array.entry::<InvalidateSelftest>(
+                        IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+                        done,
+                        InvalidateSelftest::MIN_LEN,
+                    ) {
+                        Ok(inv) => inv,
+                        Err(e) => return (done, Err(e)),
+                    },
+                };
+                if let Err(e) = self.invalidate_one(&inv) {
+                    return (done, Err(e));
                 }
-            } else {
-                entry.store(0, Relaxed);
+                done += 1;
             }
-            done += 1;
         }
         (done, Ok(()))
+    }
+
+    /// Handles one invalidation request.
+    fn invalidate_one(&self, inv: &InvalidateSelftest) -> Result {
+        if inv.flags & !IOMMU_TEST_INVALIDATE_FLAG_ALL != 0 {
+            return Err(EOPNOTSUPP);
+        }
+        let entry = usize::try_from(inv.iotlb_id)
+            .ok()
+            .and_then(|id| self.iotlb.get(id))
+            .ok_or(EINVAL)?;
+        if inv.flags & IOMMU_TEST_INVALIDATE_FLAG_ALL != 0 {
+            for e in &self.iotlb {
+                e.store(0, Relaxed);
+            }
+        } else {
+            entry.store(0, Relaxed);
+        }
+        Ok(())
     }
 }
 
@@ -636,7 +661,7 @@ impl DomainOps for MockDomain {
         let mut next = Some(iova);
         while let Some(from) = next {
             let mut batch = [(0usize, 0usize); BATCH];
-            let mut n = 0;
+            let mut n = 0usize;
             next = None;
             {
                 let mut table = self.table.lock();
@@ -645,13 +670,19 @@ impl DomainOps for MockDomain {
                     if !*dirty {
                         return true;
                     }
-                    let Some(slot) = batch.get_mut(n) else {
-                        next = Some(e.iova);
-                        return false;
-                    };
-                    // The whole entry is reported, as a hardware table would.
-                    *slot = (e.iova, e.size);
-                    n += 1;
+                    // The whole entry is reported, as a hardware table would; one that
+                    // follows the previous one extends its range.
+                    match n.checked_sub(1).and_then(|p| batch.get_mut(p)) {
+                        Some((key, len)) if key.wrapping_add(*len) == e.iova => *len += e.size,
+                        _ => {
+                            let Some(slot) = batch.get_mut(n) else {
+                                next = Some(e.iova);
+                                return false;
+                            };
+                            *slot = (e.iova, e.size);
+                            n += 1;
+                        }
+                    }
                     if clear {
                         *dirty = false;
                     }

@@ -442,13 +442,14 @@ impl IoptState {
         let mut run: Option<(u64, u64, u64)> = None; // (iova, phys, size)
         let mut remaining = len;
         let large = !self.disable_large_pages;
-        let res = area.pages.for_each_phys(first, last, |i, phys| {
+        let res = area.pages.for_each_run(first, last, |i, phys, n| {
             let in_page = if i == first {
                 (area.start_byte % PAGE_SIZE) as u64
             } else {
                 0
             };
-            let size = (PAGE_SIZE as u64 - in_page).min(remaining);
+            // CAST: `usize` fits in `u64`; `n` pages of the range cannot overflow it.
+            let size = ((n as u64) * PAGE_SIZE as u64 - in_page).min(remaining);
             let p = phys + in_page;
             match run {
                 Some((ri, rp, rs)) if large && rp + rs == p => run = Some((ri, rp, rs + size)),
@@ -461,7 +462,7 @@ impl IoptState {
             }
             cur_iova += size;
             remaining -= size;
-            if i == last {
+            if i + n > last {
                 if let Some((ri, rp, rs)) = run.take() {
                     domain.map(ri, rp, rs, prot)?;
                     mapped += rs;
@@ -601,11 +602,19 @@ impl IoPagetable {
             .iter()
             .try_fold(0u64, |acc, s| acc.checked_add(s.length))
             .ok_or(EOVERFLOW)?;
-        // Preallocate the tree nodes so insertion cannot fail half way.
-        let mut nodes = KVec::new();
-        for _ in slices {
-            nodes.push(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL)?;
+        // Preallocate the tree nodes so insertion cannot fail half way (one, the common case of
+        // `IOMMU_IOAS_MAP`, without a vector).
+        let mut one = None;
+        let mut many = KVec::new();
+        if let [_] = slices {
+            one = Some(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?);
+        } else {
+            many.reserve(slices.len(), GFP_KERNEL)?;
+            for _ in slices {
+                many.push(RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL)?;
+            }
         }
+        let nodes = Iterator::chain(one.into_iter(), many.drain_all());
         let mut st = self.state.lock();
         if length & (st.iova_alignment - 1) != 0 || length == 0 {
             return Err(EINVAL);
@@ -623,12 +632,19 @@ impl IoPagetable {
                 iova
             }
         };
-        // Insert every area, checking each as upstream does.
+        // Insert every area, checking each as upstream does. The areas follow each other from
+        // `start`, so the first `inserted` of `slices` are at the IOVAs `starts()` gives.
+        let starts = || {
+            slices.iter().scan(start, |cur, s| {
+                let at = *cur;
+                *cur = cur.wrapping_add(s.length);
+                Some(at)
+            })
+        };
         let mut cur = start;
-        let mut inserted: KVec<u64> = KVec::new();
-        inserted.reserve(slices.len(), GFP_KERNEL)?;
+        let mut inserted = 0usize;
         let mut err = None;
-        for (s, node) in slices.iter().zip(nodes.drain_all()) {
+        for (s, node) in slices.iter().zip(nodes) {
             if prot & PROT_WRITE != 0 && !s.pages.writable() {
                 err = Some(EPERM);
                 break;
@@ -652,19 +668,18 @@ impl IoPagetable {
                 prevent_access: false,
             };
             st.areas.insert(node.into_node(cur, area));
-            // Cannot fail: capacity reserved above.
-            let _ = inserted.push(cur, GFP_KERNEL);
+            inserted += 1;
             cur = last.wrapping_add(1);
         }
         if err.is_none() {
-            for (n, &i) in inserted.iter().enumerate() {
+            for (n, i) in starts().enumerate() {
                 if let Err(e) = st.fill_domains(i) {
-                    for &j in inserted.iter().take(n) {
+                    for j in starts().take(n) {
                         if let Some(a) = st.areas.remove(&j) {
                             st.unfill_domains(j, &a);
                         }
                     }
-                    for &j in inserted.iter().skip(n) {
+                    for j in starts().skip(n) {
                         drop(st.areas.remove(&j));
                     }
                     return Err(e);
@@ -672,7 +687,7 @@ impl IoPagetable {
             }
             return Ok(start);
         }
-        for &j in inserted.iter() {
+        for j in starts().take(inserted) {
             drop(st.areas.remove(&j));
         }
         Err(err.unwrap_or(EINVAL))
@@ -695,8 +710,11 @@ impl IoPagetable {
             let Some((a_first, a_last)) = next else {
                 return (unmapped, Ok(()));
             };
+            let Some(area) = st.areas.get_mut(&a_first) else {
+                return (unmapped, Err(ENOENT));
+            };
             // An area an internal access locked cannot go while the lock holder exists.
-            if st.areas.get(&a_first).is_some_and(|a| a.num_locks != 0) {
+            if area.num_locks != 0 {
                 return (unmapped, Err(EBUSY));
             }
             if a_first < first || a_last > last {
@@ -705,13 +723,10 @@ impl IoPagetable {
             if a_first != first {
                 tries = 0;
             }
-            let busy = match st.areas.get_mut(&a_first) {
-                Some(a) if a.num_accesses != 0 => {
-                    a.prevent_access = true;
-                    true
-                }
-                _ => false,
-            };
+            let busy = area.num_accesses != 0;
+            if busy {
+                area.prevent_access = true;
+            }
             if busy {
                 first = a_first;
                 drop(st);

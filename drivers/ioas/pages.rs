@@ -19,10 +19,12 @@ use kernel::{
     mm::{
         pin::{
             capable_ipc_lock,
+            contiguous_pages,
             current_group_leader,
             memlock_limit_pages,
-            pin_file_pages,
-            pin_user_pages,
+            pin_file_pages_into,
+            pin_user_pages_into,
+            unpin_pages,
             PinnedPage,
             User, //
         },
@@ -31,7 +33,10 @@ use kernel::{
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    rbtree::RBTree,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
     sync::{
         aref::ARef,
         Arc,
@@ -77,14 +82,27 @@ pub(crate) enum AccountMode {
     Mm,
 }
 
-/// Pages per chunk of the pin map (a chunk is allocated when its first page is pinned and freed
-/// with its last one, so small chunks keep small maps cheap).
-const CHUNK: usize = 32;
-
-/// One chunk of the sparse pin map: the pinned pages and the number of uses of each.
-struct Chunk {
-    pages: [Option<PinnedPage>; CHUNK],
-    uses: [u32; CHUNK],
+/// A run of consecutive pages of the range, pinned together, and the uses of each.
+///
+/// A [`Pages::take`] of pages no extent holds pins them into a new extent, with one GUP for the
+/// whole run; a take of pages an extent holds counts a use of each (and pins those of them that
+/// had none). A [`Pages::put`] unpins the pages left without a use, run by run, and frees the
+/// extent when none is left pinned. So a map pins and unpins its range in a few calls, whatever
+/// its size, and finds its pages by one tree lookup per extent, not per page.
+///
+/// # Invariants
+///
+/// `pages` and `uses` have one slot per page of the extent; a slot's page is pinned (`Some`)
+/// exactly when its use count is not zero, and `live` is the number of pinned slots.
+struct Extent {
+    /// The index of its last page.
+    last: usize,
+    /// The pinned pages.
+    pages: KVVec<Option<PinnedPage>>,
+    /// The uses of each page.
+    uses: KVVec<u32>,
+    /// How many pages are pinned.
+    live: usize,
 }
 
 /// Where the pages come from and who pays for them; `IOMMU_IOAS_CHANGE_PROCESS` moves it.
@@ -109,7 +127,8 @@ impl Source {
 
 struct PagesState {
     src: Source,
-    chunks: RBTree<usize, KBox<Chunk>>,
+    /// The extents, by the index of their first page; they do not overlap.
+    extents: RBTree<usize, Extent>,
     /// Pages pinned (and charged) right now.
     npinned: usize,
 }
@@ -244,7 +263,7 @@ impl Pages {
                 writable,
                 state <- new_mutex!(PagesState {
                     src,
-                    chunks: RBTree::new(),
+                    extents: RBTree::new(),
                     npinned: 0,
                 }),
             }),
@@ -358,28 +377,161 @@ impl Pages {
         let mut st = self.state.lock();
         let mut idx = first;
         while idx <= last {
-            // The run of pages with no use starting at `idx` (pinned in one go), or the run of
-            // pages already in use.
-            let run_end = self.run_end(&st, idx, last);
-            let res = if Self::uses(&st, idx) == 0 {
-                self.pin_run(&mut st, idx, run_end)
-            } else {
-                Ok(())
+            // Either the extent holding `idx`, to the end of it, or the gap before the next one.
+            let res = match Self::extent_at(&st.extents, idx, last) {
+                Found::In(key, ext_last) => {
+                    let end = ext_last.min(last);
+                    self.take_in(&mut st, key, idx, end).map(|()| end)
+                }
+                Found::Gap(end) => self.take_new(&mut st, idx, end).map(|()| end),
             };
-            if let Err(e) = res {
-                if idx > first {
-                    self.put_locked(&mut st, first, idx - 1);
-                }
-                return Err(e);
-            }
-            for i in idx..=run_end {
-                if let Some(u) = Self::uses_mut(&mut st, i) {
-                    *u += 1;
+            match res {
+                Ok(end) => idx = end + 1,
+                Err(e) => {
+                    if idx > first {
+                        self.put_locked(&mut st, first, idx - 1);
+                    }
+                    return Err(e);
                 }
             }
-            idx = run_end + 1;
         }
         Ok(())
+    }
+
+    /// Where `idx` is: in the extent with first page `key` and last page `last` (`In(key,
+    /// last)`), or in a gap that reaches at least to `end`, or to the page before the next
+    /// extent (`Gap(end)`).
+    fn extent_at(extents: &RBTree<usize, Extent>, idx: usize, end: usize) -> Found {
+        let (prev, next) = match extents.cursor_lower_bound(&idx) {
+            Some(c) => {
+                let (&k, e) = c.current();
+                if k == idx {
+                    return Found::In(k, e.last);
+                }
+                (c.peek_prev().map(|(&k, e)| (k, e.last)), Some(k))
+            }
+            None => (
+                extents.cursor_back().map(|c| {
+                    let (&k, e) = c.current();
+                    (k, e.last)
+                }),
+                None,
+            ),
+        };
+        match prev {
+            Some((k, l)) if l >= idx => Found::In(k, l),
+            _ => Found::Gap(next.map_or(end, |n| end.min(n - 1))),
+        }
+    }
+
+    /// Pins pages `first..=last`, which no extent holds, into a new extent with one use each.
+    fn take_new(&self, st: &mut PagesState, first: usize, last: usize) -> Result {
+        let n = last - first + 1;
+        let mut pages = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+        for _ in 0..n {
+            pages.push(None, GFP_KERNEL_ACCOUNT)?;
+        }
+        let uses = KVVec::from_elem(1u32, n, GFP_KERNEL_ACCOUNT)?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        self.pin_slots(&st.src, first, &mut pages)?;
+        // INVARIANT: every page is pinned now, with one use.
+        let ext = Extent {
+            last,
+            pages,
+            uses,
+            live: n,
+        };
+        st.extents.insert(node.into_node(first, ext));
+        st.npinned += n;
+        crate::stats::pinned_add(n as i64);
+        Ok(())
+    }
+
+    /// Takes a use of pages `first..=last` of the extent at `key`, pinning those that had none.
+    /// On error nothing changes.
+    fn take_in(&self, st: &mut PagesState, key: usize, first: usize, last: usize) -> Result {
+        let PagesState {
+            src,
+            extents,
+            npinned,
+        } = st;
+        let ext = extents.get_mut(&key).ok_or(EINVAL)?;
+        let (a, b) = (first - key, last - key);
+        // Pin the runs of pages without a use.
+        let mut pinned = 0usize;
+        let mut i = a;
+        let mut res = Ok(());
+        while i <= b {
+            let run = Self::run_len(&ext.uses, i, b, |u| u == 0);
+            if run == 0 {
+                i += Self::run_len(&ext.uses, i, b, |u| u != 0);
+                continue;
+            }
+            let slots = ext.pages.get_mut(i..i + run).ok_or(EINVAL);
+            res = slots.and_then(|slots| self.pin_slots(src, key + i, slots));
+            if res.is_err() {
+                break;
+            }
+            pinned += run;
+            i += run;
+        }
+        if let Err(e) = res {
+            // Unpin what this call pinned: the pinned pages of the range without a use.
+            let mut j = a;
+            while j < i {
+                let run = Self::run_len(&ext.uses, j, i - 1, |u| u == 0);
+                if run == 0 {
+                    j += Self::run_len(&ext.uses, j, i - 1, |u| u != 0);
+                    continue;
+                }
+                if let Some(slots) = ext.pages.get_mut(j..j + run) {
+                    unpin_pages(slots, false);
+                }
+                j += run;
+            }
+            Self::uncharge(src, pinned);
+            return Err(e);
+        }
+        for u in ext.uses.iter_mut().skip(a).take(b - a + 1) {
+            *u += 1;
+        }
+        // INVARIANT: the pages pinned above got their first use.
+        ext.live += pinned;
+        *npinned += pinned;
+        crate::stats::pinned_add(pinned as i64);
+        Ok(())
+    }
+
+    /// The number of consecutive uses from `i` (up to `last`) for which `f` holds.
+    fn run_len(uses: &[u32], i: usize, last: usize, f: impl Fn(u32) -> bool) -> usize {
+        uses.get(i..=last)
+            .map_or(0, |u| u.iter().take_while(|&&u| f(u)).count())
+    }
+
+    /// Charges and pins the pages from index `first` on into `slots` (all `None`). On error
+    /// nothing is pinned or charged.
+    fn pin_slots(
+        &self,
+        src: &Source,
+        first: usize,
+        slots: &mut [Option<PinnedPage>],
+    ) -> Result {
+        let n = slots.len();
+        Self::charge(src, n)?;
+        // Cannot overflow: `first` is a page of the range, whose end `new` checked.
+        let addr = self.base + first * PAGE_SIZE;
+        let res = match &self.kind {
+            Kind::User => match src.mm.mmget_not_zero() {
+                Some(mm) => pin_user_pages_into(&mm, addr, self.writable, slots),
+                None => Err(EFAULT),
+            },
+            Kind::File(file) => pin_file_pages_into(file, addr as u64, slots),
+            Kind::DmaBuf(_) => Err(EINVAL),
+        };
+        if res.is_err() {
+            Self::uncharge(src, n);
+        }
+        res
     }
 
     /// Drops a use of pages `first..=last`; pages left without a use are unpinned and
@@ -399,43 +551,60 @@ impl Pages {
 
     fn put_locked(&self, st: &mut PagesState, first: usize, last: usize) {
         let mut unpinned = 0usize;
-        for i in first..=last {
-            let chunk = st.chunks.get_mut(&(i / CHUNK));
-            if kernel::warn_on!(chunk.as_ref().is_none_or(|c| c.uses[i % CHUNK] == 0)) {
-                pr_err!("iommufd_rs: put of an unused page {i}\n");
-                continue;
-            }
-            let Some(chunk) = chunk else {
-                continue;
-            };
-            let slot = i % CHUNK;
-            match chunk.uses[slot] {
-                0 => {}
-                1 => {
-                    chunk.uses[slot] = 0;
-                    if let Some(page) = chunk.pages[slot].take() {
-                        if self.writable {
-                            page.unpin_dirty();
-                        } else {
-                            drop(page);
-                        }
-                        unpinned += 1;
-                    }
+        let mut idx = first;
+        while idx <= last {
+            let (key, end) = match Self::extent_at(&st.extents, idx, last) {
+                Found::In(key, ext_last) => (key, ext_last.min(last)),
+                Found::Gap(end) => {
+                    kernel::warn_on!(true);
+                    pr_err!("iommufd_rs: put of unused pages {idx}..={end}\n");
+                    idx = end + 1;
+                    continue;
                 }
-                _ => chunk.uses[slot] -= 1,
+            };
+            let Some(ext) = st.extents.get_mut(&key) else {
+                break;
+            };
+            let (a, b) = (idx - key, end - key);
+            // Drop the uses; unpin each run of pages left without one.
+            let mut run_start = None;
+            let mut freed = 0usize;
+            for i in a..=b + 1 {
+                let emptied = i <= b
+                    && match ext.uses.get_mut(i) {
+                        Some(u) if *u > 1 => {
+                            *u -= 1;
+                            false
+                        }
+                        Some(u) if *u == 1 => {
+                            *u = 0;
+                            true
+                        }
+                        _ => {
+                            kernel::warn_on!(true);
+                            pr_err!("iommufd_rs: put of an unused page {}\n", key + i);
+                            false
+                        }
+                    };
+                match (emptied, run_start) {
+                    (true, None) => run_start = Some(i),
+                    (false, Some(s)) => {
+                        if let Some(slots) = ext.pages.get_mut(s..i) {
+                            freed += unpin_pages(slots, self.writable);
+                        }
+                        run_start = None;
+                    }
+                    _ => {}
+                }
             }
-        }
-        // Free chunks that became empty.
-        let first_chunk = first / CHUNK;
-        let last_chunk = last / CHUNK;
-        for c in first_chunk..=last_chunk {
-            let empty = st
-                .chunks
-                .get(&c)
-                .is_some_and(|chunk| chunk.uses.iter().all(|&u| u == 0));
+            // INVARIANT: the pages unpinned are the ones whose last use went.
+            ext.live -= freed;
+            let empty = ext.live == 0;
+            unpinned += freed;
             if empty {
-                drop(st.chunks.remove(&c));
+                drop(st.extents.remove(&key));
             }
+            idx = end + 1;
         }
         if unpinned != 0 {
             crate::stats::pinned_add(-(unpinned as i64));
@@ -444,85 +613,12 @@ impl Pages {
         }
     }
 
-    fn uses(st: &PagesState, i: usize) -> u32 {
-        st.chunks.get(&(i / CHUNK)).map_or(0, |c| c.uses[i % CHUNK])
-    }
-
-    fn uses_mut(st: &mut PagesState, i: usize) -> Option<&mut u32> {
-        st.chunks
-            .get_mut(&(i / CHUNK))
-            .map(|c| &mut c.uses[i % CHUNK])
-    }
-
-    /// Last index of the run starting at `idx` whose pages are all unused, or all used, ending
-    /// at most at `last` and at a chunk boundary.
-    fn run_end(&self, st: &PagesState, idx: usize, last: usize) -> usize {
-        let unused = Self::uses(st, idx) == 0;
-        let limit = core::cmp::min(last, (idx / CHUNK) * CHUNK + CHUNK - 1);
-        let mut end = idx;
-        while end < limit && (Self::uses(st, end + 1) == 0) == unused {
-            end += 1;
-        }
-        end
-    }
-
-    /// Pins and charges pages `first..=last`, all in one chunk and all without a use.
-    fn pin_run(&self, st: &mut PagesState, first: usize, last: usize) -> Result {
-        let n = last - first + 1;
-        Self::charge(&st.src, n)?;
-        let mut pinned = KVec::new();
-        let res = match &self.kind {
-            Kind::User => match st.src.mm.mmget_not_zero() {
-                Some(mm) => pin_user_pages(
-                    &mm,
-                    self.base + first * PAGE_SIZE,
-                    n,
-                    self.writable,
-                    &mut pinned,
-                ),
-                None => Err(EFAULT),
-            },
-            Kind::File(file) => {
-                pin_file_pages(file, (self.base + first * PAGE_SIZE) as u64, n, &mut pinned)
-            }
-            Kind::DmaBuf(_) => Err(EINVAL),
+    /// The page at index `i`, if it is pinned.
+    fn page(st: &PagesState, i: usize) -> Option<&PinnedPage> {
+        let Found::In(key, _) = Self::extent_at(&st.extents, i, i) else {
+            return None;
         };
-        if let Err(e) = res {
-            Self::uncharge(&st.src, n);
-            return Err(e);
-        }
-        let key = first / CHUNK;
-        if st.chunks.get(&key).is_none() {
-            let chunk = match KBox::new(
-                Chunk {
-                    pages: [const { None }; CHUNK],
-                    uses: [0; CHUNK],
-                },
-                GFP_KERNEL_ACCOUNT,
-            ) {
-                Ok(c) => c,
-                Err(e) => {
-                    drop(pinned);
-                    Self::uncharge(&st.src, n);
-                    return Err(e.into());
-                }
-            };
-            if let Err(e) = st
-                .chunks
-                .try_create_and_insert(key, chunk, GFP_KERNEL_ACCOUNT)
-            {
-                drop(pinned);
-                Self::uncharge(&st.src, n);
-                return Err(e);
-            }
-        }
-        let chunk = st.chunks.get_mut(&key).ok_or(EINVAL)?;
-        for (i, page) in (first..=last).zip(pinned.drain_all()) {
-            chunk.pages[i % CHUNK] = Some(page);
-        }
-        st.npinned += n;
-        crate::stats::pinned_add(n as i64);
-        Ok(())
+        st.extents.get(&key)?.pages.get(i - key)?.as_ref()
     }
 
     fn charge(src: &Source, n: usize) -> Result {
@@ -561,14 +657,50 @@ impl Pages {
             return import.for_each_phys(self.base, first, last, f);
         }
         let st = self.state.lock();
-        for i in first..=last {
-            let phys = st
-                .chunks
-                .get(&(i / CHUNK))
-                .and_then(|c| c.pages[i % CHUNK].as_ref())
-                .ok_or(EINVAL)?
-                .phys();
-            f(i, phys)?;
+        let mut idx = first;
+        while idx <= last {
+            let (key, end) = match Self::extent_at(&st.extents, idx, last) {
+                Found::In(key, ext_last) => (key, ext_last.min(last)),
+                Found::Gap(_) => return Err(EINVAL),
+            };
+            let ext = st.extents.get(&key).ok_or(EINVAL)?;
+            let slots = ext.pages.get(idx - key..=end - key).ok_or(EINVAL)?;
+            for (i, page) in (idx..=end).zip(slots) {
+                f(i, page.as_ref().ok_or(EINVAL)?.phys())?;
+            }
+            idx = end + 1;
+        }
+        Ok(())
+    }
+
+    /// Calls `f(index, phys, n)` for each run of `n` physically contiguous pages from `index` on,
+    /// in order, covering `first..=last`, which the caller holds a use of. Runs may be cut
+    /// short (at most a page each for a dma-buf); the caller coalesces what follows on. For a
+    /// revoked dma-buf, `f` is not called.
+    pub(crate) fn for_each_run(
+        &self,
+        first: usize,
+        last: usize,
+        mut f: impl FnMut(usize, u64, usize) -> Result,
+    ) -> Result {
+        if let Kind::DmaBuf(import) = &self.kind {
+            return import.for_each_phys(self.base, first, last, |i, p| f(i, p, 1));
+        }
+        let st = self.state.lock();
+        let mut idx = first;
+        while idx <= last {
+            let (key, end) = match Self::extent_at(&st.extents, idx, last) {
+                Found::In(key, ext_last) => (key, ext_last.min(last)),
+                Found::Gap(_) => return Err(EINVAL),
+            };
+            let ext = st.extents.get(&key).ok_or(EINVAL)?;
+            while idx <= end {
+                let slots = ext.pages.get(idx - key..=end - key).ok_or(EINVAL)?;
+                let n = contiguous_pages(slots);
+                let page = slots.first().and_then(Option::as_ref).ok_or(EINVAL)?;
+                f(idx, page.phys(), n)?;
+                idx += n;
+            }
         }
         Ok(())
     }
@@ -586,11 +718,7 @@ impl Pages {
             let i = pos / PAGE_SIZE;
             let in_page = pos % PAGE_SIZE;
             let n = core::cmp::min(PAGE_SIZE - in_page, buf.len() - done);
-            let page = st
-                .chunks
-                .get(&(i / CHUNK))
-                .and_then(|c| c.pages[i % CHUNK].as_ref())
-                .ok_or(EINVAL)?;
+            let page = Self::page(&st, i).ok_or(EINVAL)?;
             let part = buf.get_mut(done..done + n).ok_or(EINVAL)?;
             if write {
                 page.write(in_page, part)?;
@@ -626,7 +754,7 @@ impl Pages {
         }
         {
             let st = self.state.lock();
-            if !st.src.mm.is_current() || (first..=last).any(|i| Self::uses(&st, i) != 0) {
+            if !st.src.mm.is_current() || (first..=last).any(|i| Self::page(&st, i).is_some()) {
                 return Ok(false);
             }
         }
@@ -641,13 +769,21 @@ impl Pages {
     }
 }
 
+/// What [`Pages::extent_at`] found.
+enum Found {
+    /// In the extent with this first and last page.
+    In(usize, usize),
+    /// In a gap up to this page.
+    Gap(usize),
+}
+
 impl Drop for PagesState {
     fn drop(&mut self) {
         if kernel::warn_on!(self.npinned != 0) {
             pr_err!("iommufd_rs: {} pages still pinned at free\n", self.npinned);
             let n = self.npinned;
             crate::stats::pinned_add(-(n as i64));
-            // Unpin through the chunks' drop; uncharge what they held.
+            // Unpin through the extents' drop; uncharge what they held.
             Pages::uncharge(&self.src, n);
         }
     }

@@ -2,6 +2,7 @@
 
 #include <linux/cred.h>
 #include <linux/mm.h>
+#include <linux/mm_inline.h>
 #include <linux/mmap_lock.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
@@ -93,4 +94,9 @@ __rust_helper atomic_long_t *rust_helper_user_locked_vm(struct user_struct *user
 __rust_helper struct page *rust_helper_folio_page(struct folio *folio, unsigned long n)
 {
 	return folio_page(folio, n);
+}
+
+__rust_helper size_t rust_helper_num_pages_contiguous(struct page **pages, size_t nr_pages)
+{
+	return num_pages_contiguous(pages, nr_pages);
 }

@@ -7,9 +7,10 @@
 //! whose slots are not larger than it, in as many consecutive slots as it spans there (fewer
 //! than a slot of the level above covers). Each of those slots holds the entry's physical
 //! address and size; the first one also its dirty bit. Tables are allocated when a mapping
-//! needs them, before the caller takes its lock (see [`PageTable::map`]), and freed
-//! when their last slot empties, so a map or unmap of pages beside existing ones allocates
-//! nothing.
+//! needs them, before the caller takes its lock (see [`PageTable::map`]). A table is freed when
+//! an unmap that covers all of its IOVAs empties it, or with the page table; one that part of an
+//! unmap emptied stays for the next map beside it. So a map or unmap of pages where pages have
+//! been mapped before allocates nothing, as with the C mock's generic page table.
 
 use kernel::{
     alloc::Flags,
@@ -110,10 +111,6 @@ impl Table {
 
     fn slot(&self, i: usize) -> Option<&Slot> {
         self.slots.get(i)
-    }
-
-    fn slot_mut(&mut self, i: usize) -> Option<&mut Slot> {
-        self.slots.get_mut(i)
     }
 }
 
@@ -232,42 +229,42 @@ impl PageTable {
         }
         let log2 = pgsize.trailing_zeros();
         let (level, slots) = placement(log2);
-        for i in 0..count {
-            let at = iova + i * pgsize;
-            // CAST: `usize` fits in `PhysAddr` (`u64`) on every architecture.
-            let pa = paddr + (i * pgsize) as u64;
-            let table = descend(&mut self.root, ROOT_LEVEL, at, level, pool)?;
-            let first = index(at, level);
-            for s in first..first + slots {
-                let slot = table.slot_mut(s).ok_or(EINVAL)?;
-                *slot = Slot::Leaf(Leaf::new(pa, log2));
+        // One descent per table: the entries that fall in it are written in a row.
+        let mut i = 0;
+        while i < count {
+            let table = descend(&mut self.root, ROOT_LEVEL, iova + i * pgsize, level, pool)?;
+            let mut s = index(iova + i * pgsize, level);
+            // Entries are aligned to their size, so one never straddles two tables.
+            while i < count && s + slots <= SLOTS {
+                // CAST: `usize` fits in `PhysAddr` (`u64`) on every architecture.
+                let leaf = Leaf::new(paddr + (i * pgsize) as u64, log2);
+                for slot in table.slots.get_mut(s..s + slots).ok_or(EINVAL)? {
+                    *slot = Slot::Leaf(leaf);
+                }
+                table.used += slots;
+                s += slots;
+                i += 1;
             }
-            table.used += slots;
         }
         Ok(Mapped::Done)
     }
 
     /// Unmaps whole entries from `iova` on, up to `size` bytes: it stops at a hole or inside an
     /// entry, and an entry that reaches past the end goes whole (and counts). Returns the bytes
-    /// unmapped. Tables left empty are freed.
+    /// unmapped. Tables left empty are freed where the unmap covers them whole (see
+    /// [`remove`]).
     pub(crate) fn unmap(&mut self, iova: usize, size: usize) -> usize {
-        let end = iova.saturating_add(size);
-        let mut unmapped = 0usize;
-        let mut at = iova;
-        while at < end {
-            match self.lookup(at) {
-                Some(e) if e.iova == at => {
-                    remove(&mut self.root, ROOT_LEVEL, at, e.size);
-                    unmapped += e.size;
-                    at = match at.checked_add(e.size) {
-                        Some(next) => next,
-                        None => break,
-                    };
-                }
-                _ => break,
-            }
+        if size == 0 || iova >> VA_BITS != 0 {
+            return 0;
         }
-        unmapped
+        let mut walk = Unmap {
+            first: iova,
+            at: iova,
+            end: iova.saturating_add(size),
+            unmapped: 0,
+        };
+        strip(&mut self.root, ROOT_LEVEL, 0, &mut walk);
+        walk.unmapped
     }
 
     /// Sets the dirty bit of the entry that contains `iova`; false if nothing is mapped there.
@@ -395,35 +392,70 @@ fn descend<'a>(
     }
 }
 
-/// Removes the entry of `size` bytes at `iova` under `table` (at `level`); frees the tables it
-/// leaves empty. Returns whether `table` is empty now.
-fn remove(table: &mut Table, level: usize, iova: usize, size: usize) -> bool {
-    let i = index(iova, level);
-    let mut emptied = false;
-    match table.slots.get_mut(i) {
-        Some(Slot::Next(next)) if level > 0 => {
-            if remove(next, level - 1, iova, size) {
-                emptied = true;
-            }
-        }
-        Some(Slot::Leaf(_)) => {
-            let (_, slots) = placement(size.trailing_zeros());
-            for s in i..i + slots {
-                if let Some(slot) = table.slots.get_mut(s) {
-                    *slot = Slot::Empty;
+/// An unmap in progress ([`PageTable::unmap`]).
+struct Unmap {
+    /// Where it started.
+    first: usize,
+    /// The next IOVA to unmap.
+    at: usize,
+    /// Where it ends.
+    end: usize,
+    /// The bytes unmapped so far.
+    unmapped: usize,
+}
+
+/// Removes the entries under `table` (at `level`, covering IOVAs from `base`) from `walk.at`
+/// on, in order, while one starts there and `walk.at` is before `walk.end`. A table the removal
+/// leaves empty is freed when the unmap covers all of its IOVAs, as the C mock's generic page
+/// table frees them: a table that only a part of an unmap emptied stays for the next map beside
+/// it, so that a map and unmap of pages in a region that has been mapped allocates nothing.
+/// Returns false where the unmap stops (a hole, or the middle of an entry), true where it
+/// goes on past the table.
+fn strip(table: &mut Table, level: usize, base: usize, walk: &mut Unmap) -> bool {
+    let shift = slot_shift(level);
+    let mut i = index(walk.at, level);
+    while i < SLOTS && walk.at < walk.end {
+        let Some(slot) = table.slots.get_mut(i) else {
+            return false;
+        };
+        match slot {
+            Slot::Empty => return false,
+            Slot::Leaf(leaf) => {
+                let size = leaf.size();
+                if walk.at & (size - 1) != 0 {
+                    // Inside an entry.
+                    return false;
                 }
+                let (_, slots) = placement(size.trailing_zeros());
+                for s in table.slots.iter_mut().skip(i).take(slots) {
+                    *s = Slot::Empty;
+                }
+                table.used = table.used.saturating_sub(slots);
+                walk.unmapped += size;
+                // An entry reaching past the end goes whole.
+                walk.at = match walk.at.checked_add(size) {
+                    Some(next) => next,
+                    None => return false,
+                };
+                i += slots;
             }
-            table.used = table.used.saturating_sub(slots);
+            Slot::Next(next) => {
+                let b = base + (i << shift);
+                let goes_on = level > 0 && strip(next, level - 1, b, walk);
+                // Covered: the unmap took everything from before the table to past its end.
+                let covered = walk.first <= b && b + ((1 << shift) - 1) < walk.at;
+                if next.used == 0 && covered {
+                    *slot = Slot::Empty;
+                    table.used = table.used.saturating_sub(1);
+                }
+                if !goes_on {
+                    return false;
+                }
+                i += 1;
+            }
         }
-        _ => {}
     }
-    if emptied {
-        if let Some(slot) = table.slots.get_mut(i) {
-            *slot = Slot::Empty;
-        }
-        table.used = table.used.saturating_sub(1);
-    }
-    table.used == 0
+    walk.at < walk.end || i >= SLOTS
 }
 
 /// The first slot of the entry at `iova` (its first IOVA).

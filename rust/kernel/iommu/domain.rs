@@ -610,6 +610,34 @@ impl UserDataArray {
         )
     }
 
+    /// Copies the entries from `first` on into `out`, one per element, in one user copy, when
+    /// the entries are of type `data_type` and exactly `size_of::<T>()` bytes long, and all of
+    /// them exist. Returns false (having copied nothing) when they are not; the caller then
+    /// reads them one by one with [`Self::entry`], which applies `copy_struct_from_user()`'s
+    /// rules. A fault is `EFAULT`; nothing tells which entry faulted.
+    pub fn entries_into<T: FromBytes + AsBytes + Zeroable>(
+        &self,
+        data_type: u32,
+        first: u32,
+        out: &mut [T],
+    ) -> Result<bool> {
+        let size = core::mem::size_of::<T>();
+        let n = u32::try_from(out.len()).map_err(|_| EINVAL)?;
+        let end = first.checked_add(n).ok_or(EINVAL)?;
+        if self.0.type_ != data_type || self.0.entry_len != size || end > self.0.entry_num {
+            return Ok(false);
+        }
+        let offset = size.checked_mul(usize::try_from(first)?).ok_or(EFAULT)?;
+        // CAST: A user address is an integer to the kernel; the sum is checked.
+        let addr = (self.0.uptr as usize).checked_add(offset).ok_or(EFAULT)?;
+        let bytes = out.as_bytes_mut();
+        let len = bytes.len();
+        crate::uaccess::UserSlice::new(crate::uaccess::UserPtr::from_addr(addr), len)
+            .reader()
+            .read_slice(bytes)?;
+        Ok(true)
+    }
+
     /// Copies every entry into a `T` of type `data_type`, as
     /// `iommu_copy_struct_from_full_user_array()` does: `EINVAL` for another type or no entry;
     /// entries of exactly `size_of::<T>()` bytes are copied in one go, others one by one with

@@ -40,9 +40,13 @@ use core::ptr::NonNull;
 ///
 /// Dropping it releases the pin.
 ///
+/// It has the layout of a `struct page *`, and `Option<PinnedPage>` that of a nullable one, so
+/// that arrays of them can be handed to GUP and to the unpin functions directly.
+///
 /// # Invariants
 ///
 /// `page` points to a valid `struct page` on which this object owns one `FOLL_PIN` reference.
+#[repr(transparent)]
 pub struct PinnedPage {
     page: NonNull<bindings::page>,
 }
@@ -112,106 +116,155 @@ impl Drop for PinnedPage {
     }
 }
 
-/// Number of page pointers handed to GUP per call.
-const PIN_BATCH: usize = 64;
+/// Most pages handed to GUP in one call of [`pin_user_pages_into`] (GUP takes an `int`).
+const PIN_CALL_MAX: usize = 1 << 20;
 
-/// Pins `nr` user pages of `mm` starting at the page-aligned address `start` and appends them to
-/// `out`.
+/// Pins the user pages of `mm` from the page-aligned address `start` on into `out`, one page per
+/// slot, every slot of which must be `None`.
 ///
-/// `write` requests pages the device may write to (`FOLL_WRITE`). Uses the fast path when `mm` is
-/// the address space of the current task, and `pin_user_pages_remote` otherwise. On error, the
-/// pages pinned by this call are released again and `out` is left as it was.
-pub fn pin_user_pages(
+/// `write` requests pages the device may write to (`FOLL_WRITE`). GUP writes straight into
+/// `out`, as many pages per call as it gives (the fast path when `mm` is the address space of the
+/// current task, `pin_user_pages_remote` otherwise). On error, the pages pinned by this call are
+/// released again and `out` is all `None`, as it was.
+pub fn pin_user_pages_into(
     mm: &MmWithUser,
     start: usize,
-    nr: usize,
     write: bool,
-    out: &mut crate::alloc::KVec<PinnedPage>,
+    out: &mut [Option<PinnedPage>],
 ) -> Result {
-    all_or_nothing(out, |out| pin_into(mm, start, nr, write, out))
-}
-
-/// Runs `f`, which appends pinned pages to `out`; if it fails, the pages it appended are
-/// released again and `out` is left as it was.
-fn all_or_nothing(
-    out: &mut crate::alloc::KVec<PinnedPage>,
-    f: impl FnOnce(&mut crate::alloc::KVec<PinnedPage>) -> Result,
-) -> Result {
-    let before = out.len();
-    let res = f(out);
-    if res.is_err() {
-        out.truncate(before);
-    }
-    res
-}
-
-fn pin_into(
-    mm: &MmWithUser,
-    start: usize,
-    nr: usize,
-    write: bool,
-    out: &mut crate::alloc::KVec<PinnedPage>,
-) -> Result {
-    use crate::alloc::flags::GFP_KERNEL;
-
-    if start % PAGE_SIZE != 0 {
+    if start % PAGE_SIZE != 0 || out.iter().any(Option::is_some) {
         return Err(EINVAL);
     }
-    out.reserve(nr, GFP_KERNEL)?;
     let mut gup_flags = bindings::FOLL_LONGTERM;
     if write {
         gup_flags |= bindings::FOLL_WRITE;
     }
     let local = core::ptr::eq(current_mm(), mm.as_raw());
-    let mut batch = [core::ptr::null_mut::<bindings::page>(); PIN_BATCH];
+    let nr = out.len();
     let mut done = 0;
     while done < nr {
-        let want = core::cmp::min(PIN_BATCH, nr - done);
-        let addr = start.checked_add(done * PAGE_SIZE).ok_or(EFAULT)?;
-        let got = if local {
-            // SAFETY: `batch` has room for `want` page pointers; `mm` is the current address
-            // space, which the fast path walks.
-            let n = unsafe {
-                bindings::pin_user_pages_fast(addr, want as _, gup_flags as _, batch.as_mut_ptr())
-            };
-            n as isize
-        } else {
-            let mut locked: crate::ffi::c_int = 1;
-            // SAFETY: `mm` has a user (`MmWithUser`), so its mappings stay valid while we hold the
-            // mmap lock taken here.
-            unsafe { bindings::mmap_read_lock(mm.as_raw()) };
-            // SAFETY: The mmap lock is held (`locked == 1`), `batch` has room for `want`
-            // pointers.
-            let got = unsafe {
-                bindings::pin_user_pages_remote(
-                    mm.as_raw(),
-                    addr,
-                    want as _,
-                    gup_flags as _,
-                    batch.as_mut_ptr(),
-                    &mut locked,
-                )
-            };
-            if locked != 0 {
-                // SAFETY: GUP left the lock held (`locked != 0`), so we release it.
-                unsafe { bindings::mmap_read_unlock(mm.as_raw()) };
+        let want = core::cmp::min(PIN_CALL_MAX, nr - done);
+        let res = start
+            .checked_add(done * PAGE_SIZE)
+            .ok_or(EFAULT)
+            .and_then(|addr| {
+                let slots = out.get_mut(done..done + want).ok_or(EINVAL)?;
+                // CAST: `Option<PinnedPage>` has the layout of a nullable `struct page *` (see
+                // the type's documentation).
+                let ptr = slots.as_mut_ptr().cast::<*mut bindings::page>();
+                // SAFETY: `ptr` has room for `want` page pointers, all null now (`None`); GUP
+                // writes a pinned page into each of the first `got` and leaves the rest.
+                let got = unsafe { gup_call(mm, local, addr, want, gup_flags, ptr) };
+                if got < 0 {
+                    return Err(crate::error::Error::from_errno(got as _));
+                }
+                if got == 0 {
+                    return Err(EFAULT);
+                }
+                // CAST: `got` is positive and at most `want`.
+                Ok(core::cmp::min(got as usize, want))
+            });
+        match res {
+            // INVARIANT: GUP filled `got` slots, each with one pin that the slot now owns.
+            Ok(got) => done += got,
+            Err(e) => {
+                // Only this call's pages are in `out` (it was all `None`).
+                unpin_pages(out, false);
+                return Err(e);
             }
-            got
-        };
-        if got < 0 {
-            return Err(crate::error::Error::from_errno(got as _));
         }
-        if got == 0 {
-            return Err(EFAULT);
-        }
-        for &p in batch.iter().take(got as usize) {
-            let page = NonNull::new(p).ok_or(EFAULT)?;
-            // INVARIANT: GUP returned `page` with one pin that we now own.
-            out.push(PinnedPage { page }, GFP_KERNEL)?;
-        }
-        done += got as usize;
     }
     Ok(())
+}
+
+/// One GUP call: pins up to `nr` pages of `mm` from `addr` into `pages`. Returns the number
+/// pinned or a negative errno.
+///
+/// # Safety
+///
+/// `pages` must be valid for writing `nr` page pointers.
+unsafe fn gup_call(
+    mm: &MmWithUser,
+    local: bool,
+    addr: usize,
+    nr: usize,
+    gup_flags: u32,
+    pages: *mut *mut bindings::page,
+) -> isize {
+    if local {
+        // SAFETY: By the safety requirements `pages` has room for `nr` page pointers; `mm` is
+        // the current address space, which the fast path walks.
+        let n = unsafe { bindings::pin_user_pages_fast(addr, nr as _, gup_flags as _, pages) };
+        return n as isize;
+    }
+    let mut locked: crate::ffi::c_int = 1;
+    // SAFETY: `mm` has a user (`MmWithUser`), so its mappings stay valid while we hold the mmap
+    // lock taken here.
+    unsafe { bindings::mmap_read_lock(mm.as_raw()) };
+    // SAFETY: The mmap lock is held (`locked == 1`); by the safety requirements `pages` has room
+    // for `nr` pointers.
+    let got = unsafe {
+        bindings::pin_user_pages_remote(
+            mm.as_raw(),
+            addr,
+            nr as _,
+            gup_flags as _,
+            pages,
+            &mut locked,
+        )
+    };
+    if locked != 0 {
+        // SAFETY: GUP left the lock held (`locked != 0`), so we release it.
+        unsafe { bindings::mmap_read_unlock(mm.as_raw()) };
+    }
+    got as isize
+}
+
+/// Returns how many pages from the start of `pages` are pinned and physically contiguous: 0 when
+/// the first slot is `None`. A run may end early where the page frames are contiguous but their
+/// `struct page`s are not (`num_pages_contiguous()`); the caller goes on from there.
+pub fn contiguous_pages(pages: &[Option<PinnedPage>]) -> usize {
+    let pinned = pages.iter().take_while(|p| p.is_some()).count();
+    if pinned == 0 {
+        return 0;
+    }
+    // CAST: `Option<PinnedPage>` has the layout of a nullable `struct page *`.
+    let ptr = pages.as_ptr().cast::<*mut bindings::page>().cast_mut();
+    // SAFETY: The first `pinned` slots at `ptr` are valid pinned pages; C only reads them
+    // (and the `struct page`s they point to), and reads at least one (`pinned >= 1`).
+    unsafe { bindings::num_pages_contiguous(ptr, pinned) }
+}
+
+/// Releases the pins of the pages in `pages`, leaving every slot `None`, and returns how many
+/// there were. With `dirty`, the pages are marked dirty first (a device may have written to
+/// them). Each run of consecutive pinned slots goes to `unpin_user_pages_dirty_lock` in one call,
+/// which releases the pins of the pages of one folio together.
+pub fn unpin_pages(pages: &mut [Option<PinnedPage>], dirty: bool) -> usize {
+    let mut unpinned = 0;
+    let mut i = 0;
+    while i < pages.len() {
+        let run = pages
+            .get(i..)
+            .map_or(0, |rest| rest.iter().take_while(|p| p.is_some()).count());
+        if run == 0 {
+            i += 1;
+            continue;
+        }
+        if let Some(slots) = pages.get_mut(i..i + run) {
+            // CAST: `Option<PinnedPage>` has the layout of a nullable `struct page *`.
+            let ptr = slots.as_mut_ptr().cast::<*mut bindings::page>();
+            // SAFETY: The `run` slots at `ptr` each own one pin (they are `Some`); C releases
+            // exactly those pins, and the slots are emptied below without dropping them.
+            unsafe { bindings::unpin_user_pages_dirty_lock(ptr, run as _, dirty) };
+            for slot in slots.iter_mut() {
+                // The pin went with the call above.
+                core::mem::forget(slot.take());
+            }
+        }
+        unpinned += run;
+        i += run;
+    }
+    unpinned
 }
 
 fn current_mm() -> *mut bindings::mm_struct {
@@ -404,61 +457,69 @@ pub fn user_page_info(addr: usize) -> Result<UserPageInfo> {
     Ok(UserPageInfo { pfn, pins })
 }
 
-/// Pins `nr` pages of the memfd (shmem or hugetlbfs file) `file`, starting at the page-aligned
-/// file offset `offset`, and appends them to `out`. On error, the pages pinned by this call are
-/// released and `out` is left as it was. Other files give `EINVAL`, as does a range past the
-/// end of the file.
-pub fn pin_file_pages(
+/// Pins the pages of the memfd (shmem or hugetlbfs file) `file` from the page-aligned file
+/// offset `offset` on into `out`, one page per slot, every slot of which must be `None`. On
+/// error, the pages pinned by this call are released and `out` is all `None`, as it was. Other
+/// files give `EINVAL`, as does a range past the end of the file.
+pub fn pin_file_pages_into(
     file: &crate::fs::File,
     offset: u64,
-    nr: usize,
-    out: &mut crate::alloc::KVec<PinnedPage>,
+    out: &mut [Option<PinnedPage>],
 ) -> Result {
-    use crate::alloc::flags::GFP_KERNEL;
-
-    if offset % PAGE_SIZE as u64 != 0 {
+    if offset % PAGE_SIZE as u64 != 0 || out.iter().any(Option::is_some) {
         return Err(EINVAL);
     }
-    all_or_nothing(out, |out| {
-        out.reserve(nr, GFP_KERNEL)?;
-        for i in 0..nr {
-            let start = offset
-                .checked_add((i * PAGE_SIZE) as u64)
-                .ok_or(EOVERFLOW)?;
-            // `start` is page aligned: its page's last byte cannot overflow.
-            let end = start | (PAGE_SIZE as u64 - 1);
-            let mut folio: *mut bindings::folio = core::ptr::null_mut();
-            let mut in_folio: crate::ffi::c_ulong = 0;
-            // SAFETY: `file` is a valid file; `folio` and `in_folio` are valid for one entry.
-            let n = unsafe {
-                bindings::memfd_pin_folios(
-                    file.as_ptr(),
-                    start as _,
-                    end as _,
-                    &mut folio,
-                    1,
-                    &mut in_folio,
-                )
-            };
-            if n < 0 {
-                return Err(crate::error::Error::from_errno(n as i32));
-            }
-            if n != 1 || folio.is_null() {
-                return Err(EFAULT);
-            }
-            // SAFETY: `folio` is pinned once; the page `in_folio / PAGE_SIZE` lies in it.
-            let page = unsafe { bindings::folio_page(folio, (in_folio as usize) >> PAGE_SHIFT) };
-            let Some(page) = NonNull::new(page) else {
-                // SAFETY: Release the pin taken above.
-                unsafe { bindings::unpin_folio(folio) };
-                return Err(EFAULT);
-            };
-            // INVARIANT: Unpinning any page of a folio releases one pin of the folio, so this
-            // page carries the pin `memfd_pin_folios` took.
-            out.push(PinnedPage { page }, GFP_KERNEL)?;
+    let mut res = Ok(());
+    for (i, slot) in out.iter_mut().enumerate() {
+        res = pin_file_page(file, offset, i).map(|page| *slot = Some(page));
+        if res.is_err() {
+            break;
         }
-        Ok(())
-    })
+    }
+    if res.is_err() {
+        unpin_pages(out, false);
+    }
+    res
+}
+
+/// Pins page `i` of `file` from the page-aligned offset `offset`.
+fn pin_file_page(file: &crate::fs::File, offset: u64, i: usize) -> Result<PinnedPage> {
+    let start = u64::try_from(i)
+        .ok()
+        .and_then(|i| i.checked_mul(PAGE_SIZE as u64))
+        .and_then(|o| offset.checked_add(o))
+        .ok_or(EOVERFLOW)?;
+    // `start` is page aligned: its page's last byte cannot overflow.
+    let end = start | (PAGE_SIZE as u64 - 1);
+    let mut folio: *mut bindings::folio = core::ptr::null_mut();
+    let mut in_folio: crate::ffi::c_ulong = 0;
+    // SAFETY: `file` is a valid file; `folio` and `in_folio` are valid for one entry.
+    let n = unsafe {
+        bindings::memfd_pin_folios(
+            file.as_ptr(),
+            start as _,
+            end as _,
+            &mut folio,
+            1,
+            &mut in_folio,
+        )
+    };
+    if n < 0 {
+        return Err(crate::error::Error::from_errno(n as i32));
+    }
+    if n != 1 || folio.is_null() {
+        return Err(EFAULT);
+    }
+    // SAFETY: `folio` is pinned once; the page `in_folio / PAGE_SIZE` lies in it.
+    let page = unsafe { bindings::folio_page(folio, (in_folio as usize) >> PAGE_SHIFT) };
+    let Some(page) = NonNull::new(page) else {
+        // SAFETY: Release the pin taken above.
+        unsafe { bindings::unpin_folio(folio) };
+        return Err(EFAULT);
+    };
+    // INVARIANT: Unpinning any page of a folio releases one pin of the folio, so this page
+    // carries the pin `memfd_pin_folios` took.
+    Ok(PinnedPage { page })
 }
 
 /// Takes a reference to the file of the descriptor `fd`, to pin pages of it later.
