@@ -30,6 +30,7 @@ use crate::{
     ioas::io_pagetable::{
         range_tree_overlaps,
         IoPagetable,
+        IovaRanges,
         PagesSlice,
         PROT_CACHE,
         PROT_READ,
@@ -194,7 +195,8 @@ pub(crate) fn iova_ranges_ioctl(ucmd: &mut Ucmd<'_, IommuIoasIovaRanges>) -> Res
         .ok_or(EOVERFLOW)?;
     let mut writer = UserSlice::new(ranges, room).writer();
     let mut num_iovas = 0u32;
-    let ranges = ioas.iopt.iova_ranges()?;
+    let mut ranges = IovaRanges::new();
+    ioas.iopt.iova_ranges(&mut ranges)?;
     for &(start, last) in ranges.iter() {
         if num_iovas < max_iovas {
             writer.write_slice(IommuIovaRange { start, last }.as_bytes())?;

@@ -228,7 +228,7 @@ impl IovaRanges {
     /// Ranges kept in place.
     pub(crate) const INLINE: usize = 8;
 
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             inline: [(0, 0); Self::INLINE],
             n: 0,
@@ -437,31 +437,36 @@ impl IoptState {
         // Bytes from `iova` mapped so far (to undo exactly that on failure).
         let mut mapped = 0u64;
         // Runs of physically contiguous memory are mapped in one call; every map happens
-        // inside `for_each_phys`, under the lock that a dma-buf revoke takes, so a revoke
+        // inside `for_each_run`, under the lock that a dma-buf revoke takes, so a revoke
         // either sees the mapping (and removes it) or prevents it.
         let mut run: Option<(u64, u64, u64)> = None; // (iova, phys, size)
         let mut remaining = len;
         let large = !self.disable_large_pages;
         let res = area.pages.for_each_run(first, last, |i, phys, n| {
-            let in_page = if i == first {
-                (area.start_byte % PAGE_SIZE) as u64
-            } else {
-                0
-            };
-            // CAST: `usize` fits in `u64`; `n` pages of the range cannot overflow it.
-            let size = ((n as u64) * PAGE_SIZE as u64 - in_page).min(remaining);
-            let p = phys + in_page;
-            match run {
-                Some((ri, rp, rs)) if large && rp + rs == p => run = Some((ri, rp, rs + size)),
-                Some((ri, rp, rs)) => {
-                    domain.map(ri, rp, rs, prot)?;
-                    mapped += rs;
-                    run = Some((cur_iova, p, size));
+            // Without large pages each page is mapped on its own, else the run in one piece.
+            let (pieces, per) = if large { (1, n) } else { (n, 1) };
+            for k in 0..pieces {
+                let pi = i + k * per;
+                let in_page = if pi == first {
+                    (area.start_byte % PAGE_SIZE) as u64
+                } else {
+                    0
+                };
+                // CAST: `usize` fits in `u64`; pages of the range cannot overflow it.
+                let size = ((per as u64) * PAGE_SIZE as u64 - in_page).min(remaining);
+                let p = phys + ((k * per) as u64) * PAGE_SIZE as u64 + in_page;
+                match run {
+                    Some((ri, rp, rs)) if large && rp + rs == p => run = Some((ri, rp, rs + size)),
+                    Some((ri, rp, rs)) => {
+                        domain.map(ri, rp, rs, prot)?;
+                        mapped += rs;
+                        run = Some((cur_iova, p, size));
+                    }
+                    None => run = Some((cur_iova, p, size)),
                 }
-                None => run = Some((cur_iova, p, size)),
+                cur_iova += size;
+                remaining -= size;
             }
-            cur_iova += size;
-            remaining -= size;
             if i + n > last {
                 if let Some((ri, rp, rs)) = run.take() {
                     domain.map(ri, rp, rs, prot)?;
@@ -983,14 +988,17 @@ impl IoPagetable {
         gaps(&mut st.reserved_within(0, u64::MAX)?, 0, u64::MAX)
     }
 
-    /// What `IOMMU_IOAS_IOVA_RANGES` answers, under one lock: the ranges of `[0, u64::MAX]`
-    /// not reserved, in order, and the IOVA alignment. Nothing is allocated while the IOAS has
-    /// at most [`IovaRanges::INLINE`] reserved ranges.
-    pub(crate) fn iova_ranges(&self) -> Result<IovaRanges> {
-        let mut out = IovaRanges::new();
+    /// What `IOMMU_IOAS_IOVA_RANGES` answers, under one lock, into `out` (empty, in the
+    /// caller's frame, so that nothing large is moved): the ranges of `[0, u64::MAX]` not
+    /// reserved, in order, and the IOVA alignment. Nothing is allocated while the IOAS has at
+    /// most [`IovaRanges::INLINE`] reserved ranges.
+    pub(crate) fn iova_ranges(&self, out: &mut IovaRanges) -> Result {
         let st = self.state.lock();
         out.alignment = st.iova_alignment;
         let n = st.reserved.len();
+        if n == 0 {
+            return out.push((0, u64::MAX));
+        }
         if n <= IovaRanges::INLINE {
             let mut used = [(0u64, 0u64); IovaRanges::INLINE];
             for (slot, &(s, l, _)) in used.iter_mut().zip(st.reserved.iter()) {
@@ -1004,7 +1012,7 @@ impl IoPagetable {
             used.sort_unstable_by_key(|r| r.0);
             gaps_each(&used, 0, u64::MAX, |r| out.push(r))?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Splits the area containing `iova` so that one area ends at `iova` (VFIO type1 partial
