@@ -214,7 +214,7 @@ fn first_area_in(areas: &RBTree<u64, Area>, first: u64, last: u64) -> Option<(u6
 }
 
 /// The IOVA ranges of an IOAS and its IOVA alignment ([`IoPagetable::iova_ranges`]): the
-/// first [`IovaRanges::INLINE`] ranges in place, the rest (rare: many reserved regions)
+/// first [`IovaRanges::INLINE`] ranges in place, the rest (several reserved regions)
 /// allocated.
 pub(crate) struct IovaRanges {
     inline: [(u64, u64); Self::INLINE],
@@ -224,9 +224,12 @@ pub(crate) struct IovaRanges {
     pub(crate) alignment: u64,
 }
 
+/// Reserved ranges [`IoPagetable::iova_ranges`] sorts in place.
+const RESERVED_INLINE: usize = 8;
+
 impl IovaRanges {
     /// Ranges kept in place.
-    pub(crate) const INLINE: usize = 8;
+    pub(crate) const INLINE: usize = 2;
 
     pub(crate) fn new() -> Self {
         Self {
@@ -991,7 +994,8 @@ impl IoPagetable {
     /// What `IOMMU_IOAS_IOVA_RANGES` answers, under one lock, into `out` (empty, in the
     /// caller's frame, so that nothing large is moved): the ranges of `[0, u64::MAX]` not
     /// reserved, in order, and the IOVA alignment. Nothing is allocated while the IOAS has at
-    /// most [`IovaRanges::INLINE`] reserved ranges.
+    /// most [`RESERVED_INLINE`] reserved ranges and at most [`IovaRanges::INLINE`] ranges to
+    /// answer.
     pub(crate) fn iova_ranges(&self, out: &mut IovaRanges) -> Result {
         let st = self.state.lock();
         out.alignment = st.iova_alignment;
@@ -999,8 +1003,8 @@ impl IoPagetable {
         if n == 0 {
             return out.push((0, u64::MAX));
         }
-        if n <= IovaRanges::INLINE {
-            let mut used = [(0u64, 0u64); IovaRanges::INLINE];
+        if n <= RESERVED_INLINE {
+            let mut used = [(0u64, 0u64); RESERVED_INLINE];
             for (slot, &(s, l, _)) in used.iter_mut().zip(st.reserved.iter()) {
                 *slot = (s, l);
             }
