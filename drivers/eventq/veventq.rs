@@ -150,11 +150,13 @@ impl QueueState {
         self.events.push_within_capacity(e).map_err(|_| ENOMEM)
     }
 
-    /// Takes the oldest event.
+    /// Takes the oldest event (compacting first, see [`QueueState::compact`]); a normal one
+    /// leaves the count of queued events.
     fn pop(&mut self) -> Option<Vevent> {
         if self.is_empty() {
             return None;
         }
+        self.compact();
         // Swapped out for a placeholder; the slot is behind `head` from now on.
         let slot = self.events.get_mut(self.head)?;
         let e = core::mem::replace(
@@ -165,6 +167,10 @@ impl QueueState {
             },
         );
         self.head += 1;
+        if !e.is_lost() {
+            self.num_events = self.num_events.saturating_sub(1);
+            crate::stats::vevents_add(-1);
+        }
         Some(e)
     }
 
@@ -175,18 +181,22 @@ impl QueueState {
         if e.is_lost() && !self.is_empty() {
             return;
         }
-        // Only `read()` pops and compacts, and it does not compact between the two: the slot
-        // the event came from is still there.
+        // Only `read()` pops (and compacts, before it takes an event), and nothing compacts
+        // between a pop and its unpop: the slot the event came from is still there.
         if self.head > 0 {
             self.head -= 1;
+            if !e.is_lost() {
+                self.num_events += 1;
+                crate::stats::vevents_add(1);
+            }
             if let Some(slot) = self.events.get_mut(self.head) {
                 *slot = e;
             }
         }
     }
 
-    /// Drops the entries before `head` once they are half the vector (only `read()` calls
-    /// this, before it pops).
+    /// Drops the entries before `head` once they are half the vector ([`QueueState::pop`]
+    /// calls this before it takes an event).
     fn compact(&mut self) {
         if self.head > 0 && self.head * 2 >= self.events.len() {
             let live = self.events.len() - self.head;
@@ -263,7 +273,7 @@ impl EventQueue {
         }
         let mut done = 0usize;
         let mut res = Ok(());
-        self.state.lock().compact();
+        // One lock per event: the pop counts it out, an unpop back in.
         loop {
             let Some(e) = self.state.lock().pop() else {
                 break;
@@ -297,11 +307,6 @@ impl EventQueue {
                 self.state.lock().unpop(e);
                 res = Err(err);
                 break;
-            }
-            if !e.is_lost() {
-                let mut st = self.state.lock();
-                st.num_events = st.num_events.saturating_sub(1);
-                crate::stats::vevents_add(-1);
             }
             done += e.len();
         }
