@@ -718,9 +718,11 @@ impl IoPagetable {
             let Some((a_first, a_last)) = next else {
                 return (unmapped, Ok(()));
             };
-            let Some(area) = st.areas.get_mut(&a_first) else {
+            // One lookup for the checks and the removal.
+            let Some(mut entry) = st.areas.find_mut(&a_first) else {
                 return (unmapped, Err(ENOENT));
             };
+            let area = entry.get_mut();
             // An area an internal access locked cannot go while the lock holder exists.
             if area.num_locks != 0 {
                 return (unmapped, Err(EBUSY));
@@ -731,11 +733,8 @@ impl IoPagetable {
             if a_first != first {
                 tries = 0;
             }
-            let busy = area.num_accesses != 0;
-            if busy {
+            if area.num_accesses != 0 {
                 area.prevent_access = true;
-            }
-            if busy {
                 first = a_first;
                 drop(st);
                 notify(a_first, a_last - a_first + 1);
@@ -745,11 +744,10 @@ impl IoPagetable {
                 }
                 continue;
             }
-            if let Some(area) = st.areas.remove(&a_first) {
-                st.unfill_domains(a_first, &area);
-                drop(st);
-                drop(area);
-            }
+            let area = entry.remove();
+            st.unfill_domains(a_first, &area);
+            drop(st);
+            drop(area);
             unmapped += a_last - a_first + 1;
             if a_last >= last {
                 return (unmapped, Ok(()));
