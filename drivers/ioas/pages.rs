@@ -510,12 +510,7 @@ impl Pages {
 
     /// Charges and pins the pages from index `first` on into `slots` (all `None`). On error
     /// nothing is pinned or charged.
-    fn pin_slots(
-        &self,
-        src: &Source,
-        first: usize,
-        slots: &mut [Option<PinnedPage>],
-    ) -> Result {
+    fn pin_slots(&self, src: &Source, first: usize, slots: &mut [Option<PinnedPage>]) -> Result {
         let n = slots.len();
         Self::charge(src, n)?;
         // Cannot overflow: `first` is a page of the range, whose end `new` checked.
