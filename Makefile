@@ -10,7 +10,7 @@
 #   make patches   write the kernel changes as a git format-patch series to out/patches
 #   make lint      rustfmt check and clippy on the module (x86_64 object dir)
 #   make reference rerun the C iommufd reference counts into Documentation/
-#   make bench     micro-benchmarks, Rust / C ratios from one VM (not a test)
+#   make bench     micro-benchmarks: C, Rust and the physical limit, bench kernel, -icount (not a test)
 #   make fuzz      the long fuzz run: 1.1 million ioctls against Rust, debug kernel
 #   make qemu-nested  QEMU 11 runs a nested guest on the Rust iommufd (arm64, vSMMUv3 accel)
 #
