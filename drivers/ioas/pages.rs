@@ -651,21 +651,14 @@ impl Pages {
             // Nothing for a revoked buffer: its areas stay unmapped.
             return import.for_each_phys(self.base, first, last, f);
         }
-        let st = self.state.lock();
-        let mut idx = first;
-        while idx <= last {
-            let (key, end) = match Self::extent_at(&st.extents, idx, last) {
-                Found::In(key, ext_last) => (key, ext_last.min(last)),
-                Found::Gap(_) => return Err(EINVAL),
-            };
-            let ext = st.extents.get(&key).ok_or(EINVAL)?;
-            let slots = ext.pages.get(idx - key..=end - key).ok_or(EINVAL)?;
-            for (i, page) in (idx..=end).zip(slots) {
-                f(i, page.as_ref().ok_or(EINVAL)?.phys())?;
+        // The pages of a run are physically contiguous.
+        self.for_each_run(first, last, |i, phys, n| {
+            for k in 0..n {
+                // CAST: `usize` fits in `u64`; `k` pages of the run cannot overflow it.
+                f(i + k, phys + (k as u64) * PAGE_SIZE as u64)?;
             }
-            idx = end + 1;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Calls `f(index, phys, n)` for each run of `n` physically contiguous pages from `index` on,
