@@ -461,14 +461,10 @@ impl Pages {
         let mut pinned = 0usize;
         let mut i = a;
         let mut res = Ok(());
-        while i <= b {
-            let run = Self::run_len(&ext.uses, i, b, |u| u == 0);
-            if run == 0 {
-                i += Self::run_len(&ext.uses, i, b, |u| u != 0);
-                continue;
-            }
-            let slots = ext.pages.get_mut(i..i + run).ok_or(EINVAL);
-            res = slots.and_then(|slots| self.pin_slots(src, key + i, slots));
+        while let Some((start, run)) = Self::next_unused(&ext.uses, i, b + 1) {
+            let slots = ext.pages.get_mut(start..start + run).ok_or(EINVAL);
+            res = slots.and_then(|slots| self.pin_slots(src, key + start, slots));
+            i = start;
             if res.is_err() {
                 break;
             }
@@ -476,18 +472,13 @@ impl Pages {
             i += run;
         }
         if let Err(e) = res {
-            // Unpin what this call pinned: the pinned pages of the range without a use.
+            // Unpin what this call pinned before `i`: the pinned pages without a use.
             let mut j = a;
-            while j < i {
-                let run = Self::run_len(&ext.uses, j, i - 1, |u| u == 0);
-                if run == 0 {
-                    j += Self::run_len(&ext.uses, j, i - 1, |u| u != 0);
-                    continue;
-                }
-                if let Some(slots) = ext.pages.get_mut(j..j + run) {
+            while let Some((start, run)) = Self::next_unused(&ext.uses, j, i) {
+                if let Some(slots) = ext.pages.get_mut(start..start + run) {
                     unpin_pages(slots, false);
                 }
-                j += run;
+                j = start + run;
             }
             Self::uncharge(src, pinned);
             return Err(e);
@@ -502,10 +493,12 @@ impl Pages {
         Ok(())
     }
 
-    /// The number of consecutive uses from `i` (up to `last`) for which `f` holds.
-    fn run_len(uses: &[u32], i: usize, last: usize, f: impl Fn(u32) -> bool) -> usize {
-        uses.get(i..=last)
-            .map_or(0, |u| u.iter().take_while(|&&u| f(u)).count())
+    /// The first run of pages without a use in `i..end`: its first index and its length.
+    fn next_unused(uses: &[u32], i: usize, end: usize) -> Option<(usize, usize)> {
+        let tail = uses.get(i..end)?;
+        let start = tail.iter().position(|&u| u == 0)?;
+        let run = tail.get(start..)?.iter().take_while(|&&u| u == 0).count();
+        Some((i + start, run))
     }
 
     /// Charges and pins the pages from index `first` on into `slots` (all `None`). On error

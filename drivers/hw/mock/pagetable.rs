@@ -222,32 +222,23 @@ impl PageTable {
         }
         let log2 = pgsize.trailing_zeros();
         let (level, slots) = placement(log2);
-        // The common case in one descent: the entries fall in one table that exists, in slots
-        // that are all empty (none holds a table, and no larger entry above covers them, or the
-        // descent would not have reached the table).
-        if let Some(table) = find_mut(&mut self.root, ROOT_LEVEL, iova, level) {
+        // The common case needs no search of the range: the entries fall in one table that
+        // exists, in slots that are all empty (none holds a table, and no larger entry above
+        // covers them, or the descent would not have reached the table).
+        let fits = find(&self.root, ROOT_LEVEL, iova, level).is_some_and(|table| {
             let first = index(iova, level);
             let end = count.checked_mul(slots).and_then(|n| n.checked_add(first));
-            if let Some(range) = end.and_then(|end| table.slots.get_mut(first..end)) {
-                if range.iter().all(|slot| matches!(slot, Slot::Empty)) {
-                    for (i, entry) in range.chunks_mut(slots).enumerate() {
-                        // CAST: `usize` fits in `PhysAddr` (`u64`) on every architecture.
-                        let leaf = Leaf::new(paddr + (i * pgsize) as u64, log2);
-                        for slot in entry {
-                            *slot = Slot::Leaf(leaf);
-                        }
-                    }
-                    table.used += count * slots;
-                    return Ok(Mapped::Done);
-                }
+            end.and_then(|end| table.slots.get(first..end))
+                .is_some_and(|range| range.iter().all(|slot| matches!(slot, Slot::Empty)))
+        });
+        if !fits {
+            if self.any_in(iova, last) {
+                return Err(EADDRINUSE);
             }
-        }
-        if self.any_in(iova, last) {
-            return Err(EADDRINUSE);
-        }
-        let need = self.tables_needed(iova, pgsize, count);
-        if need > pool.len() {
-            return Ok(Mapped::NeedTables(need));
+            let need = self.tables_needed(iova, pgsize, count);
+            if need > pool.len() {
+                return Ok(Mapped::NeedTables(need));
+            }
         }
         // One descent per table: the entries that fall in it are written in a row.
         let mut i = 0;
@@ -390,12 +381,12 @@ fn needed(
 }
 
 /// The table at `target` that holds `iova`, if the tables down to it exist.
-fn find_mut(table: &mut Table, level: usize, iova: usize, target: usize) -> Option<&mut Table> {
+fn find(table: &Table, level: usize, iova: usize, target: usize) -> Option<&Table> {
     if level == target {
         return Some(table);
     }
-    match table.slots.get_mut(index(iova, level))? {
-        Slot::Next(next) if level > 0 => find_mut(next, level - 1, iova, target),
+    match table.slots.get(index(iova, level))? {
+        Slot::Next(next) if level > 0 => find(next, level - 1, iova, target),
         _ => None,
     }
 }
