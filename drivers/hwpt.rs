@@ -13,6 +13,7 @@
 pub(crate) mod dirty;
 pub(crate) mod invalidate;
 pub(crate) mod nested;
+pub(crate) mod shadow;
 
 use core::mem::{
     offset_of,
@@ -108,6 +109,9 @@ pub(crate) struct HwptPaging {
     pub(crate) auto_domain: bool,
     /// Allocated with `IOMMU_HWPT_ALLOC_NEST_PARENT`: nested HWPTs may be allocated on it.
     pub(crate) nest_parent: bool,
+    /// A nest parent the hardware refused as such (`shadow_nesting=1`): its domain is a plain
+    /// paging domain, and nested HWPTs on it are shadows ([`shadow`]).
+    pub(crate) shadow_only: bool,
     /// Allocated with `IOMMU_HWPT_ALLOC_PASID`: PASIDs may attach to it, and a device attached
     /// to it may have PASIDs attached elsewhere.
     pub(crate) pasid_compat: bool,
@@ -160,6 +164,7 @@ impl HwptPaging {
         enforce_cc: bool,
         msi_maps: &Arc<SwMsiMaps>,
         fault: Option<FaultRef>,
+        shadow_only: bool,
     ) -> Result<Arc<HwptPaging>> {
         let domain = if fault.is_some() {
             domain.with_iopf()
@@ -174,6 +179,7 @@ impl HwptPaging {
                 ioas: ioas.into_long_term(),
                 auto_domain,
                 nest_parent: flags & IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
+                shadow_only,
                 pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
                 enforce_cc: Atomic::new(false),
                 msi,
@@ -243,7 +249,7 @@ impl Hwpt {
     pub(crate) fn domain(&self) -> AttachDomain {
         match self {
             Hwpt::Paging(h) => AttachDomain::Paging(h.domain.clone()),
-            Hwpt::Nested(h) => AttachDomain::Nested(h.domain.clone()),
+            Hwpt::Nested(h) => h.attach_domain(),
         }
     }
 
@@ -329,7 +335,22 @@ pub(crate) fn alloc_paging(
     if flags & IOMMU_HWPT_FAULT_ID_VALID != 0 && flags & IOMMU_HWPT_ALLOC_NEST_PARENT != 0 {
         return Err(EOPNOTSUPP);
     }
-    let domain = PagingDomain::alloc_user(idev.device(), flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
+    let mut shadow_only = false;
+    let domain =
+        match PagingDomain::alloc_user(idev.device(), flags & !IOMMU_HWPT_FAULT_ID_VALID, data) {
+            // Hardware that cannot nest: with the opt-in, a paging domain that is a shadow parent.
+            Err(e)
+                if e == EOPNOTSUPP
+                    && flags & IOMMU_HWPT_ALLOC_NEST_PARENT != 0
+                    && data.is_none()
+                    && crate::shadow_nesting() =>
+            {
+                shadow_only = true;
+                let flags = flags & !(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_NEST_PARENT);
+                PagingDomain::alloc_user(idev.device(), flags, None)?
+            }
+            r => r?,
+        };
     let (fault, bad_fault) = match fault_id.map(|id| FaultRef::get(ictx, id)).transpose() {
         Ok(fault) => (fault, None),
         Err(e) => (None, Some(e)),
@@ -342,6 +363,7 @@ pub(crate) fn alloc_paging(
         idev.enforces_cache_coherency(),
         &ictx.sw_msi,
         fault,
+        shadow_only,
     )?;
     match bad_fault {
         // Never published: dropping it undoes it.
@@ -375,6 +397,7 @@ pub(crate) fn alloc_auto(
         idev.enforces_cache_coherency(),
         &ictx.sw_msi,
         None,
+        false,
     )
 }
 

@@ -100,6 +100,12 @@ module! {
                 not CANWBS. Only for platforms known to be coherent (emulated SMMUs): \
                 elsewhere a guest's stage-1 memory attributes can make its DMA incoherent.",
         },
+        shadow_nesting: bool {
+            default: false,
+            description: "Serve nested HWPTs (IOMMU_HWPT_DATA_VTD_S1) on IOMMUs that cannot \
+                nest by shadowing: the guest's stage-1 table composed with the IOAS into one \
+                paging domain, rebuilt over the range of each invalidation.",
+        },
     },
 }
 
@@ -119,6 +125,12 @@ pub(crate) fn allow_unsafe_interrupts() -> bool {
 #[cfg_attr(not(CONFIG_ARM_SMMU_V3_RUST_NESTING), expect(dead_code))]
 pub(crate) fn allow_noncoherent_nesting() -> bool {
     module_parameters::allow_noncoherent_nesting.value()
+}
+
+/// Whether nested HWPTs the hardware cannot serve are shadowed (module parameter; see
+/// [`hwpt::shadow`]).
+pub(crate) fn shadow_nesting() -> bool {
+    module_parameters::shadow_nesting.value()
 }
 
 /// Whether to run the SMMUv3 backend's vectors at load time (test-only module parameter).

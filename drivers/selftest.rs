@@ -50,7 +50,10 @@ use crate::{
         MockDevice, //
     },
     hwpt::{
-        nested::HwptNested,
+        nested::{
+            HwptNested,
+            NestedHw, //
+        },
         HwptPaging, //
     },
     ioas::access::Access,
@@ -96,6 +99,9 @@ mod op {
     pub(super) const PASID_CHECK_HWPT: u32 = 21;
     pub(super) const DMABUF_GET: u32 = 22;
     pub(super) const DMABUF_REVOKE: u32 = 23;
+    /// This module's own (no upstream number comes near): the translation of one IOVA by a
+    /// shadow nested HWPT ([`crate::hwpt::shadow`]).
+    pub(super) const SHADOW_XLATE: u32 = 1000;
 }
 
 mod pasid_dirty;
@@ -192,6 +198,7 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
         op::MOCK_DOMAIN_FLAGS => mock_domain(ucmd, true),
         op::MOCK_DOMAIN_REPLACE => mock_domain_replace(ucmd),
         op::MD_CHECK_MAP => check_map(ucmd),
+        op::SHADOW_XLATE => shadow_xlate(ucmd),
         op::DIRTY => pasid_dirty::dirty(ucmd),
         op::PASID_ATTACH => pasid_dirty::pasid_attach(ucmd),
         op::PASID_REPLACE => pasid_dirty::pasid_replace(ucmd),
@@ -201,7 +208,7 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
             let a: CheckEntry = args(&ucmd.cmd)?;
             let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::HwptNested)?;
             let hwpt = obj.data::<HwptNested>().ok_or(ENOENT)?;
-            crate::mock()?.check_iotlb(&hwpt.domain, a.id, a.value)
+            crate::mock()?.check_iotlb(hwpt.native()?, a.id, a.value)
         }
         op::TRIGGER_IOPF => {
             let a: TriggerIopf = args(&ucmd.cmd)?;
@@ -561,6 +568,26 @@ struct CheckMap {
     uptr: u64,
 }
 
+/// `shadow_xlate` (this module's own): in `iova` and `uptr`, out the state
+/// ([`XLATE_NONE`] ...) and the permissions (`IOMMU_READ`, `IOMMU_WRITE`).
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable)]
+struct ShadowXlate {
+    iova: u64,
+    uptr: u64,
+    out_state: u32,
+    out_prot: u32,
+}
+
+/// Nothing translates the IOVA.
+const XLATE_NONE: u32 = 0;
+/// The IOVA translates to the page of `uptr` (at its offset).
+const XLATE_UPTR: u32 = 1;
+/// The IOVA translates to another page.
+const XLATE_OTHER: u32 = 2;
+/// The shadow's records and its domain disagree.
+const XLATE_INCONSISTENT: u32 = 3;
+
 /// `trigger_iopf`.
 #[repr(C)]
 #[derive(FromBytes, IntoBytes, Immutable)]
@@ -691,6 +718,36 @@ fn mock_domain_replace(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let obj = ictx.objects.get(ucmd.cmd.id, ObjectType::Selftest)?;
     let st = obj.data::<StDev>().ok_or(EINVAL)?;
     a.pt_id = st.with_reports_held(|| st.idev()?.replace(ictx, a.pt_id))?;
+    set_args(&mut ucmd.cmd, &a)?;
+    ucmd.respond()
+}
+
+/// `SHADOW_XLATE`: how the shadow nested HWPT `id` translates `iova`, as its records say and
+/// as its domain has it, compared with the page of `uptr` (not compared if 0). `EINVAL` for a
+/// nested HWPT that is not a shadow.
+fn shadow_xlate(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
+    let mut a: ShadowXlate = args(&ucmd.cmd)?;
+    let obj = ucmd.ictx.objects.get(ucmd.cmd.id, ObjectType::HwptNested)?;
+    let hwpt = obj.data::<HwptNested>().ok_or(ENOENT)?;
+    let NestedHw::Shadow(s) = &hwpt.hw else {
+        return Err(EINVAL);
+    };
+    let x = s.shadow().xlate(a.iova);
+    let expect = if a.uptr != 0 {
+        let uptr = usize::try_from(a.uptr).map_err(|_| EINVAL)?;
+        let info = user_page_info(uptr & !(PAGE_SIZE - 1))?;
+        Some(((info.pfn as u64) << PAGE_SHIFT) + (uptr % PAGE_SIZE) as u64)
+    } else {
+        None
+    };
+    (a.out_state, a.out_prot) = match x.recorded {
+        None if x.domain == 0 => (XLATE_NONE, 0),
+        Some((phys, prot)) if phys == x.domain => match expect {
+            Some(e) if e == phys => (XLATE_UPTR, prot),
+            _ => (XLATE_OTHER, prot),
+        },
+        _ => (XLATE_INCONSISTENT, 0),
+    };
     set_args(&mut ucmd.cmd, &a)?;
     ucmd.respond()
 }

@@ -20,7 +20,10 @@ use kernel::{
 };
 use zerocopy_derive::Immutable;
 
-use super::nested::HwptNested;
+use super::nested::{
+    HwptNested,
+    NestedHw, //
+};
 use crate::{
     hw,
     ucmd::{
@@ -82,7 +85,10 @@ fn invalidate(ucmd: &Ucmd<'_, IommuHwptInvalidate>) -> (u32, Result) {
         cmd.entry_num,
     );
     let res = if let Some(nested) = obj.data::<HwptNested>() {
-        hw::backend_of(&nested.domain).cache_invalidate(&nested.domain, &mut array)
+        match &nested.hw {
+            NestedHw::Native(d) => hw::backend_of(d).cache_invalidate(d, &mut array),
+            NestedHw::Shadow(s) => s.invalidate(&mut array),
+        }
     } else if let Some(viommu) = obj.data::<Viommu>() {
         viommu.hw.cache_invalidate(&mut array)
     } else {

@@ -8,12 +8,19 @@
 //! nested HWPT has its reserved regions reserved in the parent's IOAS and its MSI doorbells
 //! mapped in the parent's domain. The object holds a user reference on its parent, which
 //! therefore cannot be destroyed before it (`EBUSY`).
+//!
+//! With `shadow_nesting=1`, a nested HWPT the hardware cannot serve is a shadow instead
+//! ([`super::shadow`]): a paging domain the core composes from the user's table and the IOAS,
+//! which devices attach to in place of a nested domain.
 
 use kernel::{
     device::Device,
     io::PhysAddr,
     iommu::domain::{
+        device_capable,
         device_owns,
+        AttachDomain,
+        Capability,
         Domain,
         NestedDomain,
         PagingDomain,
@@ -25,6 +32,11 @@ use kernel::{
 };
 
 use super::{
+    shadow::{
+        vtd_s1::IOMMU_HWPT_DATA_VTD_S1,
+        ShadowCfg,
+        ShadowHwpt, //
+    },
     HwptPaging,
     IOMMU_HWPT_ALLOC_PASID,
     IOMMU_HWPT_FAULT_ID_VALID, //
@@ -42,10 +54,18 @@ use crate::{
     IommufdCtx, //
 };
 
+/// What translates for a nested HWPT.
+pub(crate) enum NestedHw {
+    /// A nested domain of the hardware; devices attached to it hold references too.
+    Native(Arc<NestedDomain>),
+    /// A shadow of the user's table over the parent (`shadow_nesting=1`).
+    Shadow(ShadowHwpt),
+}
+
 /// A nested HWPT.
 pub(crate) struct HwptNested {
-    /// The domain; devices attached to it hold references too.
-    pub(crate) domain: Arc<NestedDomain>,
+    /// What translates.
+    pub(crate) hw: NestedHw,
     /// The HWPT_PAGING the domain nests over.
     parent: Arc<HwptPaging>,
     /// What the HWPT was allocated on, with a long-term user reference: the parent HWPT_PAGING,
@@ -65,6 +85,22 @@ impl HwptNested {
     /// The parent HWPT_PAGING.
     pub(crate) fn parent(&self) -> &Arc<HwptPaging> {
         &self.parent
+    }
+
+    /// The hardware's nested domain; `EINVAL` for a shadow.
+    pub(crate) fn native(&self) -> Result<&Arc<NestedDomain>> {
+        match &self.hw {
+            NestedHw::Native(d) => Ok(d),
+            NestedHw::Shadow(_) => Err(EINVAL),
+        }
+    }
+
+    /// The domain devices attach to.
+    pub(crate) fn attach_domain(&self) -> AttachDomain {
+        match &self.hw {
+            NestedHw::Native(d) => AttachDomain::Nested(d.clone()),
+            NestedHw::Shadow(s) => AttachDomain::Paging(s.domain().clone()),
+        }
     }
 
     /// Makes the HWPT from a new nested `domain` over `parent`, allocated on `pt`: its faults
@@ -93,7 +129,7 @@ impl HwptNested {
         let domain = Arc::new(domain.with_sw_msi_owner(owner)?, GFP_KERNEL_ACCOUNT)?;
         Ok(Arc::new(
             HwptNested {
-                domain,
+                hw: NestedHw::Native(domain),
                 parent,
                 _pt: pt.into_long_term(),
                 pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
@@ -134,18 +170,58 @@ pub(crate) fn alloc(
     fault_id: Option<u32>,
 ) -> Result<Arc<HwptNested>> {
     let p = parent.data::<HwptPaging>().ok_or(EINVAL)?.clone();
+    // With the opt-in, a format the shadow engine knows may be served without the hardware.
+    let shadow = crate::shadow_nesting() && data.data_type() == IOMMU_HWPT_DATA_VTD_S1;
+    let can_nest = hw::backend(dev).can_nest(dev);
     if flags & !(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID) != 0
         || data.is_empty()
-        || !hw::backend(dev).can_nest(dev)
+        || !(can_nest || shadow)
     {
         return Err(EOPNOTSUPP);
     }
     if p.auto_domain || !p.nest_parent || !device_owns(dev, &p.domain) {
         return Err(EINVAL);
     }
-    let domain =
-        hw::backend(dev).alloc_nested(dev, &p.domain, flags & !IOMMU_HWPT_FAULT_ID_VALID, data)?;
-    HwptNested::new(ictx, domain, p, parent, flags, fault_id)
+    if !(shadow && (p.shadow_only || !can_nest)) {
+        let res =
+            hw::backend(dev).alloc_nested(dev, &p.domain, flags & !IOMMU_HWPT_FAULT_ID_VALID, data);
+        match res {
+            // The hardware does not serve this format: shadow it.
+            Err(e) if shadow && e == EOPNOTSUPP => {}
+            res => return HwptNested::new(ictx, res?, p, parent, flags, fault_id),
+        }
+    }
+    alloc_shadow(ictx, dev, p, parent, flags, data, fault_id)
+}
+
+/// Allocates a shadow nested HWPT for `dev` over `p` (the object `parent`) from `data`.
+fn alloc_shadow(
+    ictx: &IommufdCtx,
+    dev: &Device,
+    p: Arc<HwptPaging>,
+    parent: ObjectRef,
+    flags: u32,
+    data: &UserData,
+    fault_id: Option<u32>,
+) -> Result<Arc<HwptNested>> {
+    let fault = fault_id.map(|id| FaultRef::get(ictx, id)).transpose()?;
+    let cfg = ShadowCfg {
+        dev,
+        domain_flags: flags & IOMMU_HWPT_ALLOC_PASID,
+        iopf: fault.is_some(),
+        enforce_cc: device_capable(dev, Capability::EnforceCacheCoherency),
+    };
+    let shadow = ShadowHwpt::new(&p, &cfg, data)?;
+    Ok(Arc::new(
+        HwptNested {
+            hw: NestedHw::Shadow(shadow),
+            parent: p,
+            _pt: parent.into_long_term(),
+            pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
+            fault,
+        },
+        GFP_KERNEL_ACCOUNT,
+    )?)
 }
 
 /// Allocates a nested HWPT for `dev` on the vIOMMU `pt` from the driver's `data`, with
