@@ -99,6 +99,18 @@ impl IoptDomain for PagingDomain {
     }
 }
 
+/// How a paging HWPT came to be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PagingKind {
+    /// `IOMMU_HWPT_ALLOC`.
+    Allocated,
+    /// Made by attaching a device to an IOAS.
+    Auto,
+    /// `IOMMU_HWPT_ALLOC_NEST_PARENT` the hardware refused, served as a shadow parent only
+    /// (`shadow_nesting=1`).
+    ShadowParent,
+}
+
 /// A paging HWPT.
 pub(crate) struct HwptPaging {
     /// The domain; devices attached to it hold references too.
@@ -159,12 +171,11 @@ impl HwptPaging {
     pub(crate) fn new(
         ioas: ObjectRef,
         domain: PagingDomain,
-        auto_domain: bool,
+        kind: PagingKind,
         flags: u32,
         enforce_cc: bool,
         msi_maps: &Arc<SwMsiMaps>,
         fault: Option<FaultRef>,
-        shadow_only: bool,
     ) -> Result<Arc<HwptPaging>> {
         let domain = if fault.is_some() {
             domain.with_iopf()
@@ -177,9 +188,9 @@ impl HwptPaging {
             HwptPaging {
                 domain,
                 ioas: ioas.into_long_term(),
-                auto_domain,
+                auto_domain: kind == PagingKind::Auto,
                 nest_parent: flags & IOMMU_HWPT_ALLOC_NEST_PARENT != 0,
-                shadow_only,
+                shadow_only: kind == PagingKind::ShadowParent,
                 pasid_compat: flags & IOMMU_HWPT_ALLOC_PASID != 0,
                 enforce_cc: Atomic::new(false),
                 msi,
@@ -335,7 +346,7 @@ pub(crate) fn alloc_paging(
     if flags & IOMMU_HWPT_FAULT_ID_VALID != 0 && flags & IOMMU_HWPT_ALLOC_NEST_PARENT != 0 {
         return Err(EOPNOTSUPP);
     }
-    let mut shadow_only = false;
+    let mut kind = PagingKind::Allocated;
     let domain =
         match PagingDomain::alloc_user(idev.device(), flags & !IOMMU_HWPT_FAULT_ID_VALID, data) {
             // Hardware that cannot nest: with the opt-in, a paging domain that is a shadow parent.
@@ -345,7 +356,7 @@ pub(crate) fn alloc_paging(
                     && data.is_none()
                     && crate::shadow_nesting() =>
             {
-                shadow_only = true;
+                kind = PagingKind::ShadowParent;
                 let flags = flags & !(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_NEST_PARENT);
                 PagingDomain::alloc_user(idev.device(), flags, None)?
             }
@@ -358,12 +369,11 @@ pub(crate) fn alloc_paging(
     let hwpt = HwptPaging::new(
         ioas,
         domain,
-        false,
+        kind,
         flags,
         idev.enforces_cache_coherency(),
         &ictx.sw_msi,
         fault,
-        shadow_only,
     )?;
     match bad_fault {
         // Never published: dropping it undoes it.
@@ -392,12 +402,11 @@ pub(crate) fn alloc_auto(
     HwptPaging::new(
         ioas,
         domain,
-        true,
+        PagingKind::Auto,
         0,
         idev.enforces_cache_coherency(),
         &ictx.sw_msi,
         None,
-        false,
     )
 }
 

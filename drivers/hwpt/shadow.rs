@@ -197,6 +197,8 @@ fn piece(
 /// What the shadow records.
 struct State {
     leaves: RBTree<u64, LeafRec>,
+    /// How many `leaves` holds.
+    nleaves: usize,
     runs: RBTree<u64, Run>,
 }
 
@@ -269,6 +271,7 @@ impl ShadowHwpt {
                 inv <- new_mutex!(()),
                 state <- new_mutex!(State {
                     leaves: RBTree::new(),
+                    nleaves: 0,
                     runs: RBTree::new(),
                 }),
             }? Error),
@@ -370,8 +373,7 @@ impl Shadow {
                 inside += 1;
                 Ok(())
             })?;
-            let total = st.leaves.iter().count();
-            (wf, wl, MAX_LEAVES - (total - inside))
+            (wf, wl, MAX_LEAVES.saturating_sub(st.nleaves - inside))
         };
         let limits = Limits {
             tables: MAX_TABLES,
@@ -424,7 +426,9 @@ impl Shadow {
             }
             inserted += 1;
         }
+        st.nleaves -= old.len();
         if res.is_ok() {
+            st.nleaves += new.len();
             return Ok(());
         }
         // Undo: the new leaves out, the old ones back (each only if it maps again).
@@ -435,6 +439,7 @@ impl Shadow {
         for (k, rec, node) in old.drain_all() {
             if self.map_leaf(&st.runs, k, &rec).is_ok() {
                 st.leaves.insert(node);
+                st.nleaves += 1;
             }
         }
         res
