@@ -194,11 +194,102 @@ fn piece(
     })
 }
 
+/// Leaf sizes: 4 KiB, 2 MiB, 1 GiB (the levels a leaf can be at, [`walk::MAX_LEAF_LEVEL`]).
+const CLASSES: usize = walk::MAX_LEAF_LEVEL as usize + 1;
+
+/// The size class of a leaf from `iova` to `leaf.last` (a block of its level's size).
+fn class_of(iova: u64, leaf: &LeafRec) -> usize {
+    let bits = (leaf.last - iova).wrapping_add(1).trailing_zeros();
+    // CAST: at most 64.
+    (bits.saturating_sub(walk::level_shift(0)) / 9).min(CLASSES as u32 - 1) as usize
+}
+
+/// The recorded leaves, by IOVA, and by guest physical address per size class (so that a
+/// stage-2 change finds the leaves into its range without visiting the others).
+///
+/// # Invariants
+///
+/// `by_gpa[c]` holds `(leaf.gpa, iova)` for exactly the leaves of `by_iova` of class `c`;
+/// `n` is their number.
+struct Leaves {
+    by_iova: RBTree<u64, LeafRec>,
+    by_gpa: [RBTree<(u64, u64), ()>; CLASSES],
+    n: usize,
+}
+
+/// The tree nodes of one leaf, allocated before it is recorded.
+struct LeafNodes {
+    leaf: RBTreeNode<u64, LeafRec>,
+    gpa: RBTreeNode<(u64, u64), ()>,
+}
+
+impl LeafNodes {
+    fn new(iova: u64, rec: LeafRec) -> Result<Self> {
+        Ok(Self {
+            leaf: RBTreeNode::new(iova, rec, GFP_KERNEL_ACCOUNT)?,
+            gpa: RBTreeNode::new((rec.gpa, iova), (), GFP_KERNEL_ACCOUNT)?,
+        })
+    }
+}
+
+impl Leaves {
+    fn new() -> Self {
+        Self {
+            by_iova: RBTree::new(),
+            by_gpa: [RBTree::new(), RBTree::new(), RBTree::new()],
+            n: 0,
+        }
+    }
+
+    /// Records the leaf of `nodes` (at `iova`, `rec`), which overlaps no recorded leaf.
+    fn insert(&mut self, iova: u64, rec: &LeafRec, nodes: LeafNodes) {
+        self.by_iova.insert(nodes.leaf);
+        self.by_gpa[class_of(iova, rec)].insert(nodes.gpa);
+        // INVARIANT: both trees got the leaf.
+        self.n += 1;
+    }
+
+    /// Takes the leaf at `iova` out, with its nodes.
+    fn remove(&mut self, iova: u64) -> Option<(LeafRec, LeafNodes)> {
+        let rec = *self.by_iova.get(&iova)?;
+        let leaf = self.by_iova.remove_node(&iova)?;
+        let gpa = self.by_gpa[class_of(iova, &rec)].remove_node(&(rec.gpa, iova));
+        // INVARIANT: out of both trees (the index always has it).
+        self.n -= 1;
+        let gpa = match gpa {
+            Some(g) => g,
+            None => RBTreeNode::new((rec.gpa, iova), (), GFP_KERNEL_ACCOUNT).ok()?,
+        };
+        Some((rec, LeafNodes { leaf, gpa }))
+    }
+
+    /// Calls `f` on each leaf whose guest physical range meets `[first, last]`.
+    fn each_at_gpa(&self, first: u64, last: u64, mut f: impl FnMut(u64, &LeafRec)) {
+        for (c, tree) in self.by_gpa.iter().enumerate() {
+            // CAST: `c < CLASSES`.
+            let size = 1u64 << walk::level_shift(c as u32);
+            let mut key = (first.saturating_sub(size - 1), 0u64);
+            while let Some(cur) = tree.cursor_lower_bound(&key) {
+                let (&(g, iova), ()) = cur.current();
+                if g > last {
+                    break;
+                }
+                if let Some(rec) = self.by_iova.get(&iova) {
+                    f(iova, rec);
+                }
+                key = match (iova.checked_add(1), g.checked_add(1)) {
+                    (Some(i), _) => (g, i),
+                    (None, Some(g1)) => (g1, 0),
+                    (None, None) => break,
+                };
+            }
+        }
+    }
+}
+
 /// What the shadow records.
 struct State {
-    leaves: RBTree<u64, LeafRec>,
-    /// How many `leaves` holds.
-    nleaves: usize,
+    leaves: Leaves,
     runs: RBTree<u64, Run>,
 }
 
@@ -270,8 +361,7 @@ impl ShadowHwpt {
                 format,
                 inv <- new_mutex!(()),
                 state <- new_mutex!(State {
-                    leaves: RBTree::new(),
-                    nleaves: 0,
+                    leaves: Leaves::new(),
                     runs: RBTree::new(),
                 }),
             }? Error),
@@ -367,13 +457,13 @@ impl Shadow {
         let (wf, wl, budget) = {
             let st = self.state.lock();
             let (mut wf, mut wl, mut inside) = (first, last, 0usize);
-            each_in(&st.leaves, first, last, |k, v| {
+            each_in(&st.leaves.by_iova, first, last, |k, v| {
                 wf = wf.min(k);
                 wl = wl.max(v.last);
                 inside += 1;
                 Ok(())
             })?;
-            (wf, wl, MAX_LEAVES.saturating_sub(st.nleaves - inside))
+            (wf, wl, MAX_LEAVES.saturating_sub(st.leaves.n - inside))
         };
         let limits = Limits {
             tables: MAX_TABLES,
@@ -393,53 +483,49 @@ impl Shadow {
         };
         let mut nodes = KVec::with_capacity(new.len(), GFP_KERNEL)?;
         for l in new {
-            nodes.push(
-                RBTreeNode::new(l.iova, rec_of(l), GFP_KERNEL_ACCOUNT)?,
-                GFP_KERNEL,
-            )?;
+            nodes.push(LeafNodes::new(l.iova, rec_of(l))?, GFP_KERNEL)?;
         }
         let rf = new.first().map_or(first, |l| l.iova.min(first));
         let rl = new.last().map_or(last, |l| l.last.max(last));
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let mut old_keys = KVec::new();
-        each_in(&st.leaves, rf, rl, |k, v| {
-            old_keys.push((k, *v), GFP_KERNEL)?;
+        each_in(&st.leaves.by_iova, rf, rl, |k, _| {
+            old_keys.push(k, GFP_KERNEL)?;
             Ok(())
         })?;
         let mut old = KVec::with_capacity(old_keys.len(), GFP_KERNEL)?;
-        for &(k, rec) in old_keys.iter() {
-            if let Some(node) = st.leaves.remove_node(&k) {
+        for &k in old_keys.iter() {
+            if let Some((rec, n)) = st.leaves.remove(k) {
                 self.unmap_leaf(&st.runs, k, &rec);
                 // Within the capacity reserved above: no allocation.
-                old.push((k, rec, node), GFP_KERNEL)?;
+                old.push((k, rec, n), GFP_KERNEL)?;
             }
         }
         let mut inserted = 0usize;
         let mut res = Ok(());
-        for (l, node) in new.iter().zip(nodes.drain_all()) {
-            st.leaves.insert(node);
-            if let Err(e) = self.map_leaf(&st.runs, l.iova, &rec_of(l)) {
-                drop(st.leaves.remove_node(&l.iova));
+        for (l, n) in new.iter().zip(nodes.drain_all()) {
+            let rec = rec_of(l);
+            if let Err(e) = self.map_leaf(&st.runs, l.iova, &rec) {
                 res = Err(e);
                 break;
             }
+            st.leaves.insert(l.iova, &rec, n);
             inserted += 1;
         }
-        st.nleaves -= old.len();
         if res.is_ok() {
-            st.nleaves += new.len();
             return Ok(());
         }
         // Undo: the new leaves out, the old ones back (each only if it maps again).
         for l in new.iter().take(inserted) {
-            drop(st.leaves.remove_node(&l.iova));
-            self.unmap_leaf(&st.runs, l.iova, &rec_of(l));
+            if let Some((rec, n)) = st.leaves.remove(l.iova) {
+                self.unmap_leaf(&st.runs, l.iova, &rec);
+                drop(n);
+            }
         }
-        for (k, rec, node) in old.drain_all() {
+        for (k, rec, n) in old.drain_all() {
             if self.map_leaf(&st.runs, k, &rec).is_ok() {
-                st.leaves.insert(node);
-                st.nleaves += 1;
+                st.leaves.insert(k, &rec, n);
             }
         }
         res
@@ -485,48 +571,50 @@ impl Shadow {
         });
     }
 
-    /// Maps the pieces of the run at `gpa` with every leaf; on error none.
-    fn map_run(&self, leaves: &RBTree<u64, LeafRec>, gpa: u64, run: &Run) -> Result {
+    /// Maps the pieces of the run at `gpa` with every leaf into it; on error none.
+    fn map_run(&self, leaves: &Leaves, gpa: u64, run: &Run) -> Result {
         let mut mapped = 0usize;
         let mut res = Ok(());
-        for (&iova, leaf) in leaves.iter() {
-            if let Some(p) = piece(iova, leaf, gpa, run, self.aperture) {
-                if let Err(e) = self.domain.map(p.iova, p.phys, p.size, p.prot) {
-                    res = Err(e);
-                    break;
-                }
-                mapped += 1;
+        leaves.each_at_gpa(gpa, run.last, |iova, leaf| {
+            if res.is_err() {
+                return;
             }
-        }
+            if let Some(p) = piece(iova, leaf, gpa, run, self.aperture) {
+                match self.domain.map(p.iova, p.phys, p.size, p.prot) {
+                    Ok(()) => mapped += 1,
+                    Err(e) => res = Err(e),
+                }
+            }
+        });
         if res.is_err() {
-            for (&iova, leaf) in leaves.iter() {
+            leaves.each_at_gpa(gpa, run.last, |iova, leaf| {
                 if mapped == 0 {
-                    break;
+                    return;
                 }
                 if let Some(p) = piece(iova, leaf, gpa, run, self.aperture) {
                     self.domain.unmap(p.iova, p.size);
                     mapped -= 1;
                 }
-            }
+            });
         }
         res
     }
 
-    /// Unmaps the pieces of the run at `gpa` with every leaf.
-    fn unmap_run(&self, leaves: &RBTree<u64, LeafRec>, gpa: u64, run: &Run) {
-        for (&iova, leaf) in leaves.iter() {
+    /// Unmaps the pieces of the run at `gpa` with every leaf into it.
+    fn unmap_run(&self, leaves: &Leaves, gpa: u64, run: &Run) {
+        leaves.each_at_gpa(gpa, run.last, |iova, leaf| {
             if let Some(p) = piece(iova, leaf, gpa, run, self.aperture) {
                 self.domain.unmap(p.iova, p.size);
             }
-        }
+        });
     }
 
     /// The translation of `iova`.
     pub(crate) fn xlate(&self, iova: u64) -> Xlate {
         let st = self.state.lock();
         let mut recorded = None;
-        if let Some(k) = first_in(&st.leaves, iova, iova) {
-            if let Some(leaf) = st.leaves.get(&k) {
+        if let Some(k) = first_in(&st.leaves.by_iova, iova, iova) {
+            if let Some(leaf) = st.leaves.by_iova.get(&k) {
                 let gpa = leaf.gpa + (iova - k);
                 if let Some(g) = first_in(&st.runs, gpa, gpa) {
                     if let Some(run) = st.runs.get(&g) {

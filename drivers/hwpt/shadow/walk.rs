@@ -27,6 +27,9 @@ const ENTRY_BYTES: usize = 8;
 const PAGE_SHIFT: u32 = 12;
 /// Most levels a format may have.
 pub(crate) const MAX_LEVELS: u32 = 5;
+/// The highest level a leaf may be at (1 GiB blocks); a format's leaf above it translates
+/// nothing.
+pub(crate) const MAX_LEAF_LEVEL: u32 = 2;
 
 /// What one entry of a table says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,11 +203,10 @@ impl Walk<'_> {
                         write && w,
                     )?;
                 }
-                Pte::Table { .. } => {}
                 Pte::Leaf {
                     gpa: leaf,
                     write: w,
-                } => {
+                } if level <= MAX_LEAF_LEVEL => {
                     if self.out.len() >= self.limits.leaves {
                         return Err(ENOSPC);
                     }
@@ -218,6 +220,7 @@ impl Walk<'_> {
                         GFP_KERNEL,
                     )?;
                 }
+                Pte::Table { .. } | Pte::Leaf { .. } => {}
             }
         }
         Ok(())
