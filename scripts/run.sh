@@ -29,16 +29,19 @@ for arch in $archs; do
 	# Show what the guest did: the demo's own lines.
 	sed -n '/^@@ suite/,/^@@ end/p' "$OUT/$arch.log" |
 		sed 's/^@@ suite demo_\(c\|rust\) impl=.*/--- '"$arch"': iommufd-demo against the \1 iommufd ---/;
-		     s/^@@ suite demo_smmuv3 impl=.*/--- '"$arch"': nested DMA through the Rust SMMUv3 backend ---/; /^@@ end/d'
+		     s/^@@ suite demo_smmuv3 impl=.*/--- '"$arch"': nested DMA through the Rust SMMUv3 backend ---/;
+		     s/^@@ suite demo_vtd_shadow impl=.*/--- '"$arch"': nested DMA on the VT-d without nesting, shadowed by the Rust core ---/; /^@@ end/d'
 	for demo in c rust; do
 		grep -q "^@@ end demo_$demo rc=0" "$OUT/$arch.log" || ok=0
 	done
 	if [ "$arch" = arm64 ]; then
 		grep -q "^@@ end demo_smmuv3 rc=0" "$OUT/$arch.log" || ok=0
+	else
+		grep -q "^@@ end demo_vtd_shadow rc=0" "$OUT/$arch.log" || ok=0
 	fi
 done
 if [ $ok = 1 ]; then
-	echo "make run: SUCCESS: $archs: iommufd_rs served /dev/iommu, nested on the mock and assigned an edu device whose DMA was translated; on arm64 the edu's DMA went through the guest's stage 1 and iommufd's stage 2 on the emulated SMMUv3, with an invalidation and a forwarded fault (logs: $OUT/)"
+	echo "make run: SUCCESS: $archs: iommufd_rs served /dev/iommu, nested on the mock and assigned an edu device whose DMA was translated; on arm64 the edu's DMA went through the guest's stage 1 and iommufd's stage 2 on the emulated SMMUv3, with an invalidation and a forwarded fault; on x86_64 through the guest's stage 1 shadowed over the IOAS on the emulated VT-d, which cannot nest (logs: $OUT/)"
 else
 	echo "make run: FAILURE (logs: $OUT/)"
 	exit 1
