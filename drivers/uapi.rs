@@ -252,3 +252,42 @@ assert_size!(IommuOption, 24);
 assert_size!(IommuVfioIoas, 12);
 assert_size!(IommuIoasMapFile, 40);
 assert_size!(IommuIoasChangeProcess, 8);
+
+/// `IOMMU_HWPT_DATA_VTD_S1`: a nested HWPT described by [`HwptVtdS1`].
+pub(crate) const IOMMU_HWPT_DATA_VTD_S1: u32 = 1;
+/// `IOMMU_HWPT_INVALIDATE_DATA_VTD_S1`: invalidation entries of type [`InvalidateVtdS1`].
+pub(crate) const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1: u32 = 0;
+
+/// `struct iommu_hwpt_vtd_s1`: a VT-d first-stage table (the VT-d backend's and the shadow
+/// engine's input). Read with [`kernel::iommu::domain::UserData::copy_struct`], hence the
+/// kernel crate's byte traits rather than `zerocopy`'s.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Zeroable)]
+pub(crate) struct HwptVtdS1 {
+    pub(crate) flags: u64,
+    pub(crate) pgtbl_addr: u64,
+    pub(crate) addr_width: u32,
+    pub(crate) reserved: u32,
+}
+
+/// `struct iommu_hwpt_vtd_s1_invalidate`: one first-stage invalidation.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Zeroable)]
+pub(crate) struct InvalidateVtdS1 {
+    pub(crate) addr: u64,
+    pub(crate) npages: u64,
+    pub(crate) flags: u32,
+    pub(crate) reserved: u32,
+}
+
+const _: () = assert!(size_of::<HwptVtdS1>() == 24);
+const _: () = assert!(size_of::<InvalidateVtdS1>() == 24);
+
+// SAFETY: Two `u64`s and two `u32`s, no padding; every bit pattern is valid.
+unsafe impl kernel::transmute::FromBytes for HwptVtdS1 {}
+// SAFETY: No padding.
+unsafe impl kernel::transmute::AsBytes for HwptVtdS1 {}
+// SAFETY: Two `u64`s and two `u32`s, no padding; every bit pattern is valid.
+unsafe impl kernel::transmute::FromBytes for InvalidateVtdS1 {}
+// SAFETY: No padding.
+unsafe impl kernel::transmute::AsBytes for InvalidateVtdS1 {}

@@ -56,18 +56,19 @@ use kernel::{
         },
     },
     prelude::*,
-    transmute::{
-        AsBytes,
-        FromBytes, //
+    transmute::AsBytes,
+};
+
+use crate::{
+    hw::Nesting,
+    hwpt::invalidate::each_entry,
+    uapi::{
+        HwptVtdS1,
+        IOMMU_HWPT_DATA_VTD_S1,
+        IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, //
     },
 };
 
-use crate::hw::Nesting;
-
-/// `IOMMU_HWPT_DATA_VTD_S1`.
-const IOMMU_HWPT_DATA_VTD_S1: u32 = 1;
-/// `IOMMU_HWPT_INVALIDATE_DATA_VTD_S1`.
-const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1: u32 = 0;
 /// `IOMMU_HWPT_ALLOC_PASID`.
 const IOMMU_HWPT_ALLOC_PASID: u32 = 1 << 2;
 /// `IOMMU_HW_INFO_TYPE_DEFAULT`, `IOMMU_HW_INFO_TYPE_INTEL_VTD`.
@@ -76,25 +77,8 @@ const IOMMU_HW_INFO_TYPE_INTEL_VTD: u32 = 1;
 /// `IOMMU_HW_INFO_VTD_ERRATA_772415_SPR17`, which the driver reports on every unit.
 const HW_INFO_VTD_ERRATA_772415_SPR17: u32 = 1 << 0;
 
-/// `struct iommu_hwpt_vtd_s1`.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Zeroable)]
-struct HwptVtdS1 {
-    flags: u64,
-    pgtbl_addr: u64,
-    addr_width: u32,
-    reserved: u32,
-}
-
-// The uAPI's sizes.
-const _: () = assert!(core::mem::size_of::<HwptVtdS1>() == 24);
+// The uAPI's size.
 const _: () = assert!(core::mem::size_of::<HwInfoVtd>() == 24);
-const _: () = assert!(core::mem::size_of::<inv::InvalidateVtdS1>() == 24);
-
-// SAFETY: Two `u64`s and two `u32`s, no padding; every bit pattern is valid.
-unsafe impl FromBytes for HwptVtdS1 {}
-// SAFETY: No padding.
-unsafe impl AsBytes for HwptVtdS1 {}
 
 /// `struct iommu_hw_info_vtd`.
 #[repr(C)]
@@ -168,32 +152,14 @@ impl Nesting for Vtd {
     /// copied, checked ([`inv::range`]) and carried out in turn, so `entry_num` says how many
     /// were done when one is refused.
     fn cache_invalidate(&self, nested: &NestedDomain, array: &mut UserDataArray) -> Result {
-        if array.data_type() != IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 {
-            array.set_done(0);
-            return Err(EINVAL);
-        }
-        let mut done = 0u32;
-        let mut res = Ok(());
-        for index in 0..array.entry_num() {
-            let step = array
-                .entry::<inv::InvalidateVtdS1>(
-                    IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
-                    index,
-                    core::mem::size_of::<inv::InvalidateVtdS1>(),
-                )
-                .and_then(|e| inv::range(&e))
-                .and_then(|r| match r {
-                    Some(r) => hw::flush(nested, &inv::Request(r)),
-                    None => Ok(()),
-                });
-            if let Err(e) = step {
-                res = Err(e);
-                break;
-            }
-            done += 1;
-        }
-        array.set_done(done);
-        res
+        each_entry(
+            array,
+            IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
+            |e: &inv::InvalidateVtdS1| match inv::range(e)? {
+                Some(r) => hw::flush(nested, &inv::Request(r)),
+                None => Ok(()),
+            },
+        )
     }
 
     fn hw_info(&self, dev: &Device, requested: u32) -> Option<Result<HwInfoData>> {

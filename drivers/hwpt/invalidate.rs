@@ -16,6 +16,10 @@ use kernel::{
     iommu::domain::UserDataArray,
     page::PAGE_SIZE,
     prelude::*,
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
     uaccess::UserPtr, //
 };
 use zerocopy_derive::Immutable;
@@ -95,6 +99,36 @@ fn invalidate(ucmd: &Ucmd<'_, IommuHwptInvalidate>) -> (u32, Result) {
         return (0, Err(EINVAL));
     };
     (array.entry_num(), res)
+}
+
+/// Carries out the entries of `array` one by one with `f`, with upstream's rules for a driver
+/// that reads its entries in turn: another data type than `data_type` is `EINVAL` with nothing
+/// done; each entry is copied (`entry_len` against `T`'s size, as
+/// `iommu_copy_struct_from_user_array`) and handed to `f`; the first failure stops the array,
+/// and `entry_num` says how many were done.
+pub(crate) fn each_entry<T: FromBytes + AsBytes + Zeroable>(
+    array: &mut UserDataArray,
+    data_type: u32,
+    mut f: impl FnMut(&T) -> Result,
+) -> Result {
+    if array.data_type() != data_type {
+        array.set_done(0);
+        return Err(EINVAL);
+    }
+    let mut done = 0u32;
+    let mut res = Ok(());
+    for index in 0..array.entry_num() {
+        if let Err(e) = array
+            .entry::<T>(data_type, index, size_of::<T>())
+            .and_then(|e| f(&e))
+        {
+            res = Err(e);
+            break;
+        }
+        done += 1;
+    }
+    array.set_done(done);
+    res
 }
 
 /// `IOMMU_HWPT_INVALIDATE`.

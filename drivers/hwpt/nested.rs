@@ -33,7 +33,6 @@ use kernel::{
 
 use super::{
     shadow::{
-        vtd_s1::IOMMU_HWPT_DATA_VTD_S1,
         ShadowCfg,
         ShadowHwpt, //
     },
@@ -50,6 +49,7 @@ use crate::{
         ObjectRef,
         ObjectType, //
     },
+    uapi::IOMMU_HWPT_DATA_VTD_S1,
     viommu::Viommu,
     IommufdCtx, //
 };

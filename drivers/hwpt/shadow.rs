@@ -63,14 +63,24 @@ use self::{
         Limits, //
     },
 };
-use super::HwptPaging;
-use crate::ioas::{
-    io_pagetable::{
-        IoptDomain,
-        PROT_READ,
-        PROT_WRITE, //
+use super::{
+    invalidate::each_entry,
+    HwptPaging, //
+};
+use crate::{
+    ioas::{
+        io_pagetable::{
+            IoptDomain,
+            PROT_READ,
+            PROT_WRITE, //
+        },
+        Ioas,
     },
-    Ioas,
+    uapi::{
+        InvalidateVtdS1,
+        IOMMU_HWPT_DATA_VTD_S1,
+        IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, //
+    },
 };
 
 /// Most leaves one shadow records (`ENOSPC` past it): 1 GiB of 4 KiB leaves.
@@ -340,7 +350,7 @@ impl ShadowHwpt {
         cfg: &ShadowCfg<'_>,
         data: &UserData,
     ) -> Result<Self> {
-        if data.data_type() != vtd_s1::IOMMU_HWPT_DATA_VTD_S1 {
+        if data.data_type() != IOMMU_HWPT_DATA_VTD_S1 {
             return Err(EOPNOTSUPP);
         }
         let domain = PagingDomain::alloc_user(cfg.dev, cfg.domain_flags, None)?;
@@ -393,33 +403,15 @@ impl ShadowHwpt {
     /// Another data type is `EINVAL` with nothing done; each entry is checked and carried out
     /// in turn, so `entry_num` says how many were done when one fails.
     pub(crate) fn invalidate(&self, array: &mut UserDataArray) -> Result {
-        if array.data_type() != vtd_s1::IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 {
-            array.set_done(0);
-            return Err(EINVAL);
-        }
         let ioas = self.parent.ioas()?;
-        let mut done = 0u32;
-        let mut res = Ok(());
-        for index in 0..array.entry_num() {
-            let step = array
-                .entry::<vtd_s1::InvalidateVtdS1>(
-                    vtd_s1::IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
-                    index,
-                    core::mem::size_of::<vtd_s1::InvalidateVtdS1>(),
-                )
-                .and_then(|e| vtd_s1::inv_range(&e))
-                .and_then(|r| match r {
-                    Some((first, last)) => self.shadow.rewalk(ioas, first, last),
-                    None => Ok(()),
-                });
-            if let Err(e) = step {
-                res = Err(e);
-                break;
-            }
-            done += 1;
-        }
-        array.set_done(done);
-        res
+        each_entry(
+            array,
+            IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
+            |e: &InvalidateVtdS1| match vtd_s1::inv_range(e)? {
+                Some((first, last)) => self.shadow.rewalk(ioas, first, last),
+                None => Ok(()),
+            },
+        )
     }
 }
 

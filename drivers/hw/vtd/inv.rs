@@ -14,30 +14,13 @@ use kernel::{
         TagKind,
         MAX_DESCS, //
     },
-    prelude::*,
-    transmute::{
-        AsBytes,
-        FromBytes, //
-    },
+    prelude::*, //
 };
 
 /// `IOMMU_VTD_INV_FLAGS_LEAF`: only leaf entries changed (the descriptors' invalidation hint).
 pub(crate) const INV_FLAGS_LEAF: u32 = 1 << 0;
 
-/// `struct iommu_hwpt_vtd_s1_invalidate`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Zeroable)]
-pub(crate) struct InvalidateVtdS1 {
-    pub(crate) addr: u64,
-    pub(crate) npages: u64,
-    pub(crate) flags: u32,
-    pub(crate) reserved: u32,
-}
-
-// SAFETY: Two `u64`s and two `u32`s, no padding; any bytes are a valid value.
-unsafe impl FromBytes for InvalidateVtdS1 {}
-// SAFETY: As above.
-unsafe impl AsBytes for InvalidateVtdS1 {}
+pub(crate) use crate::uapi::InvalidateVtdS1;
 
 /// A 4 KiB page.
 const PAGE_SHIFT: u32 = 12;

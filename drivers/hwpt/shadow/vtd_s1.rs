@@ -14,59 +14,23 @@
 
 use kernel::{
     iommu::domain::UserData,
-    prelude::*,
-    transmute::{
-        AsBytes,
-        FromBytes, //
-    },
+    prelude::*, //
 };
 
 use super::walk::{
     Format,
     Pte, //
 };
+use crate::uapi::{
+    HwptVtdS1,
+    InvalidateVtdS1,
+    IOMMU_HWPT_DATA_VTD_S1, //
+};
 
-/// `IOMMU_HWPT_DATA_VTD_S1`.
-pub(crate) const IOMMU_HWPT_DATA_VTD_S1: u32 = 1;
-/// `IOMMU_HWPT_INVALIDATE_DATA_VTD_S1`.
-pub(crate) const IOMMU_HWPT_INVALIDATE_DATA_VTD_S1: u32 = 0;
 /// `IOMMU_VTD_S1_EAFE`.
 const S1_EAFE: u64 = 1 << 1;
 /// `IOMMU_VTD_INV_FLAGS_LEAF`.
 const INV_FLAGS_LEAF: u32 = 1 << 0;
-
-/// `struct iommu_hwpt_vtd_s1`.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Zeroable)]
-struct HwptVtdS1 {
-    flags: u64,
-    pgtbl_addr: u64,
-    addr_width: u32,
-    reserved: u32,
-}
-
-/// `struct iommu_hwpt_vtd_s1_invalidate`.
-#[repr(C)]
-#[derive(Clone, Copy, Default, Zeroable)]
-pub(crate) struct InvalidateVtdS1 {
-    addr: u64,
-    npages: u64,
-    flags: u32,
-    reserved: u32,
-}
-
-// The uAPI's sizes.
-const _: () = assert!(core::mem::size_of::<HwptVtdS1>() == 24);
-const _: () = assert!(core::mem::size_of::<InvalidateVtdS1>() == 24);
-
-// SAFETY: Two `u64`s and two `u32`s, no padding; every bit pattern is valid.
-unsafe impl FromBytes for HwptVtdS1 {}
-// SAFETY: No padding.
-unsafe impl AsBytes for HwptVtdS1 {}
-// SAFETY: Two `u64`s and two `u32`s, no padding; every bit pattern is valid.
-unsafe impl FromBytes for InvalidateVtdS1 {}
-// SAFETY: No padding.
-unsafe impl AsBytes for InvalidateVtdS1 {}
 
 /// Present.
 const P: u64 = 1 << 0;
