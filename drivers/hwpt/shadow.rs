@@ -356,8 +356,7 @@ impl ShadowHwpt {
         let domain = PagingDomain::alloc_user(cfg.dev, cfg.domain_flags, None)?;
         let g = domain.geometry();
         let aperture = (g.aperture_start, g.aperture_end);
-        let max_width = if aperture.1 >= walk::top(5) { 57 } else { 48 };
-        let format = VtdS1::from_user(data, max_width)?;
+        let format = VtdS1::from_user(data)?;
         let domain = if cfg.iopf { domain.with_iopf() } else { domain };
         if cfg.enforce_cc && !domain.enforce_cache_coherency() {
             return Err(EINVAL);

@@ -524,8 +524,7 @@ TEST_F(shadow, bad_input)
 
 	NEED_OPTIN();
 	EXPECT_ERRNO(EINVAL, nested_alloc(self, self->root, 39, 0, &id));
-	/* 57 bits: the mock's aperture does not reach that far. */
-	EXPECT_ERRNO(EINVAL, nested_alloc(self, self->root, 57, 0, &id));
+	EXPECT_ERRNO(EINVAL, nested_alloc(self, self->root, 56, 0, &id));
 	EXPECT_ERRNO(EINVAL, nested_alloc(self, self->root + 8, 48, 0, &id));
 	/* IOMMU_VTD_S1_EAFE: the shadow sets no accessed flags. */
 	EXPECT_ERRNO(EINVAL, nested_alloc(self, self->root, 48, 1 << 1, &id));
@@ -612,6 +611,38 @@ TEST_F(shadow, translate)
 	CHECK(a);
 	CHECK(W1G + G_BASE);
 	CHECK(b);
+	test_cmd_mock_domain_replace(self->stdev, self->ioas);
+}
+
+/*
+ * A 5-level table: PML5 entry 0 -> the 4-level root, so the IOVAs below
+ * 2^48 are those of the 4-level table; PML5 entry 1 -> the same root puts
+ * them again at 2^48 up, beyond the mock's aperture: nothing there.
+ */
+TEST_F(shadow, five_level)
+{
+	uint64_t pml5, a = W4K + 11 * PG;
+	__u32 state, prot;
+
+	NEED_OPTIN();
+	pml5 = table_alloc(self);
+	ASSERT_NE(0, pml5);
+	*entry(self, pml5, 0) = self->root | PTE_P | PTE_RW | PTE_US;
+	*entry(self, pml5, 1) = self->root | PTE_P | PTE_RW | PTE_US;
+	ASSERT_EQ(0, s1_set(self, a, 0, G_BASE + 2 * CHUNK + 7 * PG, true));
+	ASSERT_EQ(0, s1_set(self, W1G, 2, 0, false));
+	ASSERT_EQ(0, nested_alloc(self, pml5, 57, 0, &self->nested));
+	ref_invalidate(self, 0, UINT64_MAX);
+	test_cmd_mock_domain_replace(self->stdev, self->nested);
+	CHECK(a);
+	CHECK(W1G + G_BASE + 3 * PG);
+	ASSERT_EQ(0, shadow_xlate(self, (1ULL << 48) + a, NULL, &state, &prot));
+	EXPECT_EQ(XLATE_NONE, state);
+	s1_clear(self, a);
+	ASSERT_EQ(0, inv(self, self->nested, a, 1, 0,
+			 IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, NULL));
+	ASSERT_EQ(0, shadow_xlate(self, a, NULL, &state, &prot));
+	EXPECT_EQ(XLATE_NONE, state);
 	test_cmd_mock_domain_replace(self->stdev, self->ioas);
 }
 

@@ -21,7 +21,8 @@
  *    once (a DMAR fault is logged, the old page is not written), an IOAS map
  *    makes the leaf translate again without an invalidation;
  *  - large_leaves: 2 MiB and 1 GiB stage-1 leaves;
- *  - five_level: a 5-level table where the unit translates 57 bits.
+ *  - five_level: a 5-level table (the shadow walks 5 levels on a 48-bit
+ *    unit; IOVAs beyond its aperture would translate nothing).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -491,10 +492,15 @@ TEST_F_TIMEOUT(vtd, five_level, 300)
 	table(self, PG_PML5)[0] = GPA(PG_ROOT) | PTE_P | PTE_RW | PTE_US;
 	s1_map(self, S1_SRC, GPA(PG_A), true);
 	s1_map(self, S1_DST, GPA_B, true);
+	/*
+	 * The unit translates 48 bits (QEMU's intel-iommu has aw-bits=48 at
+	 * most): the shadow walks the 5 levels, IOVAs beyond 2^48 would
+	 * translate nothing.
+	 */
 	rc = nested_alloc(self, 57, GPA(PG_PML5), &self->nested);
-	if (rc && errno == EINVAL)
-		SKIP(return, "the unit's paging domains translate 48 bits (QEMU intel-iommu aw-bits=48): no 57-bit first stage to shadow");
-	ASSERT_EQ(0, rc);
+	ASSERT_EQ(0, rc) TH_LOG("VTD_S1 with 57 bits: %s", strerror(errno));
+	STEP("HWPT_NESTED %u (VTD_S1, 5 levels, PML5 at GPA %#llx)", self->nested,
+	     (unsigned long long)GPA(PG_PML5));
 	pt = self->nested;
 	ASSERT_EQ(0, dev_attach(self->devfd, &pt));
 	copy_check(_metadata, self, S1_SRC, page_at(self, PG_A), S1_DST,

@@ -53,15 +53,18 @@ pub(crate) struct VtdS1 {
 
 impl VtdS1 {
     /// The table `data` describes (`IOMMU_HWPT_DATA_VTD_S1`): `EINVAL` for an address width
-    /// other than 48 or 57 (57 only where `max_width` reaches it), a table pointer that is not
+    /// other than 48 or 57, a table pointer that is not
     /// 4 KiB aligned, or the extended access flag; other flag bits are ignored, as the driver
     /// ignores them.
-    pub(crate) fn from_user(data: &UserData, max_width: u32) -> Result<Self> {
+    ///
+    /// The engine walks 5 levels whatever the hardware can: IOVAs beyond the shadow domain's
+    /// aperture translate nothing.
+    pub(crate) fn from_user(data: &UserData) -> Result<Self> {
         let raw: HwptVtdS1 =
             data.copy_struct(IOMMU_HWPT_DATA_VTD_S1, core::mem::size_of::<HwptVtdS1>())?;
         let levels = match raw.addr_width {
             ADDR_WIDTH_4LEVEL => 4,
-            ADDR_WIDTH_5LEVEL if max_width >= ADDR_WIDTH_5LEVEL => 5,
+            ADDR_WIDTH_5LEVEL => 5,
             _ => return Err(EINVAL),
         };
         if raw.flags & S1_EAFE != 0 || raw.pgtbl_addr & 0xfff != 0 {
