@@ -70,6 +70,7 @@ use super::{
 use crate::{
     ioas::{
         io_pagetable::{
+            first_range_in,
             IoptDomain,
             PROT_READ,
             PROT_WRITE, //
@@ -123,22 +124,7 @@ impl Ranged for Run {
 
 /// The key of the first range of `tree` that meets `[first, last]`.
 fn first_in<T: Ranged>(tree: &RBTree<u64, T>, first: u64, last: u64) -> Option<u64> {
-    match tree.cursor_lower_bound(&first) {
-        Some(c) => {
-            if let Some((&k, v)) = c.peek_prev() {
-                if v.last() >= first {
-                    return Some(k);
-                }
-            }
-            let (&k, _) = c.current();
-            (k <= last).then_some(k)
-        }
-        None => {
-            let c = tree.cursor_back()?;
-            let (&k, v) = c.current();
-            (v.last() >= first).then_some(k)
-        }
-    }
+    first_range_in(tree, first, last, T::last).map(|(k, _)| k)
 }
 
 /// Calls `f` on each range of `tree` that meets `[first, last]`, in order, until it fails.

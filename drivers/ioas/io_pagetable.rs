@@ -157,12 +157,35 @@ fn intersecting<'a, V>(
 /// Whether a range of `tree` (first -> last, not overlapping) intersects `[first, last]`: one
 /// lookup, the range starting at or after `first` and the one before it.
 pub(crate) fn range_tree_overlaps(tree: &RBTree<u64, u64>, first: u64, last: u64) -> bool {
+    first_range_in(tree, first, last, |&l| l).is_some()
+}
+
+/// The first range of `tree` (keyed by first address, `last_of` its last, not overlapping)
+/// that intersects `[first, last]`, as `(first, last)`: one lookup, the range starting at or
+/// after `first` and the one before it.
+pub(crate) fn first_range_in<V>(
+    tree: &RBTree<u64, V>,
+    first: u64,
+    last: u64,
+    last_of: impl Fn(&V) -> u64,
+) -> Option<(u64, u64)> {
     match tree.cursor_lower_bound(&first) {
         Some(c) => {
-            let (&s, _) = c.current();
-            s <= last || c.peek_prev().is_some_and(|(_, &l)| l >= first)
+            // A range starting before `first` may reach into `[first, last]`.
+            if let Some((&k, v)) = c.peek_prev() {
+                if last_of(v) >= first {
+                    return Some((k, last_of(v)));
+                }
+            }
+            let (&k, v) = c.current();
+            (k <= last).then(|| (k, last_of(v)))
         }
-        None => tree.cursor_back().is_some_and(|c| *c.current().1 >= first),
+        None => {
+            // Every range starts before `first`: only the last one can reach into it.
+            let c = tree.cursor_back()?;
+            let (&k, v) = c.current();
+            (last_of(v) >= first).then(|| (k, last_of(v)))
+        }
     }
 }
 
@@ -193,24 +216,7 @@ impl Iterator for AreasIn<'_> {
 
 /// The first area intersecting `[first, last]`.
 fn first_area_in(areas: &RBTree<u64, Area>, first: u64, last: u64) -> Option<(u64, u64)> {
-    match areas.cursor_lower_bound(&first) {
-        Some(c) => {
-            // An area starting before `first` may reach into the range.
-            if let Some((&k, a)) = c.peek_prev() {
-                if a.last >= first {
-                    return Some((k, a.last));
-                }
-            }
-            let (&k, a) = c.current();
-            (k <= last).then_some((k, a.last))
-        }
-        None => {
-            // Every area starts before `first`: only the last one can reach into the range.
-            let c = areas.cursor_back()?;
-            let (&k, a) = c.current();
-            (a.last >= first).then_some((k, a.last))
-        }
-    }
+    first_range_in(areas, first, last, |a| a.last)
 }
 
 /// The IOVA ranges of an IOAS and its IOVA alignment ([`IoPagetable::iova_ranges`]): the
