@@ -110,7 +110,8 @@ mod viommu;
 use pagetable::{
     Mapped,
     PageTable,
-    Table, //
+    Table,
+    TablePool, //
 };
 
 pub(crate) use selfcheck::selfcheck;
@@ -184,16 +185,26 @@ pub(crate) struct MockDevData {
     pasid_reserved_fails_next: Atomic<bool>,
     /// The mock IOMMU's fault queue.
     iopfq: Arc<IopfQueue>,
+    /// The device's locks, in one allocation (the device data itself is not pinned).
+    locks: Pin<KBox<MockDevLocks>>,
+}
+
+/// The locks of a mock device.
+#[pin_data]
+struct MockDevLocks {
     /// Which attachments of the device are to domains that handle faults; the device is in the
     /// fault queue while any is. Changed in the attach callbacks, which the group mutex
     /// serialises.
-    iopf: Pin<KBox<Mutex<IopfUsers>>>,
+    #[pin]
+    iopf: Mutex<IopfUsers>,
     /// Held while faults are reported for the device and while its attachments change, so that
     /// a report never sees an attachment's handle go (the C mock's `iopf_rwsem`).
-    report: Pin<KBox<Mutex<()>>>,
+    #[pin]
+    report: Mutex<()>,
     /// The vIOMMU of the nested domain the device is attached to, with the device's virtual id
     /// there (what `IOMMU_TEST_OP_TRIGGER_VEVENT` reports); set by every attach.
-    viommu: Pin<KBox<Mutex<Option<VirtIdOn>>>>,
+    #[pin]
+    viommu: Mutex<Option<VirtIdOn>>,
 }
 
 /// A device's virtual id on a vIOMMU.
@@ -215,7 +226,7 @@ impl MockDevData {
     /// Records the vIOMMU (and the device's virtual id on it) of the domain the device is now
     /// attached to; `None` for domains of no vIOMMU.
     fn set_viommu(dev: &BusDevice<MockDriver>, viommu: Option<VirtIdOn>) {
-        let old = core::mem::replace(&mut *dev.data().viommu.lock(), viommu);
+        let old = core::mem::replace(&mut *dev.data().locks.viommu.lock(), viommu);
         drop(old);
     }
 
@@ -224,7 +235,7 @@ impl MockDevData {
     /// such attachment and removing it with its last.
     fn set_iopf(dev: &BusDevice<MockDriver>, pasid: Option<u32>, iopf: bool) -> Result {
         let data = dev.data();
-        let mut users = data.iopf.lock();
+        let mut users = data.locks.iopf.lock();
         let had = match pasid {
             None => users.rid,
             Some(p) => users.pasids.contains(&p),
@@ -596,7 +607,7 @@ impl DomainOps for MockDomain {
             return Err(ERANGE);
         }
         // The tables the entries need are allocated without the lock, then counted again.
-        let mut pool = KVec::new();
+        let mut pool = TablePool::new();
         loop {
             let need = match self
                 .table
@@ -609,7 +620,7 @@ impl DomainOps for MockDomain {
                 }
                 Mapped::NeedTables(need) => need,
             };
-            pool.reserve(need - pool.len(), gfp)?;
+            pool.reserve(need, gfp)?;
             while pool.len() < need {
                 pool.push(Table::new(gfp)?, gfp)?;
             }
@@ -823,15 +834,17 @@ impl MockDevice {
             cache: [const { Atomic::new(IOMMU_TEST_DEV_CACHE_DEFAULT) }; MOCK_DEV_CACHE_NUM],
             pasid_reserved_fails_next: Atomic::new(false),
             iopfq: iommu.iopfq.clone(),
-            iopf: KBox::pin_init(
-                new_mutex!(IopfUsers {
-                    rid: false,
-                    pasids: KVec::new(),
+            locks: KBox::pin_init(
+                pin_init!(MockDevLocks {
+                    iopf <- new_mutex!(IopfUsers {
+                        rid: false,
+                        pasids: KVec::new(),
+                    }),
+                    report <- new_mutex!(()),
+                    viommu <- new_mutex!(None),
                 }),
                 GFP_KERNEL,
             )?,
-            report: KBox::pin_init(new_mutex!(()), GFP_KERNEL)?,
-            viommu: KBox::pin_init(new_mutex!(None), GFP_KERNEL)?,
         };
         let pasid_bits = if flags & MOCK_FLAGS_DEVICE_PASID != 0 {
             MOCK_PASID_WIDTH
@@ -923,7 +936,7 @@ impl MockDevData {
     /// to the vIOMMU of the nested domain it is attached to; `ENOENT` if there is none (or the
     /// id is 0), and the vIOMMU's answer otherwise (`EOPNOTSUPP` without a selftest vEVENTQ).
     pub(crate) fn trigger_vevent(&self) -> Result {
-        let viommu = self.viommu.lock();
+        let viommu = self.locks.viommu.lock();
         match &*viommu {
             Some((core, virt_id)) if *virt_id != 0 => {
                 // CAST: `struct iommu_viommu_event_selftest` carries the id as a `__u32`.
@@ -936,7 +949,7 @@ impl MockDevData {
 
     /// Runs `f`, which changes the device's attachments, with fault reports held off.
     pub(crate) fn with_reports_held<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self.report.lock();
+        let _guard = self.locks.report.lock();
         f()
     }
 
@@ -955,7 +968,7 @@ impl MockDevData {
         if pasid != 0 {
             flags |= PAGE_REQUEST_PASID_VALID;
         }
-        let _guard = self.report.lock();
+        let _guard = self.locks.report.lock();
         let _ = report_device_fault(
             dev,
             PageRequest {

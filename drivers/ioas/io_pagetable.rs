@@ -820,76 +820,60 @@ impl IoPagetable {
         st.domains.reserve(1, GFP_KERNEL)?;
         // IOVA outside the aperture is reserved for as long as the domain is attached.
         let (ap_start, ap_end) = domain.aperture();
-        let mut outside: KVec<(u64, u64)> = KVec::new();
-        if ap_start != 0 {
-            outside.push((0, ap_start - 1), GFP_KERNEL)?;
-        }
-        if ap_end != u64::MAX {
-            outside.push((ap_end + 1, u64::MAX), GFP_KERNEL)?;
-        }
-        st.reserved.reserve(outside.len(), GFP_KERNEL_ACCOUNT)?;
-        for &(s, l) in outside.iter() {
+        let below = (ap_start != 0).then(|| (0, ap_start - 1));
+        let above = (ap_end != u64::MAX).then(|| (ap_end + 1, u64::MAX));
+        let outside = [below, above];
+        let outside = || outside.iter().flatten();
+        st.reserved.reserve(outside().count(), GFP_KERNEL_ACCOUNT)?;
+        for &(s, l) in outside() {
             st.check_reservable(s, l)?;
         }
-        for &(s, l) in outside.iter() {
+        for &(s, l) in outside() {
             let _ = st.reserved.push((s, l, key), GFP_KERNEL_ACCOUNT);
         }
-        // Map every area; undo on failure.
-        let mut done: KVec<u64> = KVec::new();
-        let keys: KVec<u64> = {
-            let mut k = KVec::new();
-            for (&iova, _) in st.areas.iter() {
-                k.push(iova, GFP_KERNEL)?;
+        // Map every area in IOVA order; on failure, undo the areas before the one that failed.
+        let mut failed = None;
+        for (&iova, area) in st.areas.iter() {
+            let (first, last) = area.all_pages(iova);
+            if !area.in_domains {
+                if let Err(e) = area.pages.take(first, last) {
+                    failed = Some((iova, e));
+                    break;
+                }
             }
-            k
-        };
-        done.reserve(keys.len(), GFP_KERNEL)?;
-        for &iova in keys.iter() {
-            let res = (|| -> Result {
-                let area = st.areas.get(&iova).ok_or(EINVAL)?;
-                let (first, last) = area.all_pages(iova);
-                if !area.in_domains {
-                    area.pages.take(first, last)?;
-                }
-                let res = area
-                    .pages
-                    .track(st.id(), iova, area.length(iova), key, &domain)
-                    .and_then(|()| {
-                        st.map_area_into(&*domain, iova, area).inspect_err(|_| {
-                            area.pages.untrack(st.id(), iova, Some(key));
-                        })
-                    });
-                if let Err(e) = res {
-                    if !area.in_domains {
-                        area.pages.put(first, last);
-                    }
-                    return Err(e);
-                }
-                Ok(())
-            })();
+            let res = area
+                .pages
+                .track(st.id(), iova, area.length(iova), key, &domain)
+                .and_then(|()| {
+                    st.map_area_into(&*domain, iova, area).inspect_err(|_| {
+                        area.pages.untrack(st.id(), iova, Some(key));
+                    })
+                });
             if let Err(e) = res {
-                st.reserved.retain(|r| r.2 != key);
-                for &j in done.iter() {
-                    if let Some(area) = st.areas.get(&j) {
-                        if area.pages.is_dmabuf() {
-                            area.pages.untrack(st.id(), j, Some(key));
-                        } else {
-                            domain.unmap(j, area.length(j));
-                        }
-                        if !area.in_domains {
-                            let (f, l) = area.all_pages(j);
-                            area.pages.put(f, l);
-                        }
-                    }
+                if !area.in_domains {
+                    area.pages.put(first, last);
                 }
-                return Err(e);
+                failed = Some((iova, e));
+                break;
             }
-            let _ = done.push(iova, GFP_KERNEL);
         }
-        for &iova in done.iter() {
-            if let Some(a) = st.areas.get_mut(&iova) {
-                a.in_domains = true;
+        if let Some((stop, e)) = failed {
+            st.reserved.retain(|r| r.2 != key);
+            for (&j, area) in st.areas.iter().take_while(|(&j, _)| j < stop) {
+                if area.pages.is_dmabuf() {
+                    area.pages.untrack(st.id(), j, Some(key));
+                } else {
+                    domain.unmap(j, area.length(j));
+                }
+                if !area.in_domains {
+                    let (f, l) = area.all_pages(j);
+                    area.pages.put(f, l);
+                }
             }
+            return Err(e);
+        }
+        for (_, a) in st.areas.iter_mut() {
+            a.in_domains = true;
         }
         let _ = st.domains.push((key, domain), GFP_KERNEL);
         st.iova_alignment = new_align;

@@ -93,20 +93,23 @@ enum Slot {
     Next(KBox<Table>),
 }
 
-/// A table of [`SLOTS`] slots and how many are not empty.
+/// A table of [`SLOTS`] slots and how many are not empty: one allocation, as a page of a
+/// hardware table.
 pub(crate) struct Table {
-    slots: KVec<Slot>,
+    slots: [Slot; SLOTS],
     used: usize,
 }
 
 impl Table {
-    /// An empty table.
+    /// An empty table, initialised in place.
     pub(crate) fn new(flags: Flags) -> Result<KBox<Self>> {
-        let mut slots = KVec::with_capacity(SLOTS, flags)?;
-        for _ in 0..SLOTS {
-            slots.push(Slot::Empty, flags)?;
-        }
-        Ok(KBox::new(Self { slots, used: 0 }, flags)?)
+        KBox::init(
+            init!(Self {
+                slots <- pin_init::init_array_from_fn(|_| Slot::Empty),
+                used: 0,
+            }),
+            flags,
+        )
     }
 
     fn slot(&self, i: usize) -> Option<&Slot> {
@@ -121,6 +124,56 @@ fn placement(log2: u32) -> (usize, usize) {
         level += 1;
     }
     (level, 1 << (log2 - slot_shift(level)))
+}
+
+/// The tables a map may take (allocated before the page table's lock is taken): a few in
+/// place, which is what a map of up to a few megabytes needs, the rest in a vector.
+pub(crate) struct TablePool {
+    few: [Option<KBox<Table>>; POOL_INLINE],
+    more: KVec<KBox<Table>>,
+}
+
+/// The tables a [`TablePool`] holds without allocating.
+const POOL_INLINE: usize = 4;
+
+impl TablePool {
+    /// An empty pool.
+    pub(crate) fn new() -> Self {
+        Self {
+            few: [const { None }; POOL_INLINE],
+            more: KVec::new(),
+        }
+    }
+
+    /// How many tables the pool holds.
+    pub(crate) fn len(&self) -> usize {
+        self.few.iter().filter(|t| t.is_some()).count() + self.more.len()
+    }
+
+    /// Makes room for `n` tables in all (room in place first).
+    pub(crate) fn reserve(&mut self, n: usize, flags: Flags) -> Result {
+        let more = n.saturating_sub(POOL_INLINE);
+        if more > self.more.len() {
+            self.more.reserve(more - self.more.len(), flags)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a table.
+    pub(crate) fn push(&mut self, table: KBox<Table>, flags: Flags) -> Result {
+        match self.few.iter_mut().find(|t| t.is_none()) {
+            Some(slot) => *slot = Some(table),
+            None => self.more.push(table, flags)?,
+        }
+        Ok(())
+    }
+
+    /// Takes a table out.
+    fn pop(&mut self) -> Option<KBox<Table>> {
+        self.more
+            .pop()
+            .or_else(|| self.few.iter_mut().find_map(Option::take))
+    }
 }
 
 /// What [`PageTable::map`] did.
@@ -206,7 +259,7 @@ impl PageTable {
         paddr: PhysAddr,
         pgsize: usize,
         count: usize,
-        pool: &mut KVec<KBox<Table>>,
+        pool: &mut TablePool,
     ) -> Result<Mapped> {
         let size = pgsize.checked_mul(count).ok_or(EOVERFLOW)?;
         if size == 0 {
@@ -397,7 +450,7 @@ fn descend<'a>(
     level: usize,
     iova: usize,
     target: usize,
-    pool: &mut KVec<KBox<Table>>,
+    pool: &mut TablePool,
 ) -> Result<&'a mut Table> {
     if level == target {
         return Ok(table);

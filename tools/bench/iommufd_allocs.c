@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Allocations per ioctl, for the implementation loaded (make bench, and by
+ * hand: scripts/dev.sh ARCH suites names=iommufd_allocs impls=c,rust).
+ *
+ * The kernel's fail-nth counter of the calling thread goes down by one at
+ * every fault-injection point it passes (each slab and page allocation with
+ * failslab and fail_page_alloc), so arming it far away and reading it back
+ * after one call gives the number of allocations that call made. That
+ * number is what a fail-nth sweep steps through: a sweep over a sequence
+ * of N allocations runs the sequence N times, so its cost grows with N
+ * squared, which is what makes upstream's iommufd_fail_nth slow on the
+ * debug kernel.
+ *
+ * The sequences are those of upstream's iommufd_fail_nth sweeps
+ * map_two_domains and device, on the selftest mock; the second run of device
+ * destroys its objects one by one before the close. Then both sweeps are run
+ * and timed as upstream's harness runs them (see sweep()). Prints one line per
+ * call: "allocs <name> <count> <ns>" (the call's time: guest instructions on the
+ * debug VMs, which run with -icount), then the totals. Exits 4 (kselftest skip)
+ * without fault injection.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "iommu/iommufd_utils.h"
+#include "fail_nth.h"
+
+#define FAR	1000000u
+
+static int nthfd;
+static unsigned long total;
+static long total_ns;
+
+static long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+static unsigned int remaining(void)
+{
+	char buf[16] = "";
+
+	if (pread(nthfd, buf, sizeof(buf) - 1, 0) < 0)
+		return 0;
+	return strtoul(buf, NULL, 10);
+}
+
+/*
+ * Development: with "allocs_trace=<name>[,<name>...]" on the kernel command
+ * line (spaces of a name as underscores), that call is run with its 1st, 2nd ...
+ * allocation failing until it runs without a failure, each failure with the
+ * fault-injection report (and its stack) in the kernel log. A failure the
+ * call absorbs (it succeeds) is undone where the call has an undo; where it
+ * has none the trace stops there, and that run is the one counted (its time
+ * then is not measured).
+ */
+static char trace_name[250];
+
+static void trace_init(void)
+{
+	char line[4096], *p;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f) && (p = strstr(line, "allocs_trace=")))
+		sscanf(p + strlen("allocs_trace="), "%249s", trace_name);
+	fclose(f);
+}
+
+static bool traced(const char *name)
+{
+	char n[66], list[256];
+	unsigned int i;
+
+	n[0] = ',';
+	for (i = 0; name[i] && i < sizeof(n) - 3; i++)
+		n[i + 1] = name[i] == ' ' ? '_' : name[i];
+	n[i + 1] = ',';
+	n[i + 2] = 0;
+	snprintf(list, sizeof(list), ",%s,", trace_name);
+	return trace_name[0] && strstr(list, n);
+}
+
+static void trace_verbose(const char *val)
+{
+	/* Every report, not a rate-limited few. */
+	fail_nth_knob("/sys/kernel/debug/failslab/verbose_ratelimit_interval_ms", "0");
+	fail_nth_knob("/sys/kernel/debug/fail_page_alloc/verbose_ratelimit_interval_ms", "0");
+	fail_nth_knob("/sys/kernel/debug/failslab/verbose", val);
+	fail_nth_knob("/sys/kernel/debug/fail_page_alloc/verbose", val);
+}
+
+static void trace_arm(unsigned int k)
+{
+	trace_verbose("2");
+	fail_nth_arm(nthfd, k);
+}
+
+static bool trace_disarm(void)
+{
+	bool hit = fail_nth_disarm(nthfd);
+
+	trace_verbose("0");
+	return hit;
+}
+
+/* The kernel log (with the traced failures' reports), as comments. */
+static void trace_dump(void)
+{
+	char rec[8192];
+	ssize_t n;
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd < 0)
+		return;
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		char *msg;
+
+		if (n <= 0)
+			continue;
+		rec[n] = 0;
+		msg = strchr(rec, ';');
+		printf("# kmsg %s", msg ? msg + 1 : rec);
+	}
+	close(fd);
+}
+
+/* Runs CALL with the counter armed; prints its allocations. */
+#define COUNT(name, call) COUNT_UNDO(name, call, -1)
+
+/*
+ * UNDO (0 on success, -1 where there is none) takes back what CALL did, so
+ * that a traced call that succeeded with a failure injected (absorbed) can
+ * be run again from the same state, for the next allocation.
+ */
+#define COUNT_UNDO(name, call, undo)                                        \
+	do {                                                                \
+		unsigned int left, k;                                       \
+		bool traced_run = traced(name);                             \
+		long ns;                                                    \
+		int rc;                                                     \
+                                                                            \
+		/* Traced: the call fails at its 1st, 2nd ... allocation */ \
+		/* until it runs without one failing, as in a fail-nth */   \
+		/* sweep (the last run is the one counted). */              \
+		for (k = 1; traced_run; k++) {                              \
+			bool hit;                                           \
+                                                                            \
+			trace_arm(k);                                       \
+			rc = (call);                                        \
+			hit = trace_disarm();                               \
+			if (!hit)                                           \
+				break;                                      \
+			if (rc) {                                           \
+				printf("# trace %s: allocation %u: %s\n",  \
+				       name, k, strerror(errno));           \
+				continue;                                   \
+			}                                                   \
+			printf("# trace %s: allocation %u: absorbed\n",     \
+			       name, k);                                    \
+			if ((undo)) {                                       \
+				traced_run = false;                         \
+				break;                                      \
+			}                                                   \
+		}                                                           \
+		fail_nth_arm(nthfd, FAR);                                   \
+		ns = now_ns();                                              \
+		rc = traced_run ? 0 : (call);                               \
+		ns = now_ns() - ns;                                         \
+		left = remaining();                                         \
+		fail_nth_disarm(nthfd);                                     \
+		if (traced_run)                                             \
+			left = FAR - (k - 1);                               \
+		if (rc) {                                                   \
+			printf("# %s failed: %d (%s)\n", name, rc,          \
+			       strerror(errno));                            \
+			exit(1);                                            \
+		}                                                           \
+		printf("allocs %-28s %6u %10ld ns\n", name, FAR - left, ns); \
+		total += FAR - left;                                        \
+		total_ns += ns;                                             \
+	} while (0)
+
+static int open_iommu(int *fd)
+{
+	*fd = open("/dev/iommu", O_RDWR);
+	return *fd < 0 ? -1 : 0;
+}
+
+static void map_two_domains(void)
+{
+	__u32 stdev_id = 0, stdev_id2 = 0, hwpt_id, hwpt_id2, ioas_id = 0;
+	__u64 iova;
+	int fd = -1;
+
+	total = 0;
+	total_ns = 0;
+	COUNT("open", open_iommu(&fd));
+	COUNT("ioas_alloc", _test_ioctl_ioas_alloc(fd, &ioas_id));
+	COUNT("set_temp_memory_limit", _test_ioctl_set_temp_memory_limit(fd, 32));
+	COUNT("mock_domain", _test_cmd_mock_domain(fd, ioas_id, &stdev_id, &hwpt_id, NULL));
+	COUNT("mock_domain (2nd)", _test_cmd_mock_domain(fd, ioas_id, &stdev_id2, &hwpt_id2, NULL));
+	COUNT("ioas_map 256K", _test_ioctl_ioas_map(fd, ioas_id, buffer, 262144, &iova,
+						    IOMMU_IOAS_MAP_WRITEABLE |
+						    IOMMU_IOAS_MAP_READABLE));
+	COUNT("destroy stdev", _test_ioctl_destroy(fd, stdev_id));
+	COUNT("destroy stdev (2nd)", _test_ioctl_destroy(fd, stdev_id2));
+	COUNT("mock_domain (mapped)", _test_cmd_mock_domain(fd, ioas_id, &stdev_id, &hwpt_id, NULL));
+	COUNT("mock_domain (mapped, 2nd)", _test_cmd_mock_domain(fd, ioas_id, &stdev_id2, &hwpt_id2, NULL));
+	COUNT("close", close(fd));
+	printf("allocs %-28s %6lu %10ld ns\n", "total map_two_domains", total, total_ns);
+}
+
+static void device(bool destroy_each)
+{
+	struct iommu_hwpt_selftest data = {
+		.iotlb = IOMMU_TEST_IOTLB_DEFAULT,
+	};
+	__u32 ioas_id = 0, ioas_id2 = 0, stdev_id = 0, idev_id = 0, hwpt_id = 0;
+	__u32 parent_id = 0, viommu_id = 0, vdev_id = 0, hw_queue_id = 0, fault_id = 0;
+	__u32 fault_fd = -1, fault_hwpt_id = 0, veventq_id = 0, veventq_fd = -1;
+	__u32 test_hwpt_id = 0;
+	struct iommu_test_hw_info info;
+	__u64 iova = MOCK_APERTURE_START;
+	int fd = -1;
+
+	total = 0;
+	total_ns = 0;
+	COUNT("open", open_iommu(&fd));
+	COUNT_UNDO("ioas_alloc", _test_ioctl_ioas_alloc(fd, &ioas_id),
+		   _test_ioctl_destroy(fd, ioas_id));
+	COUNT("ioas_alloc (2nd)", _test_ioctl_ioas_alloc(fd, &ioas_id2));
+	COUNT("ioas_map 4K", _test_ioctl_ioas_map(fd, ioas_id, buffer, PAGE_SIZE, &iova,
+						  IOMMU_IOAS_MAP_FIXED_IOVA |
+						  IOMMU_IOAS_MAP_WRITEABLE |
+						  IOMMU_IOAS_MAP_READABLE));
+	COUNT("ioas_map 4K (2nd)", _test_ioctl_ioas_map(fd, ioas_id2, buffer, PAGE_SIZE, &iova,
+							IOMMU_IOAS_MAP_FIXED_IOVA |
+							IOMMU_IOAS_MAP_WRITEABLE |
+							IOMMU_IOAS_MAP_READABLE));
+	COUNT_UNDO("mock_domain pasid",
+		   _test_cmd_mock_domain_flags(fd, ioas_id, MOCK_FLAGS_DEVICE_PASID, &stdev_id,
+					       NULL, &idev_id),
+		   _test_ioctl_destroy(fd, stdev_id));
+	COUNT("get_hw_info", _test_cmd_get_hw_info(fd, idev_id, IOMMU_HW_INFO_TYPE_DEFAULT,
+						   &info, sizeof(info), NULL, NULL));
+	COUNT_UNDO("hwpt_alloc pasid",
+		   _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0, IOMMU_HWPT_ALLOC_PASID, &hwpt_id,
+					IOMMU_HWPT_DATA_NONE, 0, 0),
+		   _test_ioctl_destroy(fd, hwpt_id));
+	COUNT_UNDO("replace to ioas2", _test_cmd_mock_domain_replace(fd, stdev_id, ioas_id2, NULL),
+		   _test_cmd_mock_domain_replace(fd, stdev_id, ioas_id, NULL));
+	COUNT("replace to hwpt", _test_cmd_mock_domain_replace(fd, stdev_id, hwpt_id, NULL));
+	COUNT_UNDO("hwpt_alloc nest parent",
+		   _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0,
+					IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID,
+					&parent_id, IOMMU_HWPT_DATA_NONE, 0, 0),
+		   _test_ioctl_destroy(fd, parent_id));
+	COUNT("viommu_alloc", _test_cmd_viommu_alloc(fd, idev_id, parent_id, 0,
+						     IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0,
+						     &viommu_id));
+	COUNT("vdevice_alloc", _test_cmd_vdevice_alloc(fd, viommu_id, idev_id, 0, &vdev_id));
+	COUNT("hw_queue_alloc", _test_cmd_hw_queue_alloc(fd, viommu_id, IOMMU_HW_QUEUE_TYPE_SELFTEST,
+							 0, iova, PAGE_SIZE, &hw_queue_id));
+	COUNT("fault_alloc", _test_ioctl_fault_alloc(fd, &fault_id, &fault_fd));
+	COUNT("close fault fd", close(fault_fd));
+	COUNT("hwpt_alloc nested+fault", _test_cmd_hwpt_alloc(fd, idev_id, parent_id, fault_id,
+							      IOMMU_HWPT_FAULT_ID_VALID,
+							      &fault_hwpt_id,
+							      IOMMU_HWPT_DATA_SELFTEST, &data,
+							      sizeof(data)));
+	COUNT_UNDO("veventq_alloc",
+		   _test_cmd_veventq_alloc(fd, viommu_id, IOMMU_VEVENTQ_TYPE_SELFTEST, 2,
+					   &veventq_id, &veventq_fd),
+		   close(veventq_fd) || _test_ioctl_destroy(fd, veventq_id));
+	COUNT("close veventq fd", close(veventq_fd));
+	COUNT("hwpt_alloc pasid (2nd)", _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0,
+							     IOMMU_HWPT_ALLOC_PASID, &test_hwpt_id,
+							     IOMMU_HWPT_DATA_NONE, 0, 0));
+	COUNT("pasid_attach", _test_cmd_pasid_attach(fd, stdev_id, 200, parent_id));
+	COUNT("pasid_replace", _test_cmd_pasid_replace(fd, stdev_id, 200, test_hwpt_id));
+	COUNT("pasid_detach", _test_cmd_pasid_detach(fd, stdev_id, 200));
+	if (destroy_each) {
+		/* What the close does, one object at a time. */
+		COUNT("destroy veventq", _test_ioctl_destroy(fd, veventq_id));
+		COUNT("destroy nested+fault", _test_ioctl_destroy(fd, fault_hwpt_id));
+		COUNT("destroy fault", _test_ioctl_destroy(fd, fault_id));
+		COUNT("destroy hw_queue", _test_ioctl_destroy(fd, hw_queue_id));
+		COUNT("destroy vdevice", _test_ioctl_destroy(fd, vdev_id));
+		COUNT("destroy viommu", _test_ioctl_destroy(fd, viommu_id));
+		COUNT("destroy nest parent", _test_ioctl_destroy(fd, parent_id));
+		COUNT("destroy hwpt pasid (2nd)", _test_ioctl_destroy(fd, test_hwpt_id));
+		COUNT("destroy stdev", _test_ioctl_destroy(fd, stdev_id));
+		COUNT("destroy hwpt pasid", _test_ioctl_destroy(fd, hwpt_id));
+		COUNT("destroy ioas2", _test_ioctl_destroy(fd, ioas_id2));
+		COUNT("destroy ioas", _test_ioctl_destroy(fd, ioas_id));
+	}
+	COUNT("close", close(fd));
+	printf("allocs %-28s %6lu %10ld ns\n",
+	       destroy_each ? "total device (destroy each)" : "total device", total, total_ns);
+}
+
+/*
+ * The fail-nth sweeps themselves, as upstream's harness runs them: the body
+ * once without a failure, then with its 1st, 2nd ... allocation after the
+ * enable point failing, until one runs with none failing; each run is
+ * followed by the harness's teardown (close, then IOMMU_TEST_OP_MD_CHECK_REFS
+ * of the buffer on a new file). Prints the runs and their time, which the
+ * harness's 30 s limit applies to (guest time: instructions under -icount).
+ */
+static int teardown(int fd)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
+		.check_refs = { .length = BUFFER_SIZE, .uptr = (uintptr_t)buffer },
+	};
+	int rc;
+
+	if (fd < 0)
+		return 0;
+	close(fd);
+	fd = open("/dev/iommu", O_RDWR);
+	if (fd < 0)
+		return -1;
+	rc = ioctl(fd, _IOMMU_TEST_CMD(IOMMU_TEST_OP_MD_CHECK_REFS), &cmd);
+	close(fd);
+	return rc;
+}
+
+static void nth_enable(unsigned int nth)
+{
+	if (nth)
+		fail_nth_arm(nthfd, nth);
+}
+
+static int body_map_two_domains(int *fdp, unsigned int nth)
+{
+	__u32 ioas_id, stdev_id, stdev_id2, hwpt_id, hwpt_id2;
+	__u64 iova;
+	int fd = *fdp = open("/dev/iommu", O_RDWR);
+
+	if (fd < 0 || _test_ioctl_ioas_alloc(fd, &ioas_id) ||
+	    _test_ioctl_set_temp_memory_limit(fd, 32) ||
+	    _test_cmd_mock_domain(fd, ioas_id, &stdev_id, &hwpt_id, NULL))
+		return -1;
+	nth_enable(nth);
+	if (_test_cmd_mock_domain(fd, ioas_id, &stdev_id2, &hwpt_id2, NULL) ||
+	    _test_ioctl_ioas_map(fd, ioas_id, buffer, 262144, &iova,
+				 IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) ||
+	    _test_ioctl_destroy(fd, stdev_id) || _test_ioctl_destroy(fd, stdev_id2) ||
+	    _test_cmd_mock_domain(fd, ioas_id, &stdev_id, &hwpt_id, NULL) ||
+	    _test_cmd_mock_domain(fd, ioas_id, &stdev_id2, &hwpt_id2, NULL))
+		return -1;
+	return 0;
+}
+
+static int body_device(int *fdp, unsigned int nth)
+{
+	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+	__u32 ioas_id, ioas_id2, stdev_id, idev_id, hwpt_id, parent_id, viommu_id;
+	__u32 vdev_id, hw_queue_id, fault_id, fault_fd, fault_hwpt_id, veventq_id;
+	__u32 veventq_fd, test_hwpt_id;
+	struct iommu_test_hw_info info;
+	__u64 iova = MOCK_APERTURE_START;
+	int fd = *fdp = open("/dev/iommu", O_RDWR);
+	int rc = -1;
+
+	if (fd < 0 || _test_ioctl_ioas_alloc(fd, &ioas_id) ||
+	    _test_ioctl_ioas_alloc(fd, &ioas_id2) ||
+	    _test_ioctl_ioas_map(fd, ioas_id, buffer, PAGE_SIZE, &iova,
+				 IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
+				 IOMMU_IOAS_MAP_READABLE) ||
+	    _test_ioctl_ioas_map(fd, ioas_id2, buffer, PAGE_SIZE, &iova,
+				 IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
+				 IOMMU_IOAS_MAP_READABLE))
+		return -1;
+	nth_enable(nth);
+	if (_test_cmd_mock_domain_flags(fd, ioas_id, MOCK_FLAGS_DEVICE_PASID, &stdev_id, NULL,
+					&idev_id) ||
+	    _test_cmd_get_hw_info(fd, idev_id, IOMMU_HW_INFO_TYPE_DEFAULT, &info, sizeof(info),
+				  NULL, NULL) ||
+	    _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0, IOMMU_HWPT_ALLOC_PASID, &hwpt_id,
+				 IOMMU_HWPT_DATA_NONE, 0, 0) ||
+	    _test_cmd_mock_domain_replace(fd, stdev_id, ioas_id2, NULL) ||
+	    _test_cmd_mock_domain_replace(fd, stdev_id, hwpt_id, NULL) ||
+	    _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0,
+				 IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID,
+				 &parent_id, IOMMU_HWPT_DATA_NONE, 0, 0) ||
+	    _test_cmd_viommu_alloc(fd, idev_id, parent_id, 0, IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0,
+				   &viommu_id) ||
+	    _test_cmd_vdevice_alloc(fd, viommu_id, idev_id, 0, &vdev_id) ||
+	    _test_cmd_hw_queue_alloc(fd, viommu_id, IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, iova,
+				     PAGE_SIZE, &hw_queue_id) ||
+	    _test_ioctl_fault_alloc(fd, &fault_id, &fault_fd))
+		return -1;
+	close(fault_fd);
+	if (_test_cmd_hwpt_alloc(fd, idev_id, parent_id, fault_id, IOMMU_HWPT_FAULT_ID_VALID,
+				 &fault_hwpt_id, IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data)) ||
+	    _test_cmd_veventq_alloc(fd, viommu_id, IOMMU_VEVENTQ_TYPE_SELFTEST, 2, &veventq_id,
+				    &veventq_fd))
+		return -1;
+	close(veventq_fd);
+	if (_test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0, IOMMU_HWPT_ALLOC_PASID, &test_hwpt_id,
+				 IOMMU_HWPT_DATA_NONE, 0, 0) ||
+	    _test_cmd_pasid_attach(fd, stdev_id, 200, parent_id))
+		return -1;
+	if (!_test_cmd_pasid_replace(fd, stdev_id, 200, test_hwpt_id))
+		rc = 0;
+	/* The fixture's teardown detaches the PASID before the close. */
+	_test_cmd_pasid_detach(fd, stdev_id, 200);
+	return rc;
+}
+
+static void sweep(const char *name, int (*body)(int *fdp, unsigned int nth))
+{
+	long t0 = now_ns();
+	unsigned int nth;
+
+	for (nth = 0; nth < 5000; nth++) {
+		int fd = -1;
+		bool hit;
+
+		body(&fd, nth);
+		hit = nth ? fail_nth_disarm(nthfd) : true;
+		if (teardown(fd)) {
+			printf("# sweep %s: MD_CHECK_REFS failed after run %u: %s\n", name, nth,
+			       strerror(errno));
+			exit(1);
+		}
+		if (!hit)
+			break;
+	}
+	printf("sweep %-26s %6u runs %10ld ns\n", name, nth + 1, now_ns() - t0);
+}
+
+int main(void)
+{
+	PAGE_SIZE = sysconf(_SC_PAGE_SIZE);
+	(void)mfd;
+	(void)mfd_buffer;
+	BUFFER_SIZE = 2 * 1024 * 1024;
+	buffer = mmap(NULL, BUFFER_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (buffer == MAP_FAILED)
+		return 1;
+	memset(buffer, 0, BUFFER_SIZE);
+	nthfd = fail_nth_open();
+	if (nthfd < 0) {
+		printf("# SKIP: no fault injection (failslab, fail_page_alloc, fail-nth)\n");
+		return 4;
+	}
+	trace_init();
+	map_two_domains();
+	device(false);
+	device(true);
+	COUNT("teardown (MD_CHECK_REFS 2M)", teardown(open("/dev/iommu", O_RDWR)));
+	if (!trace_name[0]) {
+		sweep("map_two_domains", body_map_two_domains);
+		sweep("device", body_device);
+	}
+	if (trace_name[0])
+		trace_dump();
+	return 0;
+}
