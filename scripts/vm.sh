@@ -148,6 +148,9 @@ qemu+=(-m $mem -smp 2 -nographic -no-reboot -nic none -device $edu -device $edu
 	-device $edu,addr=0x10.0,multifunction=on -device $edu,addr=0x10.1
 	-initrd "$VM_WORK/initramfs.cpio.gz" -append "$cmdline")
 
+# Development: VM_QMP=<socket> opens a QMP socket, for scripts/profile.py.
+[ -n "${VM_QMP:-}" ] && qemu+=(-qmp "unix:$VM_QMP,server=on,wait=off")
+
 mkdir -p "$(dirname "$logf")"
 echo "# ${qemu[*]}" >"$logf"
 t0=$(date +%s)

@@ -443,6 +443,21 @@ static void sweep(const char *name, int (*body)(int *fdp, unsigned int nth))
 	printf("sweep %-26s %6u runs %10ld ns\n", name, nth + 1, now_ns() - t0);
 }
 
+/* Where a module's code is, for scripts/profile.py. */
+static void print_text(const char *mod)
+{
+	char path[128], addr[32] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/sections/.text", mod);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(addr, sizeof(addr), f))
+		printf("# text %s %s", mod, addr);
+	fclose(f);
+}
+
 int main(void)
 {
 	PAGE_SIZE = sysconf(_SC_PAGE_SIZE);
@@ -460,6 +475,8 @@ int main(void)
 		return 4;
 	}
 	trace_init();
+	print_text("iommufd_rs");
+	print_text("iommufd");
 	map_two_domains();
 	device(false);
 	device(true);
