@@ -291,18 +291,26 @@ static void device(bool destroy_each)
 	COUNT("pasid_detach", _test_cmd_pasid_detach(fd, stdev_id, 200));
 	if (destroy_each) {
 		/* What the close does, one object at a time. */
-		COUNT("destroy veventq", _test_ioctl_destroy(fd, veventq_id));
-		COUNT("destroy nested+fault", _test_ioctl_destroy(fd, fault_hwpt_id));
-		COUNT("destroy fault", _test_ioctl_destroy(fd, fault_id));
-		COUNT("destroy hw_queue", _test_ioctl_destroy(fd, hw_queue_id));
-		COUNT("destroy vdevice", _test_ioctl_destroy(fd, vdev_id));
-		COUNT("destroy viommu", _test_ioctl_destroy(fd, viommu_id));
-		COUNT("destroy nest parent", _test_ioctl_destroy(fd, parent_id));
-		COUNT("destroy hwpt pasid (2nd)", _test_ioctl_destroy(fd, test_hwpt_id));
-		COUNT("destroy stdev", _test_ioctl_destroy(fd, stdev_id));
-		COUNT("destroy hwpt pasid", _test_ioctl_destroy(fd, hwpt_id));
-		COUNT("destroy ioas2", _test_ioctl_destroy(fd, ioas_id2));
-		COUNT("destroy ioas", _test_ioctl_destroy(fd, ioas_id));
+		const struct {
+			const char *name;
+			__u32 id;
+		} order[] = {
+			{ "destroy veventq", veventq_id },
+			{ "destroy nested+fault", fault_hwpt_id },
+			{ "destroy fault", fault_id },
+			{ "destroy hw_queue", hw_queue_id },
+			{ "destroy vdevice", vdev_id },
+			{ "destroy viommu", viommu_id },
+			{ "destroy nest parent", parent_id },
+			{ "destroy hwpt pasid (2nd)", test_hwpt_id },
+			{ "destroy stdev", stdev_id },
+			{ "destroy hwpt pasid", hwpt_id },
+			{ "destroy ioas2", ioas_id2 },
+			{ "destroy ioas", ioas_id },
+		};
+
+		for (unsigned int i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+			COUNT(order[i].name, _test_ioctl_destroy(fd, order[i].id));
 	}
 	COUNT("close", close(fd));
 	printf("allocs %-28s %6lu %10ld ns\n",
