@@ -36,11 +36,11 @@ use kernel::{
         ResponseCode, //
     },
     new_mutex,
-    new_poll_condvar,
     prelude::*,
+    static_lock_class,
     sync::{
         poll::{
-            PollCondVar,
+            PollCondVarBox,
             PollTable, //
         },
         Arc,
@@ -181,8 +181,10 @@ pub(crate) struct Fault {
     /// The groups not read yet, oldest first.
     #[pin]
     deliver: Mutex<KVec<Queued>>,
-    #[pin]
-    wait: PollCondVar,
+    /// Boxed and freed after an RCU grace period (`kfree_rcu`): dropping a pinned
+    /// `PollCondVar` waits for a whole grace period (`synchronize_rcu`) instead, which made
+    /// every destroy of the object take milliseconds on SMP kernels.
+    wait: PollCondVarBox,
 }
 
 impl ObjectData for Fault {
@@ -192,13 +194,13 @@ impl ObjectData for Fault {
 impl Fault {
     fn new() -> Result<Arc<Self>> {
         Arc::pin_init(
-            pin_init!(Self {
+            try_pin_init!(Self {
                 responses <- new_mutex!(Responses {
                     pending: KVec::new(),
                     last: 0,
                 }),
                 deliver <- new_mutex!(KVec::new()),
-                wait <- new_poll_condvar!("Fault::wait"),
+                wait: PollCondVarBox::new(c"Fault::wait", static_lock_class!())?,
             }),
             GFP_KERNEL_ACCOUNT,
         )

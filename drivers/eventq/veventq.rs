@@ -29,12 +29,12 @@ use kernel::{
         },
         File,
     },
-    new_poll_condvar,
     new_spinlock,
     prelude::*,
+    static_lock_class,
     sync::{
         poll::{
-            PollCondVar,
+            PollCondVarBox,
             PollTable, //
         },
         Arc,
@@ -216,8 +216,10 @@ pub(crate) struct EventQueue {
     depth: u32,
     #[pin]
     state: SpinLock<QueueState>,
-    #[pin]
-    wait: PollCondVar,
+    /// Boxed and freed after an RCU grace period (`kfree_rcu`): dropping a pinned
+    /// `PollCondVar` waits for a whole grace period (`synchronize_rcu`) instead, which made
+    /// every destroy of the object take milliseconds on SMP kernels.
+    wait: PollCondVarBox,
 }
 
 impl EventQueue {
@@ -388,7 +390,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuVeventqAlloc>) -> Result {
     let viommu_obj = ictx.objects.get(cmd.viommu_id, ObjectType::Viommu)?;
     let viommu = viommu_obj.data::<Viommu>().ok_or(ENOENT)?.clone();
     let queue = Arc::pin_init(
-        pin_init!(EventQueue {
+        try_pin_init!(EventQueue {
             queue_type: cmd.veventq_type,
             depth: cmd.veventq_depth,
             state <- new_spinlock!(QueueState {
@@ -397,7 +399,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuVeventqAlloc>) -> Result {
                 num_events: 0,
                 sequence: 0,
             }),
-            wait <- new_poll_condvar!("EventQueue::wait"),
+            wait: PollCondVarBox::new(c"EventQueue::wait", static_lock_class!())?,
         }),
         GFP_KERNEL_ACCOUNT,
     )?;
