@@ -4,11 +4,12 @@
 
 Connects to the QMP socket of a VM started with VM_QMP=SOCKET (scripts/vm.sh),
 reads the program counter of every vCPU as fast as the monitor answers
-("info registers -a") until the VM exits, and writes one line per sample
-address, "ADDR COUNT", to OUT. Under -icount the samples follow the guest's
+("info registers -a") until the VM exits, and writes one line per sampled
+address, "ADDR COUNT LR", to OUT (LR: arm64's link register, else 0). Under -icount the samples follow the guest's
 instructions only roughly (the host's time per guest instruction varies).
 Symbolise with: profile.py --report OUT SYSTEM_MAP [MODULE.ko@TEXT_ADDR ...].
 """
+import bisect
 import json
 import os
 import re
@@ -78,7 +79,6 @@ def report(out, sysmap, mods):
             if t in 'tT':
                 syms.append((base + int(a, 16), f'[{tag}] {name}'))
     syms.sort()
-    import bisect
     keys = [a for a, _ in syms]
     by = Counter()
     total = 0

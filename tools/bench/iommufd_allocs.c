@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Allocations per ioctl, for the implementation loaded (make bench, and by
- * hand: scripts/dev.sh ARCH suites names=iommufd_allocs impls=c,rust).
+ * Allocations per ioctl, for the implementation loaded. Not a test and not
+ * part of make bench; run by hand: scripts/dev.sh ARCH suites
+ * names=iommufd_allocs impls=c,rust.
  *
  * The kernel's fail-nth counter of the calling thread goes down by one at
  * every fault-injection point it passes (each slab and page allocation with
@@ -190,37 +191,94 @@ static void trace_dump(void)
 		total_ns += ns;                                             \
 	} while (0)
 
+/*
+ * Each sequence is written once and run two ways. Counted (sweep_nth < 0):
+ * every step through COUNT, the close counted at the end. Swept (as
+ * upstream's harness runs it, see sweep()): the steps run plainly, the body
+ * ends at its first failure, the sweep's allocation (sweep_nth, none for 0)
+ * is armed at the enable point, and the teardown does the close.
+ */
+static int sweep_nth = -1;
+
+/* What the harness's fixture holds, for its teardown. */
+static struct {
+	int fd;
+	__u32 stdev_id;
+	__u32 pasid;
+} fx;
+
+/* Set for the counted run of device that destroys its objects one by one. */
+static bool destroy_each;
+
+#define STEP_UNDO(name, call, undo)                                         \
+	do {                                                                \
+		if (sweep_nth >= 0) {                                       \
+			if ((call))                                         \
+				return -1;                                  \
+		} else {                                            \
+			COUNT_UNDO(name, call, undo);                       \
+		}                                                           \
+	} while (0)
+#define STEP(name, call) STEP_UNDO(name, call, -1)
+
+static void begin(void)
+{
+	total = 0;
+	total_ns = 0;
+	fx.fd = -1;
+	fx.stdev_id = 0;
+	fx.pasid = 0;
+}
+
+/* Upstream's fail_nth_enable(): failures start here. */
+static void enable(void)
+{
+	if (sweep_nth > 0)
+		fail_nth_arm(nthfd, sweep_nth);
+}
+
+/* The end of a counted run: the close and the totals. */
+static int finish(const char *name)
+{
+	if (sweep_nth >= 0)
+		return 0;
+	COUNT("close", close(fx.fd));
+	fx.fd = -1;
+	printf("allocs %-28s %6lu %10ld ns\n", name, total, total_ns);
+	return 0;
+}
+
 static int open_iommu(int *fd)
 {
 	*fd = open("/dev/iommu", O_RDWR);
 	return *fd < 0 ? -1 : 0;
 }
 
-static void map_two_domains(void)
+static int map_two_domains(void)
 {
 	__u32 stdev_id = 0, stdev_id2 = 0, hwpt_id, hwpt_id2, ioas_id = 0;
 	__u64 iova;
-	int fd = -1;
+	int fd;
 
-	total = 0;
-	total_ns = 0;
-	COUNT("open", open_iommu(&fd));
-	COUNT("ioas_alloc", _test_ioctl_ioas_alloc(fd, &ioas_id));
-	COUNT("set_temp_memory_limit", _test_ioctl_set_temp_memory_limit(fd, 32));
-	COUNT("mock_domain", _test_cmd_mock_domain(fd, ioas_id, &stdev_id, &hwpt_id, NULL));
-	COUNT("mock_domain (2nd)", _test_cmd_mock_domain(fd, ioas_id, &stdev_id2, &hwpt_id2, NULL));
-	COUNT("ioas_map 256K", _test_ioctl_ioas_map(fd, ioas_id, buffer, 262144, &iova,
-						    IOMMU_IOAS_MAP_WRITEABLE |
-						    IOMMU_IOAS_MAP_READABLE));
-	COUNT("destroy stdev", _test_ioctl_destroy(fd, stdev_id));
-	COUNT("destroy stdev (2nd)", _test_ioctl_destroy(fd, stdev_id2));
-	COUNT("mock_domain (mapped)", _test_cmd_mock_domain(fd, ioas_id, &stdev_id, &hwpt_id, NULL));
-	COUNT("mock_domain (mapped, 2nd)", _test_cmd_mock_domain(fd, ioas_id, &stdev_id2, &hwpt_id2, NULL));
-	COUNT("close", close(fd));
-	printf("allocs %-28s %6lu %10ld ns\n", "total map_two_domains", total, total_ns);
+	begin();
+	STEP("open", open_iommu(&fx.fd));
+	fd = fx.fd;
+	STEP("ioas_alloc", _test_ioctl_ioas_alloc(fd, &ioas_id));
+	STEP("set_temp_memory_limit", _test_ioctl_set_temp_memory_limit(fd, 32));
+	STEP("mock_domain", _test_cmd_mock_domain(fd, ioas_id, &stdev_id, &hwpt_id, NULL));
+	enable();
+	STEP("mock_domain (2nd)", _test_cmd_mock_domain(fd, ioas_id, &stdev_id2, &hwpt_id2, NULL));
+	STEP("ioas_map 256K", _test_ioctl_ioas_map(fd, ioas_id, buffer, 262144, &iova,
+						   IOMMU_IOAS_MAP_WRITEABLE |
+						   IOMMU_IOAS_MAP_READABLE));
+	STEP("destroy stdev", _test_ioctl_destroy(fd, stdev_id));
+	STEP("destroy stdev (2nd)", _test_ioctl_destroy(fd, stdev_id2));
+	STEP("mock_domain (mapped)", _test_cmd_mock_domain(fd, ioas_id, &stdev_id, &hwpt_id, NULL));
+	STEP("mock_domain (mapped, 2nd)", _test_cmd_mock_domain(fd, ioas_id, &stdev_id2, &hwpt_id2, NULL));
+	return finish("total map_two_domains");
 }
 
-static void device(bool destroy_each)
+static int device(void)
 {
 	struct iommu_hwpt_selftest data = {
 		.iotlb = IOMMU_TEST_IOTLB_DEFAULT,
@@ -231,65 +289,69 @@ static void device(bool destroy_each)
 	__u32 test_hwpt_id = 0;
 	struct iommu_test_hw_info info;
 	__u64 iova = MOCK_APERTURE_START;
-	int fd = -1;
+	int fd;
 
-	total = 0;
-	total_ns = 0;
-	COUNT("open", open_iommu(&fd));
-	COUNT_UNDO("ioas_alloc", _test_ioctl_ioas_alloc(fd, &ioas_id),
-		   _test_ioctl_destroy(fd, ioas_id));
-	COUNT("ioas_alloc (2nd)", _test_ioctl_ioas_alloc(fd, &ioas_id2));
-	COUNT("ioas_map 4K", _test_ioctl_ioas_map(fd, ioas_id, buffer, PAGE_SIZE, &iova,
-						  IOMMU_IOAS_MAP_FIXED_IOVA |
-						  IOMMU_IOAS_MAP_WRITEABLE |
-						  IOMMU_IOAS_MAP_READABLE));
-	COUNT("ioas_map 4K (2nd)", _test_ioctl_ioas_map(fd, ioas_id2, buffer, PAGE_SIZE, &iova,
-							IOMMU_IOAS_MAP_FIXED_IOVA |
-							IOMMU_IOAS_MAP_WRITEABLE |
-							IOMMU_IOAS_MAP_READABLE));
-	COUNT_UNDO("mock_domain pasid",
-		   _test_cmd_mock_domain_flags(fd, ioas_id, MOCK_FLAGS_DEVICE_PASID, &stdev_id,
-					       NULL, &idev_id),
-		   _test_ioctl_destroy(fd, stdev_id));
-	COUNT("get_hw_info", _test_cmd_get_hw_info(fd, idev_id, IOMMU_HW_INFO_TYPE_DEFAULT,
-						   &info, sizeof(info), NULL, NULL));
-	COUNT_UNDO("hwpt_alloc pasid",
-		   _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0, IOMMU_HWPT_ALLOC_PASID, &hwpt_id,
-					IOMMU_HWPT_DATA_NONE, 0, 0),
-		   _test_ioctl_destroy(fd, hwpt_id));
-	COUNT_UNDO("replace to ioas2", _test_cmd_mock_domain_replace(fd, stdev_id, ioas_id2, NULL),
-		   _test_cmd_mock_domain_replace(fd, stdev_id, ioas_id, NULL));
-	COUNT("replace to hwpt", _test_cmd_mock_domain_replace(fd, stdev_id, hwpt_id, NULL));
-	COUNT_UNDO("hwpt_alloc nest parent",
-		   _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0,
-					IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID,
-					&parent_id, IOMMU_HWPT_DATA_NONE, 0, 0),
-		   _test_ioctl_destroy(fd, parent_id));
-	COUNT("viommu_alloc", _test_cmd_viommu_alloc(fd, idev_id, parent_id, 0,
-						     IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0,
-						     &viommu_id));
-	COUNT("vdevice_alloc", _test_cmd_vdevice_alloc(fd, viommu_id, idev_id, 0, &vdev_id));
-	COUNT("hw_queue_alloc", _test_cmd_hw_queue_alloc(fd, viommu_id, IOMMU_HW_QUEUE_TYPE_SELFTEST,
-							 0, iova, PAGE_SIZE, &hw_queue_id));
-	COUNT("fault_alloc", _test_ioctl_fault_alloc(fd, &fault_id, &fault_fd));
-	COUNT("close fault fd", close(fault_fd));
-	COUNT("hwpt_alloc nested+fault", _test_cmd_hwpt_alloc(fd, idev_id, parent_id, fault_id,
-							      IOMMU_HWPT_FAULT_ID_VALID,
-							      &fault_hwpt_id,
-							      IOMMU_HWPT_DATA_SELFTEST, &data,
-							      sizeof(data)));
-	COUNT_UNDO("veventq_alloc",
-		   _test_cmd_veventq_alloc(fd, viommu_id, IOMMU_VEVENTQ_TYPE_SELFTEST, 2,
-					   &veventq_id, &veventq_fd),
-		   close(veventq_fd) || _test_ioctl_destroy(fd, veventq_id));
-	COUNT("close veventq fd", close(veventq_fd));
-	COUNT("hwpt_alloc pasid (2nd)", _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0,
-							     IOMMU_HWPT_ALLOC_PASID, &test_hwpt_id,
-							     IOMMU_HWPT_DATA_NONE, 0, 0));
-	COUNT("pasid_attach", _test_cmd_pasid_attach(fd, stdev_id, 200, parent_id));
-	COUNT("pasid_replace", _test_cmd_pasid_replace(fd, stdev_id, 200, test_hwpt_id));
-	COUNT("pasid_detach", _test_cmd_pasid_detach(fd, stdev_id, 200));
-	if (destroy_each) {
+	begin();
+	STEP("open", open_iommu(&fx.fd));
+	fd = fx.fd;
+	STEP_UNDO("ioas_alloc", _test_ioctl_ioas_alloc(fd, &ioas_id),
+		  _test_ioctl_destroy(fd, ioas_id));
+	STEP("ioas_alloc (2nd)", _test_ioctl_ioas_alloc(fd, &ioas_id2));
+	STEP("ioas_map 4K", _test_ioctl_ioas_map(fd, ioas_id, buffer, PAGE_SIZE, &iova,
+						 IOMMU_IOAS_MAP_FIXED_IOVA |
+						 IOMMU_IOAS_MAP_WRITEABLE |
+						 IOMMU_IOAS_MAP_READABLE));
+	STEP("ioas_map 4K (2nd)", _test_ioctl_ioas_map(fd, ioas_id2, buffer, PAGE_SIZE, &iova,
+						       IOMMU_IOAS_MAP_FIXED_IOVA |
+						       IOMMU_IOAS_MAP_WRITEABLE |
+						       IOMMU_IOAS_MAP_READABLE));
+	enable();
+	STEP_UNDO("mock_domain pasid",
+		  _test_cmd_mock_domain_flags(fd, ioas_id, MOCK_FLAGS_DEVICE_PASID, &stdev_id,
+					      NULL, &idev_id),
+		  _test_ioctl_destroy(fd, stdev_id));
+	fx.stdev_id = stdev_id;
+	STEP("get_hw_info", _test_cmd_get_hw_info(fd, idev_id, IOMMU_HW_INFO_TYPE_DEFAULT,
+						  &info, sizeof(info), NULL, NULL));
+	STEP_UNDO("hwpt_alloc pasid",
+		  _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0, IOMMU_HWPT_ALLOC_PASID, &hwpt_id,
+				       IOMMU_HWPT_DATA_NONE, 0, 0),
+		  _test_ioctl_destroy(fd, hwpt_id));
+	STEP_UNDO("replace to ioas2", _test_cmd_mock_domain_replace(fd, stdev_id, ioas_id2, NULL),
+		  _test_cmd_mock_domain_replace(fd, stdev_id, ioas_id, NULL));
+	STEP("replace to hwpt", _test_cmd_mock_domain_replace(fd, stdev_id, hwpt_id, NULL));
+	STEP_UNDO("hwpt_alloc nest parent",
+		  _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0,
+				       IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID,
+				       &parent_id, IOMMU_HWPT_DATA_NONE, 0, 0),
+		  _test_ioctl_destroy(fd, parent_id));
+	STEP("viommu_alloc", _test_cmd_viommu_alloc(fd, idev_id, parent_id, 0,
+						    IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0,
+						    &viommu_id));
+	STEP("vdevice_alloc", _test_cmd_vdevice_alloc(fd, viommu_id, idev_id, 0, &vdev_id));
+	STEP("hw_queue_alloc", _test_cmd_hw_queue_alloc(fd, viommu_id, IOMMU_HW_QUEUE_TYPE_SELFTEST,
+							0, iova, PAGE_SIZE, &hw_queue_id));
+	STEP("fault_alloc", _test_ioctl_fault_alloc(fd, &fault_id, &fault_fd));
+	STEP("close fault fd", close(fault_fd));
+	STEP("hwpt_alloc nested+fault", _test_cmd_hwpt_alloc(fd, idev_id, parent_id, fault_id,
+							     IOMMU_HWPT_FAULT_ID_VALID,
+							     &fault_hwpt_id,
+							     IOMMU_HWPT_DATA_SELFTEST, &data,
+							     sizeof(data)));
+	STEP_UNDO("veventq_alloc",
+		  _test_cmd_veventq_alloc(fd, viommu_id, IOMMU_VEVENTQ_TYPE_SELFTEST, 2,
+					  &veventq_id, &veventq_fd),
+		  close(veventq_fd) || _test_ioctl_destroy(fd, veventq_id));
+	STEP("close veventq fd", close(veventq_fd));
+	STEP("hwpt_alloc pasid (2nd)", _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0,
+							    IOMMU_HWPT_ALLOC_PASID, &test_hwpt_id,
+							    IOMMU_HWPT_DATA_NONE, 0, 0));
+	STEP("pasid_attach", _test_cmd_pasid_attach(fd, stdev_id, 200, parent_id));
+	fx.pasid = 200;
+	STEP("pasid_replace", _test_cmd_pasid_replace(fd, stdev_id, 200, test_hwpt_id));
+	STEP("pasid_detach", _test_cmd_pasid_detach(fd, stdev_id, 200));
+	fx.pasid = 0;
+	if (destroy_each && sweep_nth < 0) {
 		/* What the close does, one object at a time. */
 		const struct {
 			const char *name;
@@ -312,18 +374,17 @@ static void device(bool destroy_each)
 		for (unsigned int i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 			COUNT(order[i].name, _test_ioctl_destroy(fd, order[i].id));
 	}
-	COUNT("close", close(fd));
-	printf("allocs %-28s %6lu %10ld ns\n",
-	       destroy_each ? "total device (destroy each)" : "total device", total, total_ns);
+	return finish(destroy_each ? "total device (destroy each)" : "total device");
 }
 
 /*
  * The fail-nth sweeps themselves, as upstream's harness runs them: the body
  * once without a failure, then with its 1st, 2nd ... allocation after the
  * enable point failing, until one runs with none failing; each run is
- * followed by the harness's teardown (close, then IOMMU_TEST_OP_MD_CHECK_REFS
- * of the buffer on a new file). Prints the runs and their time, which the
- * harness's 30 s limit applies to (guest time: instructions under -icount).
+ * followed by the harness's teardown (a PASID left attached is detached,
+ * close, then IOMMU_TEST_OP_MD_CHECK_REFS of the buffer on a new file).
+ * Prints the runs and their time, which the harness's 30 s limit applies to
+ * (guest time: instructions under -icount).
  */
 static int teardown(int fd)
 {
@@ -336,6 +397,8 @@ static int teardown(int fd)
 
 	if (fd < 0)
 		return 0;
+	if (fx.pasid && fx.stdev_id)
+		_test_cmd_pasid_detach(fd, fx.stdev_id, fx.pasid);
 	close(fd);
 	fd = open("/dev/iommu", O_RDWR);
 	if (fd < 0)
@@ -345,102 +408,18 @@ static int teardown(int fd)
 	return rc;
 }
 
-static void nth_enable(unsigned int nth)
-{
-	if (nth)
-		fail_nth_arm(nthfd, nth);
-}
-
-static int body_map_two_domains(int *fdp, unsigned int nth)
-{
-	__u32 ioas_id, stdev_id, stdev_id2, hwpt_id, hwpt_id2;
-	__u64 iova;
-	int fd = *fdp = open("/dev/iommu", O_RDWR);
-
-	if (fd < 0 || _test_ioctl_ioas_alloc(fd, &ioas_id) ||
-	    _test_ioctl_set_temp_memory_limit(fd, 32) ||
-	    _test_cmd_mock_domain(fd, ioas_id, &stdev_id, &hwpt_id, NULL))
-		return -1;
-	nth_enable(nth);
-	if (_test_cmd_mock_domain(fd, ioas_id, &stdev_id2, &hwpt_id2, NULL) ||
-	    _test_ioctl_ioas_map(fd, ioas_id, buffer, 262144, &iova,
-				 IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE) ||
-	    _test_ioctl_destroy(fd, stdev_id) || _test_ioctl_destroy(fd, stdev_id2) ||
-	    _test_cmd_mock_domain(fd, ioas_id, &stdev_id, &hwpt_id, NULL) ||
-	    _test_cmd_mock_domain(fd, ioas_id, &stdev_id2, &hwpt_id2, NULL))
-		return -1;
-	return 0;
-}
-
-static int body_device(int *fdp, unsigned int nth)
-{
-	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
-	__u32 ioas_id, ioas_id2, stdev_id, idev_id, hwpt_id, parent_id, viommu_id;
-	__u32 vdev_id, hw_queue_id, fault_id, fault_fd, fault_hwpt_id, veventq_id;
-	__u32 veventq_fd, test_hwpt_id;
-	struct iommu_test_hw_info info;
-	__u64 iova = MOCK_APERTURE_START;
-	int fd = *fdp = open("/dev/iommu", O_RDWR);
-	int rc = -1;
-
-	if (fd < 0 || _test_ioctl_ioas_alloc(fd, &ioas_id) ||
-	    _test_ioctl_ioas_alloc(fd, &ioas_id2) ||
-	    _test_ioctl_ioas_map(fd, ioas_id, buffer, PAGE_SIZE, &iova,
-				 IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
-				 IOMMU_IOAS_MAP_READABLE) ||
-	    _test_ioctl_ioas_map(fd, ioas_id2, buffer, PAGE_SIZE, &iova,
-				 IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
-				 IOMMU_IOAS_MAP_READABLE))
-		return -1;
-	nth_enable(nth);
-	if (_test_cmd_mock_domain_flags(fd, ioas_id, MOCK_FLAGS_DEVICE_PASID, &stdev_id, NULL,
-					&idev_id) ||
-	    _test_cmd_get_hw_info(fd, idev_id, IOMMU_HW_INFO_TYPE_DEFAULT, &info, sizeof(info),
-				  NULL, NULL) ||
-	    _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0, IOMMU_HWPT_ALLOC_PASID, &hwpt_id,
-				 IOMMU_HWPT_DATA_NONE, 0, 0) ||
-	    _test_cmd_mock_domain_replace(fd, stdev_id, ioas_id2, NULL) ||
-	    _test_cmd_mock_domain_replace(fd, stdev_id, hwpt_id, NULL) ||
-	    _test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0,
-				 IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID,
-				 &parent_id, IOMMU_HWPT_DATA_NONE, 0, 0) ||
-	    _test_cmd_viommu_alloc(fd, idev_id, parent_id, 0, IOMMU_VIOMMU_TYPE_SELFTEST, NULL, 0,
-				   &viommu_id) ||
-	    _test_cmd_vdevice_alloc(fd, viommu_id, idev_id, 0, &vdev_id) ||
-	    _test_cmd_hw_queue_alloc(fd, viommu_id, IOMMU_HW_QUEUE_TYPE_SELFTEST, 0, iova,
-				     PAGE_SIZE, &hw_queue_id) ||
-	    _test_ioctl_fault_alloc(fd, &fault_id, &fault_fd))
-		return -1;
-	close(fault_fd);
-	if (_test_cmd_hwpt_alloc(fd, idev_id, parent_id, fault_id, IOMMU_HWPT_FAULT_ID_VALID,
-				 &fault_hwpt_id, IOMMU_HWPT_DATA_SELFTEST, &data, sizeof(data)) ||
-	    _test_cmd_veventq_alloc(fd, viommu_id, IOMMU_VEVENTQ_TYPE_SELFTEST, 2, &veventq_id,
-				    &veventq_fd))
-		return -1;
-	close(veventq_fd);
-	if (_test_cmd_hwpt_alloc(fd, idev_id, ioas_id, 0, IOMMU_HWPT_ALLOC_PASID, &test_hwpt_id,
-				 IOMMU_HWPT_DATA_NONE, 0, 0) ||
-	    _test_cmd_pasid_attach(fd, stdev_id, 200, parent_id))
-		return -1;
-	if (!_test_cmd_pasid_replace(fd, stdev_id, 200, test_hwpt_id))
-		rc = 0;
-	/* The fixture's teardown detaches the PASID before the close. */
-	_test_cmd_pasid_detach(fd, stdev_id, 200);
-	return rc;
-}
-
-static void sweep(const char *name, int (*body)(int *fdp, unsigned int nth))
+static void sweep(const char *name, int (*body)(void))
 {
 	long t0 = now_ns();
 	unsigned int nth;
 
 	for (nth = 0; nth < 5000; nth++) {
-		int fd = -1;
 		bool hit;
 
-		body(&fd, nth);
+		sweep_nth = nth;
+		body();
 		hit = nth ? fail_nth_disarm(nthfd) : true;
-		if (teardown(fd)) {
+		if (teardown(fx.fd)) {
 			printf("# sweep %s: MD_CHECK_REFS failed after run %u: %s\n", name, nth,
 			       strerror(errno));
 			exit(1);
@@ -448,6 +427,7 @@ static void sweep(const char *name, int (*body)(int *fdp, unsigned int nth))
 		if (!hit)
 			break;
 	}
+	sweep_nth = -1;
 	printf("sweep %-26s %6u runs %10ld ns\n", name, nth + 1, now_ns() - t0);
 }
 
@@ -486,12 +466,15 @@ int main(void)
 	print_text("iommufd_rs");
 	print_text("iommufd");
 	map_two_domains();
-	device(false);
-	device(true);
+	device();
+	destroy_each = true;
+	device();
+	destroy_each = false;
+	begin();
 	COUNT("teardown (MD_CHECK_REFS 2M)", teardown(open("/dev/iommu", O_RDWR)));
 	if (!trace_name[0]) {
-		sweep("map_two_domains", body_map_two_domains);
-		sweep("device", body_device);
+		sweep("map_two_domains", map_two_domains);
+		sweep("device", device);
 	}
 	if (trace_name[0])
 		trace_dump();
