@@ -8,6 +8,13 @@ reads the program counter of every vCPU as fast as the monitor answers
 address, "ADDR COUNT LR", to OUT (LR: arm64's link register, else 0). Under -icount the samples follow the guest's
 instructions only roughly (the host's time per guest instruction varies).
 Symbolise with: profile.py --report OUT SYSTEM_MAP [MODULE.ko@TEXT_ADDR ...].
+
+STACK=1 (x86_64, one vCPU): also reads the top of the stack at RSP with every
+sample and keeps the first words in it that point into kernel or module text
+(return addresses, mostly; no frame pointers needed). The report then charges
+each sample to the innermost module function found on its stack as well
+("inclusive"), which shows which of a module's calls the kernel's time is
+spent under.
 """
 import bisect
 import json
@@ -20,6 +27,12 @@ import time
 from collections import Counter
 
 PC_RE = re.compile(r'\b(?:RIP|PC)=([0-9a-f]{16})')
+RSP_RE = re.compile(r'\bRSP=([0-9a-f]{16})')
+# x86_64: kernel text and modules.
+TEXT_LO = 0xffffffff81000000
+TEXT_HI = 0xffffffffff000000
+STACK_WORDS = 512
+STACK_KEEP = 32
 # The link register (arm64): where a leaf function (a KASAN check, memset) returns to.
 LR_RE = re.compile(r'\bX30=([0-9a-f]{16})')
 
@@ -45,6 +58,7 @@ def sample(path, out):
                 return r
     cmd({'execute': 'qmp_capabilities'})
     counts = Counter()
+    stack = os.environ.get('STACK') == '1'
     try:
         while True:
             r = cmd({'execute': 'human-monitor-command',
@@ -55,16 +69,31 @@ def sample(path, out):
                     continue
                 lr = LR_RE.search(cpu)
                 key = (int(pc.group(1), 16), int(lr.group(1), 16) if lr else 0)
+                rsp = RSP_RE.search(cpu)
+                if stack and rsp:
+                    m = cmd({'execute': 'human-monitor-command',
+                             'arguments': {'command-line': f'x /{STACK_WORDS}gx 0x{rsp.group(1)}'}})
+                    words = []
+                    for w in re.findall(r'0x([0-9a-f]{16})', m.get('return', '')):
+                        v = int(w, 16)
+                        if TEXT_LO <= v < TEXT_HI:
+                            words.append(v)
+                            if len(words) == STACK_KEEP:
+                                break
+                    key = key + tuple(words)
                 counts[key] += 1
+                if stack:
+                    break
     except (EOFError, OSError, ValueError):
         pass
     with open(out, 'w') as o:
-        for (a, lr), n in counts.items():
-            o.write(f'{a:x} {n} {lr:x}\n')
+        for (a, lr, *words), n in counts.items():
+            o.write(' '.join([f'{a:x}', str(n), f'{lr:x}'] + [f'{w:x}' for w in words]) + '\n')
 
 
 def report(out, sysmap, mods):
     syms = []
+    ends = []
     for line in open(sysmap):
         a, t, name = line.split()[:3]
         if t in 'tTwW':
@@ -72,22 +101,38 @@ def report(out, sysmap, mods):
     for spec in mods:
         ko, base = spec.split('@')
         base = int(base, 16)
-        nm = subprocess.run(['nm', '--defined-only', ko], capture_output=True, text=True).stdout
+        nm = subprocess.run(['nm', '-S', '--defined-only', ko], capture_output=True, text=True).stdout
         tag = os.path.basename(ko)
         for line in nm.splitlines():
-            a, t, name = line.split()[:3]
-            if t in 'tT':
-                syms.append((base + int(a, 16), f'[{tag}] {name}'))
+            f = line.split()
+            if len(f) == 4 and f[2] in 'tT':
+                a = base + int(f[0], 16)
+                syms.append((a, f'[{tag}] {f[3]}'))
+                # Past its end: not the module's code (its data lies in the same region).
+                ends.append((a + int(f[1], 16), a))
     syms.sort()
     keys = [a for a, _ in syms]
     by = Counter()
     total = 0
+    end_of = {a: e for e, a in ends}
     def sym(a):
         i = bisect.bisect_right(keys, a) - 1
-        return syms[i][1] if i >= 0 else '?'
+        if i < 0:
+            return '?'
+        start, name = syms[i]
+        if start in end_of and a >= end_of[start]:
+            return '?'
+        return name
     # Samples in these leaf helpers are charged to their caller (arm64: the link register).
     leaf = re.compile(os.environ.get('LEAF', r'^(__asan_|kasan_check_range|memset|memcpy|__memcpy|__memset)'))
     callers = Counter()
+    # With STACK=1 samples: the innermost module function on the stack, and with the
+    # sampled kernel function.
+    incl = Counter()
+    inner_only = Counter()
+    pair = Counter()
+    def is_mod(name):
+        return name.startswith('[')
     for line in open(out):
         f = line.split()
         a, n = int(f[0], 16), int(f[1])
@@ -97,12 +142,37 @@ def report(out, sysmap, mods):
         if lr and leaf.match(name):
             callers[sym(lr)] += n
         total += n
+        words = [int(w, 16) for w in f[3:]]
+        if words or is_mod(name):
+            inner = name if is_mod(name) else next((s for s in map(sym, words) if is_mod(s)), None)
+            if inner:
+                # The two innermost distinct module functions: the call and its caller.
+                chain = [inner]
+                for s in map(sym, words):
+                    if is_mod(s) and s not in chain:
+                        chain.append(s)
+                        break
+                incl[' <- '.join(chain)] += n
+                inner_only[inner] += n
+                if not is_mod(name):
+                    pair[f'{inner} -> {name}'] += n
     print(f'{total} samples')
     for name, n in by.most_common(int(os.environ.get('TOP', '60'))):
         print(f'{100.0 * n / total:6.2f}% {n:7d} {name}')
     if callers:
         print('leaf helpers (KASAN checks, memset, memcpy) by caller:')
         for name, n in callers.most_common(int(os.environ.get('TOP', '60'))):
+            print(f'{100.0 * n / total:6.2f}% {n:7d} {name}')
+    if incl:
+        print(f'samples with a module function on the stack: {sum(inner_only.values())}')
+        print('innermost module function on the stack:')
+        for name, n in inner_only.most_common(int(os.environ.get('TOP', '60'))):
+            print(f'{100.0 * n / total:6.2f}% {n:7d} {name}')
+        print('innermost module function on the stack (and its caller):')
+        for name, n in incl.most_common(int(os.environ.get('TOP', '60'))):
+            print(f'{100.0 * n / total:6.2f}% {n:7d} {name}')
+        print('module function -> sampled kernel function:')
+        for name, n in pair.most_common(int(os.environ.get('TOP', '60'))):
             print(f'{100.0 * n / total:6.2f}% {n:7d} {name}')
 
 
