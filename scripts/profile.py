@@ -93,7 +93,9 @@ def sample(path, out):
 
 def report(out, sysmap, mods):
     syms = []
-    ends = []
+    # The end of each module symbol, by its start: past it is not the module's code (its data
+    # lies in the same region).
+    end_of = {}
     for line in open(sysmap):
         a, t, name = line.split()[:3]
         if t in 'tTwW':
@@ -108,13 +110,11 @@ def report(out, sysmap, mods):
             if len(f) == 4 and f[2] in 'tT':
                 a = base + int(f[0], 16)
                 syms.append((a, f'[{tag}] {f[3]}'))
-                # Past its end: not the module's code (its data lies in the same region).
-                ends.append((a + int(f[1], 16), a))
+                end_of[a] = a + int(f[1], 16)
     syms.sort()
     keys = [a for a, _ in syms]
     by = Counter()
     total = 0
-    end_of = {a: e for e, a in ends}
     def sym(a):
         i = bisect.bisect_right(keys, a) - 1
         if i < 0:
@@ -142,38 +142,30 @@ def report(out, sysmap, mods):
         if lr and leaf.match(name):
             callers[sym(lr)] += n
         total += n
-        words = [int(w, 16) for w in f[3:]]
-        if words or is_mod(name):
-            inner = name if is_mod(name) else next((s for s in map(sym, words) if is_mod(s)), None)
-            if inner:
-                # The two innermost distinct module functions: the call and its caller.
-                chain = [inner]
-                for s in map(sym, words):
-                    if is_mod(s) and s not in chain:
-                        chain.append(s)
-                        break
-                incl[' <- '.join(chain)] += n
-                inner_only[inner] += n
-                if not is_mod(name):
-                    pair[f'{inner} -> {name}'] += n
-    print(f'{total} samples')
-    for name, n in by.most_common(int(os.environ.get('TOP', '60'))):
-        print(f'{100.0 * n / total:6.2f}% {n:7d} {name}')
-    if callers:
-        print('leaf helpers (KASAN checks, memset, memcpy) by caller:')
-        for name, n in callers.most_common(int(os.environ.get('TOP', '60'))):
+        frames = [s for s in (sym(int(w, 16)) for w in f[3:]) if is_mod(s)]
+        if frames or is_mod(name):
+            inner = name if is_mod(name) else frames[0]
+            # The two innermost distinct module functions: the call and its caller.
+            chain = [inner] + [s for s in frames if s != inner][:1]
+            incl[' <- '.join(chain)] += n
+            inner_only[inner] += n
+            if not is_mod(name):
+                pair[f'{inner} -> {name}'] += n
+    top = int(os.environ.get('TOP', '60'))
+    def table(title, counter):
+        if title:
+            print(title)
+        for name, n in counter.most_common(top):
             print(f'{100.0 * n / total:6.2f}% {n:7d} {name}')
+    print(f'{total} samples')
+    table(None, by)
+    if callers:
+        table('leaf helpers (KASAN checks, memset, memcpy) by caller:', callers)
     if incl:
         print(f'samples with a module function on the stack: {sum(inner_only.values())}')
-        print('innermost module function on the stack:')
-        for name, n in inner_only.most_common(int(os.environ.get('TOP', '60'))):
-            print(f'{100.0 * n / total:6.2f}% {n:7d} {name}')
-        print('innermost module function on the stack (and its caller):')
-        for name, n in incl.most_common(int(os.environ.get('TOP', '60'))):
-            print(f'{100.0 * n / total:6.2f}% {n:7d} {name}')
-        print('module function -> sampled kernel function:')
-        for name, n in pair.most_common(int(os.environ.get('TOP', '60'))):
-            print(f'{100.0 * n / total:6.2f}% {n:7d} {name}')
+        table('innermost module function on the stack:', inner_only)
+        table('innermost module function on the stack (and its caller):', incl)
+        table('module function -> sampled kernel function:', pair)
 
 
 if __name__ == '__main__':
