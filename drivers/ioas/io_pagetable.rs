@@ -346,30 +346,6 @@ impl IoptState {
         Ok(v)
     }
 
-    /// Allowed ranges clipped to `[lo, hi]`, in order.
-    fn allowed_spans(&self, lo: u64, hi: u64) -> Result<KVec<(u64, u64)>> {
-        let mut v = KVec::new();
-        if self.allowed.is_empty() {
-            v.push((lo, hi), GFP_KERNEL)?;
-            return Ok(v);
-        }
-        for (&s, &l) in self.allowed.iter() {
-            if overlaps(s, l, lo, hi) {
-                v.push((s.max(lo), l.min(hi)), GFP_KERNEL)?;
-            }
-        }
-        Ok(v)
-    }
-
-    /// Unused holes (not an area, not reserved) within `[lo, hi]`, in order.
-    fn holes(&self, lo: u64, hi: u64) -> Result<KVec<(u64, u64)>> {
-        let mut used = self.reserved_within(lo, hi)?;
-        for r in areas_in(&self.areas, lo, hi) {
-            used.push(r, GFP_KERNEL)?;
-        }
-        gaps(&mut used, lo, hi)
-    }
-
     /// `EADDRINUSE` unless `[first, last]` may be reserved: no area and no allowed range in it.
     fn check_reservable(&self, first: u64, last: u64) -> Result {
         if self.area_in(first, last)
@@ -404,19 +380,35 @@ impl IoptState {
             }
             Some(aligned)
         };
-        let lo = PAGE_SIZE as u64;
-        let hi = u64::MAX - PAGE_SIZE as u64;
-        for (s, l) in self.allowed_spans(lo, hi)?.iter().copied() {
-            if fits(s, l).is_none() {
-                continue;
-            }
-            for (hs, hl) in self.holes(s, l)?.iter().copied() {
-                if let Some(iova) = fits(hs, hl) {
-                    return Ok(iova);
+        // The lowest fitting IOVA in `[s, l]` that no reserved range and no area intersects
+        // (the first fit in the first hole that has one, found without listing the holes): an
+        // obstacle that intersects a candidate rules out every start up to its end.
+        let first_fit = |s: u64, l: u64| -> Option<u64> {
+            let mut start = s;
+            loop {
+                let iova = fits(start, l)?;
+                let last = iova.checked_add(length - 1)?;
+                let obstacle = self
+                    .reserved
+                    .iter()
+                    .filter(|&&(rs, rl, _)| overlaps(rs, rl, iova, last))
+                    .map(|&(_, rl, _)| rl)
+                    .max()
+                    .or_else(|| first_area_in(&self.areas, iova, last).map(|(_, al)| al));
+                match obstacle {
+                    None => return Some(iova),
+                    Some(end) => start = end.checked_add(1)?,
                 }
             }
+        };
+        let lo = PAGE_SIZE as u64;
+        let hi = u64::MAX - PAGE_SIZE as u64;
+        if self.allowed.is_empty() {
+            return first_fit(lo, hi).ok_or(ENOSPC);
         }
-        Err(ENOSPC)
+        intersecting(&self.allowed, lo, hi, |&l| l)
+            .find_map(|(s, l)| first_fit(s.max(lo), l.min(hi)))
+            .ok_or(ENOSPC)
     }
 
     fn check_iova(&self, iova: u64, length: u64) -> Result {
