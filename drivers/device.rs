@@ -160,9 +160,9 @@ fn lookup_pt(ictx: &IommufdCtx, pt_id: u32) -> Result<ObjectRef> {
 /// object.
 fn pt_ioas(pt: &ObjectRef) -> Result<Arc<Ioas>> {
     if let Some(ioas) = pt.data::<Ioas>() {
-        return Ok(ioas.clone());
+        return Ok(ioas.into());
     }
-    Ok(Hwpt::of(pt).ok_or(EINVAL)?.paging()?.ioas()?.clone())
+    Ok(Hwpt::of(pt).ok_or(EINVAL)?.paging()?.ioas()?.into())
 }
 
 extern "C" {
@@ -262,7 +262,7 @@ impl IDevice {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
-        new.publish(ObjectKind::new(idev.clone())?)?;
+        new.publish(ObjectKind::new(idev.clone()))?;
         Ok((idev, id))
     }
 
@@ -318,7 +318,7 @@ impl IDevice {
             attach(&hwpt)?;
             return Ok(pt);
         }
-        let ioas = pt.data::<Ioas>().ok_or(EINVAL)?.clone();
+        let ioas = Arc::from(pt.data::<Ioas>().ok_or(EINVAL)?);
         // Reuse an automatic HWPT of the IOAS the device can attach to.
         let mut found: Option<Result<ObjectRef>> = None;
         ictx.objects.for_each(ObjectType::HwptPaging, |obj| {
@@ -328,10 +328,10 @@ impl IDevice {
             let Some(h) = obj.data::<HwptPaging>() else {
                 return;
             };
-            if !h.auto_domain || !h.ioas().is_ok_and(|i| Arc::ptr_eq(i, &ioas)) {
+            if !h.auto_domain || !h.ioas().is_ok_and(|i| core::ptr::eq(&*i, &*ioas)) {
                 return;
             }
-            match attach(&Hwpt::Paging(h.clone())) {
+            match attach(&Hwpt::Paging(h.into())) {
                 Ok(()) => found = Some(ictx.objects.get(obj.id(), ObjectType::HwptPaging)),
                 Err(e) if e == EINVAL => {}
                 Err(e) => found = Some(Err(e)),
@@ -344,7 +344,7 @@ impl IDevice {
         // nothing can fail after `attach` (publishing at a reserved id does not allocate): a
         // failed replace must leave the group where it was.
         let hwpt = hwpt::alloc_auto(ictx, self, pt, before_fill)?;
-        let new = ictx.objects.alloc(ObjectKind::new(hwpt.clone())?)?;
+        let new = ictx.objects.alloc(ObjectKind::new(hwpt.clone()))?;
         attach(&Hwpt::Paging(hwpt))?;
         let id = new.id();
         new.finalize()?;
@@ -405,7 +405,7 @@ impl IDevice {
                     h.auto_domain()
                         && h.paging()?
                             .ioas()
-                            .is_ok_and(|i| Arc::ptr_eq(i, &target_ioas))
+                            .is_ok_and(|i| core::ptr::eq(&*i, &*target_ioas))
                 }
             };
             if !same {
@@ -467,7 +467,7 @@ impl IDevice {
             gs.attach = Some(cur);
             return Ok(pt_id);
         }
-        let old_ioas = match cur.hwpt().and_then(|h| Ok(h.paging()?.ioas()?.clone())) {
+        let old_ioas = match cur.hwpt().and_then(|h| Ok(Arc::from(h.paging()?.ioas()?))) {
             Ok(i) => i,
             Err(_) => {
                 gs.attach = Some(cur);

@@ -34,7 +34,8 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
-        Arc, //
+        Arc,
+        ArcBorrow, //
     },
     uaccess::UserPtr, //
 };
@@ -214,7 +215,7 @@ impl HwptPaging {
     }
 
     /// The IOAS.
-    pub(crate) fn ioas(&self) -> Result<&Arc<Ioas>> {
+    pub(crate) fn ioas(&self) -> Result<ArcBorrow<'_, Ioas>> {
         self.ioas.data::<Ioas>().ok_or(EINVAL)
     }
 }
@@ -241,9 +242,9 @@ impl Hwpt {
     /// The HWPT behind `obj`, if it is one.
     pub(crate) fn of(obj: &ObjectRef) -> Option<Hwpt> {
         if let Some(h) = obj.data::<HwptPaging>() {
-            return Some(Hwpt::Paging(h.clone()));
+            return Some(Hwpt::Paging(h.into()));
         }
-        obj.data::<HwptNested>().map(|h| Hwpt::Nested(h.clone()))
+        obj.data::<HwptNested>().map(|h| Hwpt::Nested(h.into()))
     }
 
     /// The HWPT_PAGING whose IOAS the HWPT translates: itself, or a nested HWPT's parent. Its
@@ -433,7 +434,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
     let fault_id = (cmd.flags & IOMMU_HWPT_FAULT_ID_VALID != 0).then_some(cmd.fault_id);
     let kind = if pt.data::<Ioas>().is_some() {
         let data = (cmd.data_len != 0).then_some(&user_data);
-        ObjectKind::new(alloc_paging(ictx, idev, pt, cmd.flags, data, fault_id)?)?
+        ObjectKind::new(alloc_paging(ictx, &idev, pt, cmd.flags, data, fault_id)?)
     } else if pt.data::<HwptPaging>().is_some() {
         ObjectKind::new(nested::alloc(
             ictx,
@@ -442,7 +443,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
             cmd.flags,
             &user_data,
             fault_id,
-        )?)?
+        )?)
     } else if pt.data::<Viommu>().is_some() {
         ObjectKind::new(nested::alloc_on_viommu(
             ictx,
@@ -451,7 +452,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwptAlloc>) -> Result {
             cmd.flags,
             &user_data,
             fault_id,
-        )?)?
+        )?)
     } else {
         return Err(EINVAL);
     };

@@ -81,7 +81,7 @@ pub(crate) struct Ioas {
 impl ObjectData for Ioas {
     const TYPE: ObjectType = ObjectType::Ioas;
 
-    fn on_destroy(_this: &Arc<Self>, ictx: &IommufdCtx, id: u32) {
+    fn on_destroy(&self, ictx: &IommufdCtx, id: u32) {
         // A destroyed IOAS stops being the VFIO compat IOAS.
         ictx.forget_vfio_ioas(id);
     }
@@ -170,7 +170,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuIoasAlloc>) -> Result {
         return Err(EOPNOTSUPP);
     }
 
-    let new = ucmd.ictx.objects.alloc(ObjectKind::new(Ioas::new()?)?)?;
+    let new = ucmd.ictx.objects.alloc(ObjectKind::new(Ioas::new()?))?;
     ucmd.cmd.out_ioas_id = new.id();
     ucmd.respond()?;
     new.finalize()

@@ -56,6 +56,7 @@ use kernel::{
             Release, //
         },
         Arc,
+        ArcBorrow,
         CondVar,
         Refcount,
         SpinLock, //
@@ -103,41 +104,39 @@ pub(crate) trait ObjectData: Send + Sync + 'static {
 
     /// What must happen when the object is destroyed, after it left the table and no short-term
     /// user is left, before the table's reference is dropped.
-    fn on_destroy(_this: &Arc<Self>, _ictx: &IommufdCtx, _id: u32) {}
+    fn on_destroy(&self, _ictx: &IommufdCtx, _id: u32) {}
 }
 
 /// The type-erased face of an object's data.
 trait Kind: Send + Sync {
     fn object_type(&self) -> ObjectType;
     fn on_destroy(&self, ictx: &IommufdCtx, id: u32);
-    /// The `Arc<T>` of the data, to be downcast.
+    /// The data, to be downcast.
     fn as_any(&self) -> &(dyn Any + Send + Sync);
 }
 
-struct Typed<T: ObjectData>(Arc<T>);
-
-impl<T: ObjectData> Kind for Typed<T> {
+impl<T: ObjectData> Kind for T {
     fn object_type(&self) -> ObjectType {
         T::TYPE
     }
 
     fn on_destroy(&self, ictx: &IommufdCtx, id: u32) {
-        T::on_destroy(&self.0, ictx, id)
+        ObjectData::on_destroy(self, ictx, id)
     }
 
     fn as_any(&self) -> &(dyn Any + Send + Sync) {
-        &self.0
+        self
     }
 }
 
-/// The data of a new object, whatever its type.
-pub(crate) struct ObjectKind(KBox<dyn Kind>);
+/// The data of a new object, whatever its type: its `Arc`, type-erased in place (no allocation
+/// of its own).
+pub(crate) struct ObjectKind(Arc<dyn Kind>);
 
 impl ObjectKind {
     /// The data of an object of type `T`.
-    pub(crate) fn new<T: ObjectData>(data: Arc<T>) -> Result<ObjectKind> {
-        let b: KBox<dyn Kind> = KBox::new(Typed(data), GFP_KERNEL_ACCOUNT)?;
-        Ok(ObjectKind(b))
+    pub(crate) fn new<T: ObjectData>(data: Arc<T>) -> ObjectKind {
+        ObjectKind(data)
     }
 
     fn object_type(&self) -> ObjectType {
@@ -273,9 +272,18 @@ impl Object {
         }
     }
 
-    /// The object's data if it is a `T`.
-    pub(crate) fn data<T: ObjectData>(&self) -> Option<&Arc<T>> {
-        self.kind.0.as_any().downcast_ref::<Arc<T>>()
+    /// The object's data if it is a `T`, borrowed from the object (`Arc::from()` of it takes a
+    /// reference of its own).
+    pub(crate) fn data<T: ObjectData>(&self) -> Option<ArcBorrow<'_, T>> {
+        if !self.kind.0.as_any().is::<T>() {
+            return None;
+        }
+        let ptr = Arc::as_ptr(&self.kind.0).cast::<T>();
+        // SAFETY: `self.kind.0` is an `Arc<T>` (its data was just found to be a `T`) coerced to
+        // `Arc<dyn Kind>`, so `ptr` is what `Arc::as_ptr()` of that `Arc<T>` returns. The object
+        // holds that `Arc` for as long as the borrow of `self`, so the count stays above zero, and
+        // no `UniqueArc` to the data exists once it is shared.
+        Some(unsafe { ArcBorrow::from_raw(ptr) })
     }
 
     /// What must happen when the object is destroyed, beyond dropping it (its type's

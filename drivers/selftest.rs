@@ -33,7 +33,8 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
-        Arc, //
+        Arc,
+        ArcBorrow, //
     },
     uaccess::{
         UserPtr,
@@ -183,7 +184,7 @@ fn with_mock_device(
     let obj = ictx.objects.get(dev_id, ObjectType::Device)?;
     let idev = obj.data::<IDevice>().ok_or(ENOENT)?;
     let data = MockDevice::from_device(idev.device()).ok_or(EINVAL)?;
-    f(idev, data)
+    f(&idev, data)
 }
 
 /// `IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT`: the size of the temporary buffers used while pinning.
@@ -407,7 +408,7 @@ fn create_access(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     let fdr =
         FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC).map_err(|_| ENOMEM)?;
     let access = Access::new(a.flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES != 0)?;
-    let new = ucmd.ictx.objects.alloc(ObjectKind::new(access.clone())?)?;
+    let new = ucmd.ictx.objects.alloc(ObjectKind::new(access.clone()))?;
     let id = new.id();
     new.finalize()?;
     let obj = match ucmd.ictx.objects.get(id, ObjectType::Access) {
@@ -464,7 +465,7 @@ pub(crate) fn syz_conv_iova_id(ictx: &IommufdCtx, ioas_id: u32, iova: &mut u64, 
         return;
     };
     if let Some(ioas) = obj.data::<Ioas>() {
-        *iova = syz_iova(ioas, *iova);
+        *iova = syz_iova(&ioas, *iova);
     }
 }
 
@@ -624,22 +625,22 @@ pub(crate) struct StDev {
 impl ObjectData for StDev {
     const TYPE: ObjectType = ObjectType::Selftest;
 
-    fn on_destroy(this: &Arc<Self>, ictx: &IommufdCtx, _id: u32) {
-        this.teardown(ictx);
+    fn on_destroy(&self, ictx: &IommufdCtx, _id: u32) {
+        self.teardown(ictx);
     }
 }
 
 impl StDev {
-    fn idev(&self) -> Result<&Arc<IDevice>> {
+    fn idev(&self) -> Result<ArcBorrow<'_, IDevice>> {
         self.idev.data::<IDevice>().ok_or(EINVAL)
     }
 
     /// Runs `f`, which changes the device's attachments, with fault reports for the device held
     /// off (a report reads the attachment's handle).
     pub(crate) fn with_reports_held<R>(&self, f: impl FnOnce() -> R) -> R {
-        match self
-            .idev()
-            .ok()
+        let idev = self.idev().ok();
+        match idev
+            .as_ref()
             .and_then(|d| MockDevice::from_device(d.device()))
         {
             Some(data) => data.with_reports_held(f),
@@ -695,7 +696,7 @@ fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
             return Err(e.into());
         }
     };
-    if let Err(e) = ObjectKind::new(stdev.clone()).and_then(|k| st_new.publish(k)) {
+    if let Err(e) = st_new.publish(ObjectKind::new(stdev.clone())) {
         stdev.teardown(ictx);
         return Err(e);
     }

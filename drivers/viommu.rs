@@ -328,7 +328,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuViommuAlloc>) -> Result {
         return Err(EOPNOTSUPP);
     }
     let parent = ictx.objects.get(cmd.hwpt_id, ObjectType::HwptPaging)?;
-    let hwpt = parent.data::<HwptPaging>().ok_or(ENOENT)?.clone();
+    let hwpt = Arc::from(parent.data::<HwptPaging>().ok_or(ENOENT)?);
     if !hwpt.nest_parent {
         return Err(EINVAL);
     }
@@ -362,7 +362,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuViommuAlloc>) -> Result {
         },
         GFP_KERNEL_ACCOUNT,
     )?;
-    new.prepare(ObjectKind::new(viommu)?)?;
+    new.prepare(ObjectKind::new(viommu))?;
     ucmd.cmd.out_viommu_id = new.id();
     ucmd.respond()?;
     new.finalize()

@@ -79,7 +79,8 @@ pub(crate) fn get_hw_info_ioctl(ucmd: &mut Ucmd<'_, IommuHwInfo>) -> Result {
         cmd.data_type = IOMMU_HW_INFO_TYPE_DEFAULT;
     }
     let obj = ucmd.ictx.objects.get(cmd.dev_id, ObjectType::Device)?;
-    let dev = obj.data::<IDevice>().ok_or(ENOENT)?.device();
+    let idev = obj.data::<IDevice>().ok_or(ENOENT)?;
+    let dev = idev.device();
 
     let (info_type, data) = if let Some(info) = hw::backend(dev).hw_info(dev, cmd.data_type) {
         let info = info?;

@@ -419,7 +419,7 @@ impl FaultRef {
     /// The FAULT object `id` of `ictx` (`ENOENT` if there is none).
     pub(crate) fn get(ictx: &IommufdCtx, id: u32) -> Result<FaultRef> {
         let obj = ictx.objects.get(id, ObjectType::Fault)?;
-        let fault = obj.data::<Fault>().ok_or(ENOENT)?.clone();
+        let fault = Arc::from(obj.data::<Fault>().ok_or(ENOENT)?);
         Ok(FaultRef {
             _obj: obj.into_long_term(),
             fault,
@@ -461,7 +461,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuFaultAlloc>) -> Result {
     let ictx = ucmd.ictx;
     let fault = Fault::new()?;
     let mut new = ictx.objects.reserve()?;
-    new.prepare(ObjectKind::new(fault.clone())?)?;
+    new.prepare(ObjectKind::new(fault.clone()))?;
     publish_with_file::<Fault, FaultFileOps>(
         ictx,
         new,

@@ -355,9 +355,9 @@ pub(crate) struct Veventq {
 impl ObjectData for Veventq {
     const TYPE: ObjectType = ObjectType::VEventq;
 
-    fn on_destroy(this: &Arc<Self>, _ictx: &IommufdCtx, _id: u32) {
+    fn on_destroy(&self, _ictx: &IommufdCtx, _id: u32) {
         // No event is reported into it any more.
-        this.viommu.core.remove_veventq(&this.queue);
+        self.viommu.core.remove_veventq(&self.queue);
     }
 }
 
@@ -388,7 +388,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuVeventqAlloc>) -> Result {
     }
     let ictx = ucmd.ictx;
     let viommu_obj = ictx.objects.get(cmd.viommu_id, ObjectType::Viommu)?;
-    let viommu = viommu_obj.data::<Viommu>().ok_or(ENOENT)?.clone();
+    let viommu = Arc::from(viommu_obj.data::<Viommu>().ok_or(ENOENT)?);
     let queue = Arc::pin_init(
         try_pin_init!(EventQueue {
             queue_type: cmd.veventq_type,
@@ -412,7 +412,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuVeventqAlloc>) -> Result {
         GFP_KERNEL_ACCOUNT,
     )?;
     let mut new = ictx.objects.reserve()?;
-    new.prepare(ObjectKind::new(veventq)?)?;
+    new.prepare(ObjectKind::new(veventq))?;
     // One per type: the check and the insertion are one step under the vIOMMU's list lock.
     viommu.core.add_veventq(queue.clone())?;
     publish_with_file::<EventQueue, VeventqFileOps>(

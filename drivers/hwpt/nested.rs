@@ -169,7 +169,7 @@ pub(crate) fn alloc(
     data: &UserData,
     fault_id: Option<u32>,
 ) -> Result<Arc<HwptNested>> {
-    let p = parent.data::<HwptPaging>().ok_or(EINVAL)?.clone();
+    let p = Arc::from(parent.data::<HwptPaging>().ok_or(EINVAL)?);
     // With the opt-in, a format the shadow engine knows may be served without the hardware.
     let shadow = crate::shadow_nesting() && data.data_type() == IOMMU_HWPT_DATA_VTD_S1;
     let can_nest = hw::backend(dev).can_nest(dev);
@@ -236,7 +236,7 @@ pub(crate) fn alloc_on_viommu(
     data: &UserData,
     fault_id: Option<u32>,
 ) -> Result<Arc<HwptNested>> {
-    let viommu = pt.data::<Viommu>().ok_or(EINVAL)?.clone();
+    let viommu = Arc::from(pt.data::<Viommu>().ok_or(EINVAL)?);
     viommu.check_device(dev)?;
     if flags & !(IOMMU_HWPT_FAULT_ID_VALID | IOMMU_HWPT_ALLOC_PASID) != 0 || data.is_empty() {
         return Err(EOPNOTSUPP);

@@ -370,7 +370,7 @@ impl ShadowHwpt {
             shadow,
             parent: parent.clone(),
         };
-        this.shadow.rewalk(ioas, 0, u64::MAX)?;
+        this.shadow.rewalk(&ioas, 0, u64::MAX)?;
         Ok(this)
     }
 
@@ -393,7 +393,7 @@ impl ShadowHwpt {
             array,
             IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
             |e: &InvalidateVtdS1| match vtd_s1::inv_range(e)? {
-                Some((first, last)) => self.shadow.rewalk(ioas, first, last),
+                Some((first, last)) => self.shadow.rewalk(&ioas, first, last),
                 None => Ok(()),
             },
         )

@@ -17,6 +17,7 @@ use kernel::{
             Relaxed, //
         },
         Arc,
+        ArcBorrow,
         Mutex, //
     }, //
 };
@@ -161,7 +162,7 @@ impl Access {
         core::ptr::from_ref(self) as usize
     }
 
-    fn ioas_of(obj: &ObjectRef) -> Result<&Arc<Ioas>> {
+    fn ioas_of(obj: &ObjectRef) -> Result<ArcBorrow<'_, Ioas>> {
         obj.data::<Ioas>().ok_or(ENOENT)
     }
 
@@ -225,7 +226,7 @@ impl Access {
         }
         st.items.reserve(1, GFP_KERNEL)?;
         let ioas_obj = st.ioas.as_ref().ok_or(ENOENT)?;
-        let ioas = Self::ioas_of(ioas_obj)?.clone();
+        let ioas = Arc::from(Self::ioas_of(ioas_obj)?);
         let segs = ioas.iopt.access_pin(iova, length, write)?;
         let mut phys = KVec::new();
         for seg in segs.iter() {
@@ -296,7 +297,7 @@ impl Access {
         let Some(Ok(mine)) = st.ioas.as_ref().map(Self::ioas_of) else {
             return false;
         };
-        if !core::ptr::eq(&**mine, ioas) {
+        if !core::ptr::eq(&*mine, ioas) {
             return false;
         }
         let last = iova.saturating_add(length.saturating_sub(1));
@@ -317,7 +318,7 @@ impl Access {
         st.ioas
             .as_ref()
             .and_then(|obj| Self::ioas_of(obj).ok())
-            .cloned()
+            .map(Arc::from)
     }
 
     /// Whether the access is attached to an IOAS.
@@ -375,10 +376,10 @@ impl Access {
         let Ok(mine) = Self::ioas_of(obj) else {
             return;
         };
-        if !core::ptr::eq(&**mine, ioas) {
+        if !core::ptr::eq(&*mine, ioas) {
             return;
         }
-        let mine = mine.clone();
+        let mine = Arc::from(mine);
         let last = iova.saturating_add(length.saturating_sub(1));
         let mut i = 0;
         while i < st.items.len() {

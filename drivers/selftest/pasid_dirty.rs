@@ -6,7 +6,7 @@
 use kernel::{
     iommu::domain::DomainOwner,
     prelude::*,
-    sync::Arc,
+    sync::ArcBorrow,
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -100,7 +100,7 @@ fn stdev(ucmd: &Ucmd<'_, IommuTestCmd>) -> Result<ObjectRef> {
 }
 
 /// The selftest device behind `obj`.
-fn st_of(obj: &ObjectRef) -> Result<&Arc<StDev>> {
+fn st_of(obj: &ObjectRef) -> Result<ArcBorrow<'_, StDev>> {
     obj.data::<StDev>().ok_or(ENOENT)
 }
 

@@ -42,7 +42,7 @@ impl KernelAccess {
         // SAFETY: `ops` is the caller's valid ops table, and it and `data` stay valid until the
         // access is destroyed (`iommufd_rs_access_create`'s safety requirements).
         let access = unsafe { Access::for_kernel_owner(ops, data) }?;
-        let new = ictx.objects.alloc(ObjectKind::new(access.clone())?)?;
+        let new = ictx.objects.alloc(ObjectKind::new(access.clone()))?;
         let id = new.id();
         new.finalize()?;
         let obj = ictx.objects.get(id, ObjectType::Access)?.into_long_term();

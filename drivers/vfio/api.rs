@@ -340,7 +340,7 @@ pub(crate) unsafe extern "C" fn iommufd_rs_vfio_compat_ioas_create(
 
 fn compat_ioas_create(ictx: &IommufdCtx) -> Result {
     // As upstream, the IOAS is allocated first and dropped again if not needed.
-    let new = ictx.objects.alloc(ObjectKind::new(Ioas::new()?)?)?;
+    let new = ictx.objects.alloc(ObjectKind::new(Ioas::new()?))?;
     // VFIO does not let a container serve both IOMMU and no-IOMMU groups.
     if ictx.no_iommu.load(Relaxed) {
         return Err(EINVAL);

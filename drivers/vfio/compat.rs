@@ -12,7 +12,7 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::Relaxed,
-        Arc, //
+        ArcBorrow, //
     },
     uaccess::{
         UserPtr,
@@ -145,7 +145,7 @@ pub(crate) fn compat_ioas(ictx: &IommufdCtx) -> Result<ObjectRef> {
     ictx.objects.get(id, ObjectType::Ioas).map_err(|_| ENODEV)
 }
 
-fn ioas_of(obj: &ObjectRef) -> Result<&Arc<Ioas>> {
+fn ioas_of(obj: &ObjectRef) -> Result<ArcBorrow<'_, Ioas>> {
     obj.data::<Ioas>().ok_or(ENODEV)
 }
 
@@ -177,11 +177,11 @@ fn check_extension(ictx: &IommufdCtx, ext: usize) -> Result<isize> {
         VFIO_DMA_CC_IOMMU => {
             // 1 unless a HWPT of the compat IOAS does not enforce cache coherency.
             let obj = compat_ioas(ictx)?;
-            let ioas = ioas_of(&obj)?.clone();
+            let ioas = ioas_of(&obj)?;
             let mut all = true;
             ictx.objects.for_each(ObjectType::HwptPaging, |h| {
                 if let Some(h) = h.data::<HwptPaging>() {
-                    if h.ioas().is_ok_and(|i| Arc::ptr_eq(i, &ioas))
+                    if h.ioas().is_ok_and(|i| core::ptr::eq(&*i, &*ioas))
                         && !h.enforces_cache_coherency()
                     {
                         all = false;
@@ -295,7 +295,7 @@ fn get_info(ictx: &IommufdCtx, arg: usize) -> Result {
     let ioas = ioas_of(&obj)?;
 
     info.flags = VFIO_IOMMU_INFO_PGSIZES;
-    info.iova_pgsizes = pagesizes(ioas);
+    info.iova_pgsizes = pagesizes(&ioas);
     info.cap_offset = 0;
 
     // Capability 1: DMA avail (header + u32, padded to 16 bytes).

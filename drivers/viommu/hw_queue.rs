@@ -194,8 +194,8 @@ pub(crate) struct HwQueue {
 impl ObjectData for HwQueue {
     const TYPE: ObjectType = ObjectType::HwQueue;
 
-    fn on_destroy(this: &Arc<Self>, ictx: &IommufdCtx, _id: u32) {
-        ictx.objects.remove_same(&this.access);
+    fn on_destroy(&self, ictx: &IommufdCtx, _id: u32) {
+        ictx.objects.remove_same(&self.access);
     }
 }
 
@@ -217,7 +217,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwQueueAlloc>) -> Result {
         return Err(EOVERFLOW);
     }
     let viommu_obj = ictx.objects.get(cmd.viommu_id, ObjectType::Viommu)?;
-    let viommu = viommu_obj.data::<Viommu>().ok_or(ENOENT)?.clone();
+    let viommu = Arc::from(viommu_obj.data::<Viommu>().ok_or(ENOENT)?);
     if !viommu.hw.hw_queue_supported(cmd.queue_type) {
         return Err(EOPNOTSUPP);
     }
@@ -238,7 +238,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwQueueAlloc>) -> Result {
     }
     // Upstream's internal access takes its id here; it is published with the queue.
     let access_new = ictx.objects.reserve()?;
-    let ioas = viommu.hwpt().ioas()?.clone();
+    let ioas = Arc::from(viommu.hwpt().ioas()?);
     // The vIOMMU's address is the key of its queues' pins (all of the same alignment).
     let key = Arc::as_ptr(&viommu) as usize;
     let (pin, first_pa) = QueuePin::new(&ioas, key, aligned, length)?;
@@ -255,7 +255,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwQueueAlloc>) -> Result {
     // takes it out again on its destroy holds it.
     let slot = UniqueArc::new_uninit(GFP_KERNEL_ACCOUNT)?;
     let access_id = access_new.id();
-    access_new.publish(ObjectKind::new(Access::new(true)?)?)?;
+    access_new.publish(ObjectKind::new(Access::new(true)?))?;
     // Gone already only if user space destroyed the id it could guess.
     let access = ictx
         .objects
@@ -269,7 +269,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuHwQueueAlloc>) -> Result {
             access,
         })
         .into();
-    let mut res = ObjectKind::new(q.clone()).and_then(|kind| new.prepare(kind));
+    let mut res = new.prepare(ObjectKind::new(q.clone()));
     if res.is_ok() {
         ucmd.cmd.out_hw_queue_id = new.id();
         res = ucmd.respond().and_then(|()| new.finalize());

@@ -164,9 +164,9 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuVdeviceAlloc>) -> Result {
         return Err(EINVAL);
     }
     let viommu_obj = ictx.objects.get(ucmd.cmd.viommu_id, ObjectType::Viommu)?;
-    let viommu = viommu_obj.data::<Viommu>().ok_or(ENOENT)?.clone();
+    let viommu = Arc::from(viommu_obj.data::<Viommu>().ok_or(ENOENT)?);
     let idev_obj = ictx.objects.get(ucmd.cmd.dev_id, ObjectType::Device)?;
-    let idev = idev_obj.data::<IDevice>().ok_or(ENOENT)?.clone();
+    let idev = Arc::from(idev_obj.data::<IDevice>().ok_or(ENOENT)?);
     viommu.check_device(idev.device())?;
     // Allocated before the slot's lock: a `VDevice` that is dropped takes the lock.
     let uninit = UniqueArc::<VDevice>::new_uninit(GFP_KERNEL_ACCOUNT)?;
@@ -200,7 +200,7 @@ pub(crate) fn alloc_ioctl(ucmd: &mut Ucmd<'_, IommuVdeviceAlloc>) -> Result {
         .into();
     viommu.core.publish(virt_id, idev.device().into());
     slot.id = Some(id);
-    let res = ObjectKind::new(vdev.clone()).and_then(|kind| new.prepare(kind));
+    let res = new.prepare(ObjectKind::new(vdev.clone()));
     let res = res.and_then(|()| {
         ucmd.cmd.out_vdevice_id = id;
         ucmd.respond()
