@@ -328,7 +328,7 @@ impl IDevice {
             let Some(h) = obj.data::<HwptPaging>() else {
                 return;
             };
-            if !h.auto_domain || !h.ioas().is_ok_and(|i| core::ptr::eq(&*i, &*ioas)) {
+            if !h.auto_domain || !h.translates(&ioas) {
                 return;
             }
             match attach(&Hwpt::Paging(h.into())) {
@@ -401,12 +401,7 @@ impl IDevice {
             let h = cur.hwpt()?;
             let same = match Hwpt::of(&pt) {
                 Some(t) => t.same(&h),
-                None => {
-                    h.auto_domain()
-                        && h.paging()?
-                            .ioas()
-                            .is_ok_and(|i| core::ptr::eq(&*i, &*target_ioas))
-                }
+                None => h.auto_domain() && h.paging()?.translates(&target_ioas),
             };
             if !same {
                 return Err(EINVAL);

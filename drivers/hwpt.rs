@@ -218,6 +218,11 @@ impl HwptPaging {
     pub(crate) fn ioas(&self) -> Result<ArcBorrow<'_, Ioas>> {
         self.ioas.data::<Ioas>().ok_or(EINVAL)
     }
+
+    /// Whether the HWPT translates `ioas`.
+    pub(crate) fn translates(&self, ioas: &Ioas) -> bool {
+        self.ioas().is_ok_and(|i| core::ptr::eq(&*i, ioas))
+    }
 }
 
 impl Drop for HwptPaging {

@@ -181,9 +181,7 @@ fn check_extension(ictx: &IommufdCtx, ext: usize) -> Result<isize> {
             let mut all = true;
             ictx.objects.for_each(ObjectType::HwptPaging, |h| {
                 if let Some(h) = h.data::<HwptPaging>() {
-                    if h.ioas().is_ok_and(|i| core::ptr::eq(&*i, &*ioas))
-                        && !h.enforces_cache_coherency()
-                    {
+                    if h.translates(&ioas) && !h.enforces_cache_coherency() {
                         all = false;
                     }
                 }
