@@ -20,6 +20,7 @@ use kernel::{
         DmaOwnerClaim,
         Group,
         GroupAttachment,
+        ResvRegion,
         ResvRegions,
         RESV_DIRECT_RELAXABLE, //
     },
@@ -132,8 +133,12 @@ struct DevState {
 
 /// Reserves the reserved regions of `dev` in `ioas`, owned by `key`; all or nothing.
 fn reserve_regions(dev: &Device, key: usize, ioas: &Ioas) -> Result {
-    let regions = ResvRegions::get(dev)?;
-    for r in regions.iter() {
+    reserve_list(ResvRegions::get(dev)?.iter(), key, ioas)
+}
+
+/// Reserves `regions` in `ioas` (but the relaxable direct ones), owned by `key`; all or nothing.
+fn reserve_list(regions: impl Iterator<Item = ResvRegion>, key: usize, ioas: &Ioas) -> Result {
+    for r in regions {
         if r.kind == RESV_DIRECT_RELAXABLE {
             continue;
         }
@@ -143,6 +148,20 @@ fn reserve_regions(dev: &Device, key: usize, ioas: &Ioas) -> Result {
         }
     }
     Ok(())
+}
+
+/// The reserved regions of `dev` an attach reserves, and the start of its `IOMMU_RESV_SW_MSI`
+/// window if it has one: read once, when the device is bound (the list is the device's and its
+/// IOMMU's, fixed while it is bound; a device with none allocates nothing here).
+fn bound_regions(dev: &Device) -> Result<(KVec<ResvRegion>, Option<u64>)> {
+    let regions = ResvRegions::get(dev)?;
+    let reserved = || regions.iter().filter(|r| r.kind != RESV_DIRECT_RELAXABLE);
+    // One allocation, none for no region.
+    let mut kept = KVec::with_capacity(reserved().count(), GFP_KERNEL_ACCOUNT)?;
+    for r in reserved() {
+        kept.push_within_capacity(r).map_err(|_| ENOMEM)?;
+    }
+    Ok((kept, sw_msi::window_in(regions.iter())))
 }
 
 /// Looks up `pt_id`, the target of an attach or a replace: `ENOENT` for no object, then
@@ -200,6 +219,8 @@ pub(crate) struct IDevice {
     /// The start of the device's `IOMMU_RESV_SW_MSI` window: its MSI doorbells are mapped there in
     /// every domain it attaches to ([`crate::sw_msi`]).
     sw_msi_window: Option<u64>,
+    /// The reserved regions an attach reserves in the IOAS ([`bound_regions`]).
+    resv: KVec<ResvRegion>,
     /// After `state`: DMA ownership is released only once every attachment is gone.
     _owner: DmaOwnerClaim,
     /// The device's owner when iommufd created it (a selftest mock device): dropped last, after
@@ -238,7 +259,7 @@ impl IDevice {
                  Use the \"allow_unsafe_interrupts\" module parameter to override\n"
             );
         }
-        let sw_msi_window = crate::device::sw_msi::window_of(dev)?;
+        let (resv, sw_msi_window) = bound_regions(dev)?;
         let owner = DmaOwnerClaim::claim(dev.into(), core::ptr::from_ref(ictx) as usize)?;
         // Devices of one group share their `IGroup`: finding it and publishing the device are
         // one step for other binds.
@@ -251,6 +272,7 @@ impl IDevice {
                 id,
                 igroup,
                 sw_msi_window,
+                resv,
                 pri_vf: dev_is_pri_vf(dev),
                 _owner: owner,
                 enforce_cc: device_capable(dev, Capability::EnforceCacheCoherency),
@@ -367,7 +389,7 @@ impl IDevice {
     ///
     /// The MSI doorbells the device may already use are mapped into the domain of the HWPT
     /// (of a nested HWPT's parent) before the device moves there.
-    fn check_hwpt(&self, ictx: &IommufdCtx, h: &Hwpt, has_pasids: bool) -> Result {
+    fn check_hwpt(&self, h: &Hwpt, has_pasids: bool) -> Result {
         self.check_faults(h)?;
         if has_pasids && !h.pasid_compat() {
             return Err(EINVAL);
@@ -377,8 +399,7 @@ impl IDevice {
             paging.enforce_cache_coherency()?;
         }
         if let Some(window) = self.sw_msi_window {
-            ictx.sw_msi
-                .install_all(&paging.msi, &paging.domain, window)?;
+            paging.msi.install_all(&paging.domain, window)?;
         }
         Ok(())
     }
@@ -406,21 +427,21 @@ impl IDevice {
             if !same {
                 return Err(EINVAL);
             }
-            self.check_hwpt(ictx, &h, has_pasids)?;
-            reserve_regions(&self.dev, self.key(), &target_ioas)?;
+            self.check_hwpt(&h, has_pasids)?;
+            reserve_list(self.resv.iter().copied(), self.key(), &target_ioas)?;
             let id = cur.hwpt.id();
             // Room was reserved above.
             gs.devices
                 .push((self.key(), self.dev.clone()), GFP_KERNEL_ACCOUNT)?;
             return Ok(id);
         }
-        reserve_regions(&self.dev, self.key(), &target_ioas)?;
+        reserve_list(self.resv.iter().copied(), self.key(), &target_ioas)?;
         let mut ga = None;
         // A new automatic HWPT is not PASID-compatible. Upstream attaches it before it mirrors
         // the IOAS, so a device with PASIDs attached is refused it before any mapping is checked.
         let new_auto_check = || if has_pasids { Err(EINVAL) } else { Ok(()) };
         let res = self.to_hwpt(ictx, pt, Some(&new_auto_check), &mut |h| {
-            self.check_hwpt(ictx, h, has_pasids)?;
+            self.check_hwpt(h, has_pasids)?;
             ga = Some(GroupAttachment::attach(
                 self.igroup.group.clone(),
                 h.domain(),
@@ -492,7 +513,7 @@ impl IDevice {
         let mut cur_group = Some(cur.group);
         let mut new_group = None;
         let res = self.to_hwpt(ictx, pt, None, &mut |h| {
-            self.check_hwpt(ictx, h, has_pasids)?;
+            self.check_hwpt(h, has_pasids)?;
             let g = cur_group.take().ok_or(EINVAL)?;
             match g.replace(h.domain(), h.fault_route(self.id)) {
                 Ok(n) => {

@@ -43,8 +43,8 @@ use zerocopy_derive::Immutable;
 
 use crate::{
     device::sw_msi::{
-        SwMsiDomain,
-        SwMsiMaps, //
+        SwMsiCtx,
+        SwMsiDomain, //
     },
     device::IDevice,
     eventq::fault::FaultRef,
@@ -175,7 +175,7 @@ impl HwptPaging {
         kind: PagingKind,
         flags: u32,
         enforce_cc: bool,
-        msi_maps: &Arc<SwMsiMaps>,
+        msi_maps: &SwMsiCtx,
         fault: Option<FaultRef>,
     ) -> Result<Arc<HwptPaging>> {
         let domain = if fault.is_some() {

@@ -352,12 +352,14 @@ pub(crate) struct IommufdCtx {
     /// A VFIO no-IOMMU group uses the context as its container: no compat IOAS may be made.
     pub(crate) no_iommu: Atomic<bool>,
     /// The MSI doorbell pages mapped in the context's domains.
-    pub(crate) sw_msi: Arc<device::sw_msi::SwMsiMaps>,
+    #[pin]
+    pub(crate) sw_msi: device::sw_msi::SwMsiCtx,
     /// Serialises device binds, which look up the group a device shares with bound ones.
     #[pin]
     pub(crate) bind_lock: Mutex<()>,
     /// The regions vIOMMUs offer for `mmap()` on the file.
-    pub(crate) mmaps: Arc<viommu::mmap::MmapTable>,
+    #[pin]
+    pub(crate) mmaps: viommu::mmap::Mmaps,
 }
 
 impl IommufdCtx {
@@ -425,9 +427,9 @@ impl MiscDevice for IommufdCtx {
                 vfio_ioas: Atomic::new(0),
                 misc_dev: misc.device().into(),
                 no_iommu: Atomic::new(false),
-                sw_msi: device::sw_msi::SwMsiMaps::new()?,
+                sw_msi <- device::sw_msi::SwMsiCtx::new(),
                 bind_lock <- kernel::new_mutex!(()),
-                mmaps: viommu::mmap::MmapTable::new()?,
+                mmaps <- viommu::mmap::Mmaps::new(),
             }),
             GFP_KERNEL_ACCOUNT,
         )

@@ -148,6 +148,7 @@ impl ObjectKind {
 /// with the structure that embeds it).
 ///
 /// Its id is the index it is stored at; nothing needs it from the object yet.
+#[pin_data(PinnedDrop)]
 pub(crate) struct Object {
     /// The users count: 1 for the table, plus one per [`ObjectRef`] and per
     /// dependent object. Never 0 while the object is in the table.
@@ -158,15 +159,17 @@ pub(crate) struct Object {
     /// Set (under the table's lock) when an in-kernel owner starts destroying the object: from
     /// then on no new short-term use is taken, so the destroyer only waits for those in flight.
     dying: Atomic<bool>,
-    /// Where a destroyer waits for `wait_cnt` to reach 0 (shared by the table's objects).
-    drain: Arc<Drain>,
+    /// Where a destroyer waits for `wait_cnt` to reach 0 (upstream has one wait queue per
+    /// context; one per object needs no allocation of its own and wakes only its destroyer).
+    #[pin]
+    drain: Drain,
     /// The type-specific state.
     kind: ObjectKind,
 }
 
-/// The wait queue of a table's destroyers (upstream's `ictx->destroy_wait`).
+/// The wait queue of an object's destroyer (upstream's `ictx->destroy_wait`).
 #[pin_data]
-pub(crate) struct Drain {
+struct Drain {
     /// Orders a waiter's check of `wait_cnt` against the last user's wake-up.
     #[pin]
     lock: SpinLock<()>,
@@ -175,14 +178,11 @@ pub(crate) struct Drain {
 }
 
 impl Drain {
-    fn new() -> Result<Arc<Drain>> {
-        Arc::pin_init(
-            pin_init!(Drain {
-                lock <- new_spinlock!(()),
-                cv <- new_condvar!(),
-            }),
-            GFP_KERNEL_ACCOUNT,
-        )
+    fn new() -> impl PinInit<Drain> {
+        pin_init!(Drain {
+            lock <- new_spinlock!(()),
+            cv <- new_condvar!(),
+        })
     }
 
     /// Wakes the destroyers after some `wait_cnt` reached 0.
@@ -192,28 +192,33 @@ impl Drain {
     }
 }
 
-impl Drop for Object {
-    fn drop(&mut self) {
+#[pinned_drop]
+impl PinnedDrop for Object {
+    fn drop(self: Pin<&mut Self>) {
         crate::stats::objects_add(-1);
     }
 }
 
 impl Object {
     /// A new object of `kind` with one user (the table's).
-    fn new(kind: ObjectKind, drain: &Arc<Drain>) -> Result<Arc<Object>> {
+    fn new(kind: ObjectKind) -> Result<Arc<Object>> {
         // Counted before the allocation: if it fails, dropping the object uncounts it.
         crate::stats::objects_add(1);
-        Arc::new(
-            Object {
+        let obj = Arc::pin_init(
+            pin_init!(Object {
                 users: Refcount::new(1),
                 wait_cnt: Refcount::new(1),
                 dying: Atomic::new(false),
-                drain: drain.clone(),
+                drain <- Drain::new(),
                 kind,
-            },
+            }),
             GFP_KERNEL_ACCOUNT,
-        )
-        .map_err(Into::into)
+        );
+        if obj.is_err() {
+            // Never made, so never dropped: its count goes here.
+            crate::stats::objects_add(-1);
+        }
+        obj
     }
 
     /// Takes a short-term use unless the object is being destroyed (`wait_cnt` already 0).
@@ -385,7 +390,7 @@ impl NewObject<'_> {
     /// [`NewObject::finalize`] cannot fail for want of memory, so a command can write the id
     /// back to user space in between.
     pub(crate) fn prepare(&mut self, kind: ObjectKind) -> Result {
-        self.obj = Some(Object::new(kind, &self.table.drain)?);
+        self.obj = Some(Object::new(kind)?);
         Ok(())
     }
 
@@ -433,8 +438,6 @@ pub(crate) struct ObjectTable {
     /// The objects by id.
     #[pin]
     xa: AllocXArray<Arc<Object>>,
-    /// Where in-kernel destroyers wait for short-term users.
-    drain: Arc<Drain>,
 }
 
 impl ObjectTable {
@@ -442,7 +445,6 @@ impl ObjectTable {
     pub(crate) fn new() -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             xa <- AllocXArray::new(),
-            drain: Drain::new()?,
         })
     }
 
@@ -461,7 +463,7 @@ impl ObjectTable {
     ///
     /// The object stays invisible until [`NewObject::finalize`].
     pub(crate) fn alloc(&self, kind: ObjectKind) -> Result<NewObject<'_>> {
-        let obj = Object::new(kind, &self.drain)?;
+        let obj = Object::new(kind)?;
         let id = self.xa.lock().reserve(ID_RANGE)?;
         Ok(NewObject {
             table: self,

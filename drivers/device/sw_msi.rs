@@ -12,7 +12,7 @@
 //!   of a window is mapped at the window's start plus `n` pages;
 //! - a domain maps a doorbell page once;
 //! - before a device is attached to a domain, every doorbell page of its window is mapped there
-//!   ([`SwMsiMaps::install_all`]), so the MSIs the device already has keep working after a replace.
+//!   ([`SwMsiDomain::install_all`]), so the MSIs the device already has keep working after a replace.
 //!
 //! The window is reserved in the IOAS while the device is attached (its reserved regions are), so
 //! user mappings never collide with doorbell pages.
@@ -22,6 +22,7 @@ use kernel::{
     io::PhysAddr,
     iommu::domain::{
         Domain,
+        ResvRegion,
         ResvRegions,
         SwMsiOwner,
         PROT_MMIO,
@@ -67,6 +68,39 @@ impl SwMsiMap {
     }
 }
 
+/// The doorbell pages of a context as the context holds them: the set is made with the
+/// context's first paging domain, so a context without one allocates nothing for it.
+#[pin_data]
+pub(crate) struct SwMsiCtx {
+    /// `None` until the first domain.
+    #[pin]
+    maps: Mutex<Option<Arc<SwMsiMaps>>>,
+}
+
+impl SwMsiCtx {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            maps <- new_mutex!(None),
+        })
+    }
+
+    /// The context's doorbell pages, made if this is its first domain.
+    fn maps(&self) -> Result<Arc<SwMsiMaps>> {
+        let mut maps = self.maps.lock();
+        if let Some(m) = &*maps {
+            return Ok(m.clone());
+        }
+        let m = Arc::pin_init(
+            pin_init!(SwMsiMaps {
+                maps <- new_mutex!(KVec::new()),
+            }),
+            GFP_KERNEL,
+        )?;
+        *maps = Some(m.clone());
+        Ok(m)
+    }
+}
+
 /// The doorbell pages of one iommufd context (upstream's `ictx->sw_msi_list`).
 #[pin_data]
 pub(crate) struct SwMsiMaps {
@@ -75,25 +109,6 @@ pub(crate) struct SwMsiMaps {
 }
 
 impl SwMsiMaps {
-    /// An empty set.
-    pub(crate) fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(
-            pin_init!(Self {
-                maps <- new_mutex!(KVec::new()),
-            }),
-            GFP_KERNEL,
-        )
-    }
-
-    /// Maps every known doorbell page of `window` into `domain` (before a device with that
-    /// window attaches to it).
-    pub(crate) fn install_all(&self, msi: &SwMsiDomain, domain: &Domain, window: u64) -> Result {
-        let maps = self.maps.lock();
-        for m in maps.iter().filter(|m| m.window == window) {
-            msi.install(domain, m)?;
-        }
-        Ok(())
-    }
 
     /// The map of the doorbell page `msi_page` in `window`, created if new.
     fn get(maps: &mut KVec<SwMsiMap>, msi_page: u64, window: u64) -> Result<SwMsiMap> {
@@ -120,12 +135,12 @@ impl SwMsiMaps {
 
 /// The start of the `IOMMU_RESV_SW_MSI` window of `dev`, if it has one.
 pub(crate) fn window_of(dev: &Device) -> Result<Option<u64>> {
-    let regions = ResvRegions::get(dev)?;
-    let start = regions
-        .iter()
-        .find(|r| r.kind == RESV_SW_MSI)
-        .map(|r| r.start);
-    Ok(start)
+    Ok(window_in(ResvRegions::get(dev)?.iter()))
+}
+
+/// The start of the `IOMMU_RESV_SW_MSI` window among `regions`, if there is one.
+pub(crate) fn window_in(mut regions: impl Iterator<Item = ResvRegion>) -> Option<u64> {
+    regions.find(|r| r.kind == RESV_SW_MSI).map(|r| r.start)
 }
 
 /// The doorbell state of one domain: its context's doorbell pages and which of them it maps.
@@ -137,15 +152,25 @@ pub(crate) struct SwMsiDomain {
 }
 
 impl SwMsiDomain {
-    /// The doorbell state of a new domain of the context whose pages are `maps`.
-    pub(crate) fn new(maps: &Arc<SwMsiMaps>) -> Result<Arc<Self>> {
+    /// The doorbell state of a new domain of the context whose pages are `ctx`.
+    pub(crate) fn new(ctx: &SwMsiCtx) -> Result<Arc<Self>> {
         Ok(Arc::new(
             Self {
-                maps: maps.clone(),
+                maps: ctx.maps()?,
                 present: Atomic::new(0),
             },
             GFP_KERNEL,
         )?)
+    }
+
+    /// Maps every known doorbell page of `window` into `domain`, this state's domain (before a
+    /// device with that window attaches to it).
+    pub(crate) fn install_all(&self, domain: &Domain, window: u64) -> Result {
+        let maps = self.maps.maps.lock();
+        for m in maps.iter().filter(|m| m.window == window) {
+            self.install(domain, m)?;
+        }
+        Ok(())
     }
 
     /// Maps the doorbell page of `m` into `domain` unless it is there. Called under the lock of

@@ -56,6 +56,73 @@ impl Region {
     }
 }
 
+/// The mmap regions of a context, as the context holds them: the table is made when a vIOMMU
+/// first offers a region (most contexts never have one, so most never allocate it).
+#[pin_data]
+pub(crate) struct Mmaps {
+    /// `None` until the first region.
+    #[pin]
+    table: Mutex<Option<Arc<MmapTable>>>,
+}
+
+impl Mmaps {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            table <- new_mutex!(None),
+        })
+    }
+
+    /// Adds a region (see [`MmapTable::alloc`]), making the table if it is the first.
+    pub(crate) fn alloc(
+        &self,
+        owner_id: u32,
+        owner: usize,
+        phys: PhysAddr,
+        length: usize,
+    ) -> Result<MmapRegion> {
+        let table = {
+            let mut table = self.table.lock();
+            match &*table {
+                Some(t) => t.clone(),
+                None => {
+                    let t = MmapTable::new()?;
+                    *table = Some(t.clone());
+                    t
+                }
+            }
+        };
+        table.alloc(owner_id, owner, phys, length)
+    }
+
+    /// `mmap()` of the iommufd file: maps the region at the VMA's offset (`ENXIO` where there
+    /// is none, as before any region).
+    pub(crate) fn mmap(&self, ictx: &IommufdCtx, vma: &VmaNew) -> Result {
+        let (offset, length) = vma_range(vma)?;
+        let table = self.table.lock().clone().ok_or(ENXIO)?;
+        table.map_region(ictx, vma, offset, length)
+    }
+}
+
+/// The offset and length `vma` asks for; `EINVAL` unless it is shared and whole pages,
+/// `EPERM` if it is executable, `ENXIO` for an offset past the end of the address space.
+fn vma_range(vma: &VmaNew) -> Result<(usize, usize)> {
+    let length = vma.end() - vma.start();
+    if length % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    let flags = vma.flags();
+    if flags & vm_flags::SHARED == 0 {
+        return Err(EINVAL);
+    }
+    if flags & vm_flags::EXEC != 0 {
+        return Err(EPERM);
+    }
+    let offset = mmio::vma_pgoff(vma)
+        .checked_shl(PAGE_SHIFT as u32)
+        .ok_or(ENXIO)?;
+    Ok((offset, length))
+}
+
 /// The regions of one context.
 #[pin_data]
 pub(crate) struct MmapTable {
@@ -65,7 +132,7 @@ pub(crate) struct MmapTable {
 }
 
 impl MmapTable {
-    pub(crate) fn new() -> Result<Arc<Self>> {
+    fn new() -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
                 regions <- new_mutex!(KVec::new()),
@@ -76,7 +143,7 @@ impl MmapTable {
 
     /// Adds a region of `length` bytes at `phys` offered by the vIOMMU `owner_id` (whose
     /// identity is `owner`); `EINVAL` unless both are page aligned and the length is not 0.
-    pub(crate) fn alloc(
+    fn alloc(
         self: &Arc<Self>,
         owner_id: u32,
         owner: usize,
@@ -125,22 +192,8 @@ impl MmapTable {
         }
     }
 
-    /// `mmap()` of the iommufd file: maps the region at the VMA's offset.
-    pub(crate) fn mmap(&self, ictx: &IommufdCtx, vma: &VmaNew) -> Result {
-        let length = vma.end() - vma.start();
-        if length % PAGE_SIZE != 0 {
-            return Err(EINVAL);
-        }
-        let flags = vma.flags();
-        if flags & vm_flags::SHARED == 0 {
-            return Err(EINVAL);
-        }
-        if flags & vm_flags::EXEC != 0 {
-            return Err(EPERM);
-        }
-        let offset = mmio::vma_pgoff(vma)
-            .checked_shl(PAGE_SHIFT as u32)
-            .ok_or(ENXIO)?;
+    /// Maps the region at `offset` into `vma` if it is exactly `length` bytes long.
+    fn map_region(&self, ictx: &IommufdCtx, vma: &VmaNew, offset: usize, length: usize) -> Result {
         let (hold, phys) = {
             let regions = self.regions.lock();
             let r = regions

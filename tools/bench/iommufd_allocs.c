@@ -82,6 +82,21 @@ static unsigned int remaining(void)
  */
 static char trace_name[250];
 
+/*
+ * Development: with "allocs_events=1" on the kernel command line, each call
+ * also prints how many of the kernel's allocator and lock events it caused
+ * (tracefs: kmem and, with lockdep, lock events of this process), so two
+ * implementations can be compared by what they ask of the kernel and not only
+ * by the allocations fail-nth counts. The sweeps are not run then.
+ */
+static bool events;
+static const char *const event_names[] = {
+	"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free",
+	"mm_page_alloc", "mm_page_free", "lock_acquire",
+};
+#define N_EVENTS (sizeof(event_names) / sizeof(event_names[0]))
+#define TRACEFS "/sys/kernel/debug/tracing/"
+
 static void trace_init(void)
 {
 	char line[4096], *p;
@@ -91,7 +106,67 @@ static void trace_init(void)
 		return;
 	if (fgets(line, sizeof(line), f) && (p = strstr(line, "allocs_trace=")))
 		sscanf(p + strlen("allocs_trace="), "%249s", trace_name);
+	if (strstr(line, "allocs_events=1"))
+		events = true;
 	fclose(f);
+	if (events) {
+		char pid[16];
+
+		snprintf(pid, sizeof(pid), "%d", getpid());
+		fail_nth_knob(TRACEFS "buffer_size_kb", "65536");
+		fail_nth_knob(TRACEFS "set_event_pid", pid);
+		fail_nth_knob(TRACEFS "events/kmem/kmalloc/enable", "1");
+		fail_nth_knob(TRACEFS "events/kmem/kfree/enable", "1");
+		fail_nth_knob(TRACEFS "events/kmem/kmem_cache_alloc/enable", "1");
+		fail_nth_knob(TRACEFS "events/kmem/kmem_cache_free/enable", "1");
+		fail_nth_knob(TRACEFS "events/kmem/mm_page_alloc/enable", "1");
+		fail_nth_knob(TRACEFS "events/kmem/mm_page_free/enable", "1");
+		fail_nth_knob(TRACEFS "events/lock/lock_acquire/enable", "1");
+	}
+}
+
+/* Empties the trace buffer before a call. */
+static void events_clear(void)
+{
+	if (!events)
+		return;
+	fail_nth_knob(TRACEFS "trace", "");
+	fail_nth_knob(TRACEFS "tracing_on", "1");
+}
+
+/* Prints the events of the call since events_clear(). */
+static void events_print(const char *name)
+{
+	unsigned long n[N_EVENTS] = { 0 };
+	char line[1024];
+	unsigned int i;
+	FILE *f;
+
+	if (!events)
+		return;
+	/* Not the events of reading the buffer itself. */
+	fail_nth_knob(TRACEFS "tracing_on", "0");
+	f = fopen(TRACEFS "trace", "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] == '#')
+			continue;
+		for (i = 0; i < N_EVENTS; i++) {
+			char tag[40];
+
+			snprintf(tag, sizeof(tag), " %s:", event_names[i]);
+			if (strstr(line, tag)) {
+				n[i]++;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	printf("# events %-28s", name);
+	for (i = 0; i < N_EVENTS; i++)
+		printf(" %s %lu", event_names[i], n[i]);
+	printf("\n");
 }
 
 static bool traced(const char *name)
@@ -190,6 +265,7 @@ static void trace_dump(void)
 				break;                                      \
 			}                                                   \
 		}                                                           \
+		events_clear();                                             \
 		fail_nth_arm(nthfd, FAR);                                   \
 		cpu = cpu_ns();                                             \
 		ns = now_ns();                                              \
@@ -198,6 +274,7 @@ static void trace_dump(void)
 		cpu = cpu_ns() - cpu;                                       \
 		left = remaining();                                         \
 		fail_nth_disarm(nthfd);                                     \
+		events_print(name);                                         \
 		if (traced_run)                                             \
 			left = FAR - (k - 1);                               \
 		if (rc) {                                                   \
@@ -496,7 +573,7 @@ int main(void)
 	destroy_each = false;
 	begin();
 	COUNT("teardown (MD_CHECK_REFS 2M)", teardown(open("/dev/iommu", O_RDWR)));
-	if (!trace_name[0]) {
+	if (!trace_name[0] && !events) {
 		sweep("map_two_domains", map_two_domains);
 		sweep("device", device);
 	}
