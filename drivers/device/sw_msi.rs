@@ -109,7 +109,6 @@ pub(crate) struct SwMsiMaps {
 }
 
 impl SwMsiMaps {
-
     /// The map of the doorbell page `msi_page` in `window`, created if new.
     fn get(maps: &mut KVec<SwMsiMap>, msi_page: u64, window: u64) -> Result<SwMsiMap> {
         let mut next_pgoff = 0;

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <time.h>
 
 #include "iommu/iommufd_utils.h"
@@ -95,7 +96,7 @@ static const char *const event_names[] = {
 	"mm_page_alloc", "mm_page_free", "lock_acquire",
 };
 #define N_EVENTS (sizeof(event_names) / sizeof(event_names[0]))
-#define TRACEFS "/sys/kernel/debug/tracing/"
+#define TRACEFS "/sys/kernel/tracing/"
 
 static void trace_init(void)
 {
@@ -113,6 +114,9 @@ static void trace_init(void)
 		char pid[16];
 
 		snprintf(pid, sizeof(pid), "%d", getpid());
+		if (access(TRACEFS "trace", F_OK) &&
+		    mount("nodev", TRACEFS, "tracefs", 0, NULL))
+			printf("# events: no tracefs (%s)\n", strerror(errno));
 		fail_nth_knob(TRACEFS "buffer_size_kb", "65536");
 		fail_nth_knob(TRACEFS "set_event_pid", pid);
 		fail_nth_knob(TRACEFS "events/kmem/kmalloc/enable", "1");
@@ -130,7 +134,8 @@ static void events_clear(void)
 {
 	if (!events)
 		return;
-	fail_nth_knob(TRACEFS "trace", "");
+	/* Opening the buffer for writing with O_TRUNC empties it. */
+	close(open(TRACEFS "trace", O_WRONLY | O_TRUNC | O_CLOEXEC));
 	fail_nth_knob(TRACEFS "tracing_on", "1");
 }
 
