@@ -150,15 +150,14 @@ fn reserve_list(regions: impl Iterator<Item = ResvRegion>, key: usize, ioas: &Io
     Ok(())
 }
 
-/// The reserved regions of `dev` an attach reserves, and the start of its `IOMMU_RESV_SW_MSI`
-/// window if it has one: read once, when the device is bound (the list is the device's and its
-/// IOMMU's, fixed while it is bound; a device with none allocates nothing here).
+/// The reserved regions of `dev`, and the start of its `IOMMU_RESV_SW_MSI` window if it has
+/// one: read once, when the device is bound (the list is the device's and its IOMMU's, fixed
+/// while it is bound; a device with none allocates nothing here).
 fn bound_regions(dev: &Device) -> Result<(KVec<ResvRegion>, Option<u64>)> {
     let regions = ResvRegions::get(dev)?;
-    let reserved = || regions.iter().filter(|r| r.kind != RESV_DIRECT_RELAXABLE);
     // One allocation, none for no region.
-    let mut kept = KVec::with_capacity(reserved().count(), GFP_KERNEL_ACCOUNT)?;
-    for r in reserved() {
+    let mut kept = KVec::with_capacity(regions.iter().count(), GFP_KERNEL_ACCOUNT)?;
+    for r in regions.iter() {
         kept.push_within_capacity(r).map_err(|_| ENOMEM)?;
     }
     Ok((kept, sw_msi::window_in(regions.iter())))
@@ -219,7 +218,7 @@ pub(crate) struct IDevice {
     /// The start of the device's `IOMMU_RESV_SW_MSI` window: its MSI doorbells are mapped there in
     /// every domain it attaches to ([`crate::sw_msi`]).
     sw_msi_window: Option<u64>,
-    /// The reserved regions an attach reserves in the IOAS ([`bound_regions`]).
+    /// The device's reserved regions, which an attach reserves in the IOAS ([`bound_regions`]).
     resv: KVec<ResvRegion>,
     /// After `state`: DMA ownership is released only once every attachment is gone.
     _owner: DmaOwnerClaim,

@@ -202,8 +202,6 @@ impl PinnedDrop for Object {
 impl Object {
     /// A new object of `kind` with one user (the table's).
     fn new(kind: ObjectKind) -> Result<Arc<Object>> {
-        // Counted before the allocation: if it fails, dropping the object uncounts it.
-        crate::stats::objects_add(1);
         let obj = Arc::pin_init(
             pin_init!(Object {
                 users: Refcount::new(1),
@@ -213,12 +211,10 @@ impl Object {
                 kind,
             }),
             GFP_KERNEL_ACCOUNT,
-        );
-        if obj.is_err() {
-            // Never made, so never dropped: its count goes here.
-            crate::stats::objects_add(-1);
-        }
-        obj
+        )?;
+        // Counted once it exists: its drop uncounts it.
+        crate::stats::objects_add(1);
+        Ok(obj)
     }
 
     /// Takes a short-term use unless the object is being destroyed (`wait_cnt` already 0).
