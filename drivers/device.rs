@@ -40,6 +40,7 @@ use crate::{
         Hwpt,
         HwptPaging, //
     },
+    inline_vec::InlineVec,
     ioas::Ioas,
     object::ObjectData,
     object::{
@@ -82,7 +83,8 @@ struct GroupState {
     /// Where the group is attached, while any of its devices is.
     attach: Option<Attach>,
     /// The attached devices (key and device), whose reserved regions are reserved in the IOAS.
-    devices: KVec<(usize, ARef<Device>)>,
+    /// Most groups have one device, which costs no allocation here.
+    devices: InlineVec<(usize, ARef<Device>)>,
 }
 
 impl GroupState {
@@ -118,7 +120,7 @@ impl IGroup {
                 group,
                 state <- new_mutex!(GroupState {
                     attach: None,
-                    devices: KVec::new(),
+                    devices: InlineVec::new(),
                 }),
             }),
             GFP_KERNEL_ACCOUNT,
@@ -414,7 +416,7 @@ impl IDevice {
         if gs.has(self.key()) {
             return Err(EBUSY);
         }
-        gs.devices.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        gs.devices.reserve_one(GFP_KERNEL_ACCOUNT)?;
         let target_ioas = pt_ioas(&pt)?;
         let has_pasids = !self.state.lock().pasids.is_empty();
         if let Some(cur) = &gs.attach {
@@ -590,10 +592,9 @@ impl IDevice {
     /// Detaches the device; the last attached device of its group detaches the group.
     pub(crate) fn detach(&self, ictx: &IommufdCtx) {
         let mut gs = self.igroup.state.lock();
-        let Some(pos) = gs.devices.iter().position(|(k, _)| *k == self.key()) else {
+        if gs.devices.remove_first(|(k, _)| *k == self.key()).is_none() {
             return;
-        };
-        let _ = gs.devices.remove(pos);
+        }
         if let Some(Ok(h)) = gs.attach.as_ref().map(|a| a.hwpt()) {
             if let Ok(ioas) = h.paging().and_then(|p| p.ioas()) {
                 ioas.iopt.unreserve_owner(self.key());

@@ -47,6 +47,7 @@ mod device;
 mod eventq;
 mod hw;
 mod hwpt;
+mod inline_vec;
 mod ioas;
 mod ioctl;
 mod layout;

@@ -21,7 +21,10 @@ use kernel::{
     }, //
 };
 
-use crate::ioas::pages::Pages;
+use crate::{
+    inline_vec::InlineVec,
+    ioas::pages::Pages, //
+};
 
 /// `IOMMU_READ`.
 pub(crate) const PROT_READ: u32 = 1 << 0;
@@ -121,7 +124,7 @@ pub(crate) struct IoptState {
     /// Reserved ranges (first, last, owner); they may overlap.
     reserved: KVec<(u64, u64, usize)>,
     /// The attached domains, keyed by an identity the owner chooses.
-    domains: KVec<(usize, Arc<dyn IoptDomain>)>,
+    domains: InlineVec<(usize, Arc<dyn IoptDomain>)>,
     /// Alignment demanded by the accesses, keyed by access identity.
     access_aligns: KVec<(usize, u64)>,
     /// Current IOVA alignment.
@@ -588,7 +591,7 @@ impl IoPagetable {
                 areas: RBTree::new(),
                 allowed: RBTree::new(),
                 reserved: KVec::new(),
-                domains: KVec::new(),
+                domains: InlineVec::new(),
                 access_aligns: KVec::new(),
                 iova_alignment: 1,
                 disable_large_pages: false,
@@ -809,7 +812,7 @@ impl IoPagetable {
         if new_align != st.iova_alignment {
             st.check_alignment(new_align)?;
         }
-        st.domains.reserve(1, GFP_KERNEL)?;
+        st.domains.reserve_one(GFP_KERNEL)?;
         // IOVA outside the aperture is reserved for as long as the domain is attached.
         let (ap_start, ap_end) = domain.aperture();
         let below = (ap_start != 0).then(|| (0, ap_start - 1));
@@ -876,10 +879,7 @@ impl IoPagetable {
     /// domain, the areas drop their use of the pages.
     pub(crate) fn remove_domain(&self, key: usize) {
         let mut st = self.state.lock();
-        let Some(pos) = st.domains.iter().position(|(k, _)| *k == key) else {
-            return;
-        };
-        let Ok((_, domain)) = st.domains.remove(pos) else {
+        let Some((_, domain)) = st.domains.remove_first(|(k, _)| *k == key) else {
             return;
         };
         let last_domain = st.domains.is_empty();

@@ -88,15 +88,42 @@ static char trace_name[250];
  * also prints how many of the kernel's allocator and lock events it caused
  * (tracefs: kmem and, with lockdep, lock events of this process), so two
  * implementations can be compared by what they ask of the kernel and not only
- * by the allocations fail-nth counts. The sweeps are not run then.
+ * by the allocations fail-nth counts. The sweeps are not run then. With
+ * "allocs_events=names" each call's events are also counted by what they name
+ * (the lock acquired, the allocator's call site), most frequent first.
  */
 static bool events;
+static bool event_sites;
+/*
+ * With "allocs_stacks=CALL" (spaces as '_'), the stacks of that call's
+ * allocations and frees are also counted by function (inclusive), with the
+ * number of stacks and of their frames, and their frames are printed as they
+ * are ("# raw"). (Not of its lock events: taking a
+ * stack takes RCU read locks, which would trigger stacks again.)
+ */
+static char stacks_name[100];
+#define TRACEFS "/sys/kernel/tracing/"
+static const char *const stack_events[] = {
+	"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free",
+};
+#define N_STACK_EVENTS (sizeof(stack_events) / sizeof(stack_events[0]))
+
+static void stacks_set(const char *val)
+{
+	char path[200];
+	unsigned int i;
+
+	for (i = 0; i < N_STACK_EVENTS; i++) {
+		snprintf(path, sizeof(path), TRACEFS "events/kmem/%s/trigger",
+			 stack_events[i]);
+		fail_nth_knob(path, val);
+	}
+}
 static const char *const event_names[] = {
 	"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free",
 	"mm_page_alloc", "mm_page_free", "lock_acquire",
 };
 #define N_EVENTS (sizeof(event_names) / sizeof(event_names[0]))
-#define TRACEFS "/sys/kernel/tracing/"
 
 static void trace_init(void)
 {
@@ -109,6 +136,12 @@ static void trace_init(void)
 		sscanf(p + strlen("allocs_trace="), "%249s", trace_name);
 	if (strstr(line, "allocs_events=1"))
 		events = true;
+	if (strstr(line, "allocs_events=names"))
+		events = event_sites = true;
+	if ((p = strstr(line, "allocs_stacks="))) {
+		sscanf(p + strlen("allocs_stacks="), "%99s", stacks_name);
+		events = event_sites = true;
+	}
 	fclose(f);
 	if (events) {
 		char pid[16];
@@ -129,17 +162,92 @@ static void trace_init(void)
 	}
 }
 
-/* Empties the trace buffer before a call. */
-static void events_clear(void)
+static bool stacks_of(const char *name);
+
+/* Empties the trace buffer before the call `name`. */
+static void events_clear(const char *name)
 {
 	if (!events)
 		return;
+	if (stacks_of(name))
+		stacks_set("stacktrace");
 	/* Opening the buffer for writing with O_TRUNC empties it. */
 	close(open(TRACEFS "trace", O_WRONLY | O_TRUNC | O_CLOEXEC));
 	fail_nth_knob(TRACEFS "tracing_on", "1");
 }
 
+/* One event kind at one lock or call site, and how often it came. */
+struct event_site {
+	char key[120];
+	unsigned long n;
+};
+#define N_SITES 1024
+static struct event_site sites[N_SITES];
+static unsigned int n_sites;
+
+/*
+ * Counts an event by what it names: a lock_acquire line's lock (after the
+ * lockdep map's address), an allocator line's call_site.
+ */
+static void event_site_add(const char *event, const char *what)
+{
+	unsigned int i;
+	char key[120];
+
+	snprintf(key, sizeof(key), "%s %s", event, what);
+	for (i = 0; i < n_sites; i++) {
+		if (!strcmp(sites[i].key, key)) {
+			sites[i].n++;
+			return;
+		}
+	}
+	if (n_sites < N_SITES) {
+		snprintf(sites[n_sites].key, sizeof(sites[n_sites].key), "%s",
+			 key);
+		sites[n_sites++].n = 1;
+	}
+}
+
+static void event_site_count(const char *event, const char *line)
+{
+	char what[100] = "?";
+	const char *p = strstr(line, "call_site=");
+
+	if (p) {
+		sscanf(p + strlen("call_site="), "%99s", what);
+	} else if ((p = strstr(line, " lock_acquire: "))) {
+		/* "lock_acquire: <map> [try ][read ]<name>" */
+		p = strchr(p + strlen(" lock_acquire: "), ' ');
+		if (p) {
+			snprintf(what, sizeof(what), "%s", p + 1);
+			what[strcspn(what, "\n")] = 0;
+		}
+	}
+	event_site_add(event, what);
+}
+
+static int event_site_cmp(const void *a, const void *b)
+{
+	const struct event_site *x = a, *y = b;
+
+	return x->n < y->n ? 1 : x->n > y->n ? -1 : strcmp(x->key, y->key);
+}
+
+/* Whether the call `name` is the one of allocs_stacks=. */
+static bool stacks_of(const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; name[i] && stacks_name[i]; i++)
+		if ((name[i] == ' ' ? '_' : name[i]) != stacks_name[i])
+			return false;
+	return stacks_name[0] && !name[i] && !stacks_name[i];
+}
+
 /* Prints the events of the call since events_clear(). */
+/* Frames of allocs_stacks= printed as they are ("# raw"), at most 20000. */
+static unsigned int raw_lines;
+
 static void events_print(const char *name)
 {
 	unsigned long n[N_EVENTS] = { 0 };
@@ -151,6 +259,8 @@ static void events_print(const char *name)
 		return;
 	/* Not the events of reading the buffer itself. */
 	fail_nth_knob(TRACEFS "tracing_on", "0");
+	if (stacks_of(name))
+		stacks_set("!stacktrace");
 	f = fopen(TRACEFS "trace", "r");
 	if (!f)
 		return;
@@ -161,8 +271,28 @@ static void events_print(const char *name)
 			char tag[40];
 
 			snprintf(tag, sizeof(tag), " %s:", event_names[i]);
+			if (line[0] == ' ' && strstr(line, "=> ")) {
+				/* A frame of a stack trace. */
+				char fn[100] = "?";
+
+				if (raw_lines < 20000) {
+					printf("# raw %s", line);
+					raw_lines++;
+				}
+
+				sscanf(strstr(line, "=> ") + 3, "%99[^+ \n]", fn);
+				event_site_add("stack", fn);
+				event_site_add("frames", "all");
+				break;
+			}
+			if (strstr(line, "<stack trace>")) {
+				event_site_add("frames", "stacks");
+				break;
+			}
 			if (strstr(line, tag)) {
 				n[i]++;
+				if (event_sites)
+					event_site_count(event_names[i], line);
 				break;
 			}
 		}
@@ -172,6 +302,12 @@ static void events_print(const char *name)
 	for (i = 0; i < N_EVENTS; i++)
 		printf(" %s %lu", event_names[i], n[i]);
 	printf("\n");
+	if (!event_sites)
+		return;
+	qsort(sites, n_sites, sizeof(sites[0]), event_site_cmp);
+	for (i = 0; i < n_sites; i++)
+		printf("# site %-28s %6lu %s\n", name, sites[i].n, sites[i].key);
+	n_sites = 0;
 }
 
 static bool traced(const char *name)
@@ -270,7 +406,7 @@ static void trace_dump(void)
 				break;                                      \
 			}                                                   \
 		}                                                           \
-		events_clear();                                             \
+		events_clear(name);                                         \
 		fail_nth_arm(nthfd, FAR);                                   \
 		cpu = cpu_ns();                                             \
 		ns = now_ns();                                              \

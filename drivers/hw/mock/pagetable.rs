@@ -93,12 +93,15 @@ enum Slot {
     Next(KBox<Table>),
 }
 
-/// A table of [`SLOTS`] slots and how many are not empty: one allocation, as a page of a
-/// hardware table.
+/// A table of [`SLOTS`] slots: one allocation of 8 KiB (a slab object, not pages), as a page of
+/// a hardware table. It keeps no count of its used slots: only a covering unmap asks whether
+/// it is empty ([`strip`]), and the walks look at the slots of their range anyway.
 pub(crate) struct Table {
     slots: [Slot; SLOTS],
-    used: usize,
 }
+
+// A table is at most the largest slab object (8 KiB); larger ones are page allocations.
+const _: () = assert!(core::mem::size_of::<Table>() <= 8192);
 
 impl Table {
     /// An empty table, initialised in place.
@@ -106,7 +109,6 @@ impl Table {
         KBox::init(
             init!(Self {
                 slots <- pin_init::init_array_from_fn(|_| Slot::Empty),
-                used: 0,
             }),
             flags,
         )
@@ -114,6 +116,11 @@ impl Table {
 
     fn slot(&self, i: usize) -> Option<&Slot> {
         self.slots.get(i)
+    }
+
+    /// Whether no slot is used.
+    fn is_empty(&self) -> bool {
+        self.slots.iter().all(|slot| matches!(slot, Slot::Empty))
     }
 }
 
@@ -305,7 +312,6 @@ impl PageTable {
                 for slot in table.slots.get_mut(s..s + slots).ok_or(EINVAL)? {
                     *slot = Slot::Leaf(leaf);
                 }
-                table.used += slots;
                 s += slots;
                 i += 1;
             }
@@ -362,9 +368,6 @@ impl PageTable {
 
 /// Whether anything in `table` (at `level`, covering IOVAs from `base`) is in `[first, last]`.
 fn any_in(table: &Table, level: usize, base: usize, first: usize, last: usize) -> bool {
-    if table.used == 0 {
-        return false;
-    }
     let shift = slot_shift(level);
     let (lo, hi) = span_in(base, level, first, last);
     for i in lo..=hi {
@@ -459,7 +462,6 @@ fn descend<'a>(
     let slot = table.slots.get_mut(i).ok_or(EINVAL)?;
     if matches!(slot, Slot::Empty) {
         *slot = Slot::Next(pool.pop().ok_or(ENOMEM)?);
-        table.used += 1;
     }
     match table.slots.get_mut(i) {
         Some(Slot::Next(next)) => descend(next, level - 1, iova, target, pool),
@@ -505,7 +507,6 @@ fn strip(table: &mut Table, level: usize, base: usize, walk: &mut Unmap) -> bool
                 for s in table.slots.iter_mut().skip(i).take(slots) {
                     *s = Slot::Empty;
                 }
-                table.used = table.used.saturating_sub(slots);
                 walk.unmapped += size;
                 // An entry reaching past the end goes whole.
                 walk.at = match walk.at.checked_add(size) {
@@ -519,9 +520,8 @@ fn strip(table: &mut Table, level: usize, base: usize, walk: &mut Unmap) -> bool
                 let goes_on = level > 0 && strip(next, level - 1, b, walk);
                 // Covered: the unmap took everything from before the table to past its end.
                 let covered = walk.first <= b && b + ((1 << shift) - 1) < walk.at;
-                if next.used == 0 && covered {
+                if covered && next.is_empty() {
                     *slot = Slot::Empty;
-                    table.used = table.used.saturating_sub(1);
                 }
                 if !goes_on {
                     return false;
@@ -551,9 +551,6 @@ fn visit(
     last: usize,
     f: &mut dyn FnMut(Entry, &mut bool) -> bool,
 ) -> bool {
-    if table.used == 0 {
-        return true;
-    }
     let shift = slot_shift(level);
     let (lo, hi) = span_in(base, level, first, last);
     for i in lo..=hi {
