@@ -61,6 +61,7 @@ use crate::{
     ioas::Ioas,
     object::ObjectData,
     object::{
+        Held,
         ObjectKind,
         ObjectRef,
         ObjectType, //
@@ -195,8 +196,10 @@ pub(crate) fn test_ioctl(ucmd: &mut Ucmd<'_, IommuTestCmd>) -> Result {
     match ucmd.cmd.op {
         op::ADD_RESERVED => add_reserved(ucmd),
         op::MD_CHECK_REFS => check_refs(&args::<CheckRefs>(&ucmd.cmd)?),
-        op::MOCK_DOMAIN => mock_domain(ucmd, false),
-        op::MOCK_DOMAIN_FLAGS => mock_domain(ucmd, true),
+        op::MOCK_DOMAIN | op::MOCK_DOMAIN_FLAGS => {
+            let with_flags = ucmd.cmd.op == op::MOCK_DOMAIN_FLAGS;
+            mock_domain(ucmd, with_flags)
+        }
         op::MOCK_DOMAIN_REPLACE => mock_domain_replace(ucmd),
         op::MD_CHECK_MAP => check_map(ucmd),
         op::SHADOW_XLATE => shadow_xlate(ucmd),
@@ -628,6 +631,13 @@ impl ObjectData for StDev {
     fn on_destroy(&self, ictx: &IommufdCtx, _id: u32) {
         self.teardown(ictx);
     }
+
+    /// The DEVICE object, out of the table since [`StDev::teardown`], goes after this one: its
+    /// drop removes the mock device, whose many allocations and frees then run a few frames
+    /// higher on the stack (see [`ObjectData::free_after`]).
+    fn free_after(&self) -> Option<Held> {
+        Some(self.idev.hold())
+    }
 }
 
 impl StDev {
@@ -661,6 +671,11 @@ impl StDev {
     }
 }
 
+/// `MOCK_DOMAIN` and `MOCK_DOMAIN_FLAGS`: a mock device bound and attached to `cmd.id`.
+///
+/// Inlined into the one caller, for the stacks of the device's creation (see
+/// [`MockDevice::create`]).
+#[inline(always)]
 fn mock_domain(ucmd: &mut Ucmd<'_, IommuTestCmd>, with_flags: bool) -> Result {
     let ictx: &IommufdCtx = &ucmd.ictx;
     let mut a: MockDomain = args(&ucmd.cmd)?;

@@ -825,6 +825,11 @@ pub(crate) struct MockDevice {
 
 impl MockDevice {
     /// Adds a mock device with `MOCK_FLAGS_DEVICE_*` `flags`.
+    ///
+    /// Inlined into its callers: the device's creation allocates and frees some forty times in
+    /// the driver core, and a debug kernel records the stack of each (see
+    /// [`crate::object::ObjectData::free_after`]), one frame fewer is measurable there.
+    #[inline(always)]
     pub(crate) fn create(iommu: &MockIommu, flags: u32) -> Result<Self> {
         if flags & !(MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_PASID) != 0 {
             return Err(EINVAL);
