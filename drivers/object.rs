@@ -122,7 +122,15 @@ pub(crate) trait ObjectData: Send + Sync + 'static {
 /// A reference that keeps an object's memory alive (not a use: it counts for neither
 /// `IOMMU_DESTROY` nor a destroyer), for [`ObjectData::free_after`].
 pub(crate) struct Held {
-    _obj: Arc<Object>,
+    obj: Option<Arc<Object>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(obj) = self.obj.take() {
+            drop(Object::data_last(obj));
+        }
+    }
 }
 
 /// The type-erased face of an object's data.
@@ -316,8 +324,17 @@ impl Object {
     fn finish(obj: Arc<Object>, ictx: &IommufdCtx, id: u32) {
         obj.kind.0.on_destroy(ictx, id);
         let after = obj.kind.0.free_after();
-        drop(obj);
+        drop(Self::data_last(obj));
         drop(after);
+    }
+
+    /// Drops `obj` and returns its data, so that the caller drops the data last: the data's
+    /// drop (where the work of freeing an object is) then runs two frames higher than under the
+    /// object's own drop (see [`ObjectData::free_after`]).
+    fn data_last(obj: Arc<Object>) -> Arc<dyn Kind> {
+        let data = obj.kind.0.clone();
+        drop(obj);
+        data
     }
 }
 
@@ -350,7 +367,7 @@ impl ObjectRef {
     /// A reference that keeps the object's memory alive, for [`ObjectData::free_after`].
     pub(crate) fn hold(&self) -> Held {
         Held {
-            _obj: self.obj.clone(),
+            obj: Some(self.obj.clone()),
         }
     }
 
