@@ -828,7 +828,7 @@ impl MockDevice {
     ///
     /// Inlined into its callers: the device's creation allocates and frees some forty times in
     /// the driver core, and a debug kernel records the stack of each (see
-    /// [`crate::object::ObjectData::free_after`]), one frame fewer is measurable there.
+    /// [`crate::object::ObjectData::free_after`]), so one frame fewer is measurable there.
     #[inline(always)]
     pub(crate) fn create(iommu: &MockIommu, flags: u32) -> Result<Self> {
         if flags & !(MOCK_FLAGS_DEVICE_NO_DIRTY | MOCK_FLAGS_DEVICE_PASID) != 0 {

@@ -98,15 +98,18 @@ static bool event_sites;
  * With "allocs_stacks=CALL" (spaces as '_'), the stacks of that call's
  * allocations and frees are also counted by function (inclusive), with the
  * number of stacks and of their frames, and their frames are printed as they
- * are ("# raw"). (Not of its lock events: taking a
- * stack takes RCU read locks, which would trigger stacks again.)
+ * are ("# raw"). Not the stacks of its lock events: taking a stack takes RCU
+ * read locks, which would trigger stacks again.
  */
 static char stacks_name[100];
 #define TRACEFS "/sys/kernel/tracing/"
-static const char *const stack_events[] = {
+static const char *const event_names[] = {
 	"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free",
+	"mm_page_alloc", "mm_page_free", "lock_acquire",
 };
-#define N_STACK_EVENTS (sizeof(stack_events) / sizeof(stack_events[0]))
+#define N_EVENTS (sizeof(event_names) / sizeof(event_names[0]))
+/* The first four events are the allocations and frees, whose stacks are taken. */
+#define N_STACK_EVENTS 4
 
 static void stacks_set(const char *val)
 {
@@ -115,15 +118,10 @@ static void stacks_set(const char *val)
 
 	for (i = 0; i < N_STACK_EVENTS; i++) {
 		snprintf(path, sizeof(path), TRACEFS "events/kmem/%s/trigger",
-			 stack_events[i]);
+			 event_names[i]);
 		fail_nth_knob(path, val);
 	}
 }
-static const char *const event_names[] = {
-	"kmalloc", "kfree", "kmem_cache_alloc", "kmem_cache_free",
-	"mm_page_alloc", "mm_page_free", "lock_acquire",
-};
-#define N_EVENTS (sizeof(event_names) / sizeof(event_names[0]))
 
 static void trace_init(void)
 {
@@ -244,10 +242,31 @@ static bool stacks_of(const char *name)
 	return stacks_name[0] && !name[i] && !stacks_name[i];
 }
 
-/* Prints the events of the call since events_clear(). */
 /* Frames of allocs_stacks= printed as they are ("# raw"), at most 20000. */
 static unsigned int raw_lines;
 
+/* Counts a line of a stack trace; false for any other line. */
+static bool stack_line(const char *line)
+{
+	char fn[100] = "?";
+
+	if (strstr(line, "<stack trace>")) {
+		event_site_add("frames", "stacks");
+		return true;
+	}
+	if (line[0] != ' ' || !strstr(line, "=> "))
+		return false;
+	if (raw_lines < 20000) {
+		printf("# raw %s", line);
+		raw_lines++;
+	}
+	sscanf(strstr(line, "=> ") + 3, "%99[^+ \n]", fn);
+	event_site_add("stack", fn);
+	event_site_add("frames", "all");
+	return true;
+}
+
+/* Prints the events of the call since events_clear(). */
 static void events_print(const char *name)
 {
 	unsigned long n[N_EVENTS] = { 0 };
@@ -265,30 +284,12 @@ static void events_print(const char *name)
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
-		if (line[0] == '#')
+		if (line[0] == '#' || stack_line(line))
 			continue;
 		for (i = 0; i < N_EVENTS; i++) {
 			char tag[40];
 
 			snprintf(tag, sizeof(tag), " %s:", event_names[i]);
-			if (line[0] == ' ' && strstr(line, "=> ")) {
-				/* A frame of a stack trace. */
-				char fn[100] = "?";
-
-				if (raw_lines < 20000) {
-					printf("# raw %s", line);
-					raw_lines++;
-				}
-
-				sscanf(strstr(line, "=> ") + 3, "%99[^+ \n]", fn);
-				event_site_add("stack", fn);
-				event_site_add("frames", "all");
-				break;
-			}
-			if (strstr(line, "<stack trace>")) {
-				event_site_add("frames", "stacks");
-				break;
-			}
 			if (strstr(line, tag)) {
 				n[i]++;
 				if (event_sites)
